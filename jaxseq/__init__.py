@@ -1,0 +1,29 @@
+"""jaxseq: sequence models in JAX.
+
+Pure-function Elman, LSTM and GRU cells (:mod:`jaxseq.cells`), run over time with
+``jax.lax.scan`` (:func:`rnn`, :func:`unroll`, :func:`bidirectional`) and stacked
+into layers (:mod:`jaxseq.layers`).
+"""
+
+from . import cells, layers, nn
+from ._runner import bidirectional, lengths_from_mask, merge_outputs, rnn, unroll
+from .cells import Cell
+from .layers import BiCarry, BiParams, RNNLayer, stack
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "BiCarry",
+    "BiParams",
+    "Cell",
+    "RNNLayer",
+    "bidirectional",
+    "cells",
+    "layers",
+    "lengths_from_mask",
+    "merge_outputs",
+    "nn",
+    "rnn",
+    "stack",
+    "unroll",
+]

@@ -1,0 +1,101 @@
+"""Input validation that runs at trace time (shapes, ranks and dtypes are static).
+
+Every error names the argument, the expected value and the received value, so a
+user can fix the call without reading jaxseq's source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def check_rank(name: str, x: Any, rank: int | tuple[int, ...], layout: str) -> None:
+    """Raise ``ValueError`` unless ``x.ndim`` is ``rank`` (or one of ``rank``)."""
+    ranks = (rank,) if isinstance(rank, int) else rank
+    ndim = np.ndim(x)
+    if ndim not in ranks:
+        raise ValueError(
+            f"{name}: expected rank {' or '.join(map(str, ranks))} ({layout}), "
+            f"got rank {ndim} with shape {tuple(np.shape(x))}."
+        )
+
+
+def check_floating(name: str, x: Any) -> None:
+    """Raise ``TypeError`` unless ``x`` has a floating dtype."""
+    dtype = jnp.result_type(x)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(
+            f"{name}: expected a floating dtype (float32, bfloat16, float16, float64), "
+            f"got {dtype}. Cast with xs.astype(jnp.float32); token ids go through an "
+            "embedding first."
+        )
+
+
+def check_feature_size(name: str, got: int, expected: int, where: str) -> None:
+    """Raise ``ValueError`` when a trailing feature axis has the wrong size."""
+    if got != expected:
+        raise ValueError(
+            f"{name}: expected feature size {expected} ({where}), got {got}."
+        )
+
+
+def check_lengths(lengths: Any, batch: int, time: int) -> jax.Array:
+    """Validate per-sequence ``lengths`` for a ``[B, T, F]`` batch; return int32.
+
+    Shape and dtype are checked always (trace time). Values are checked when they
+    are concrete (not traced): inside ``jax.jit`` a length outside ``[0, T]``
+    behaves as if clipped to that range, because the runner masks with ``t < length``.
+    """
+    if np.ndim(lengths) != 1 or np.shape(lengths)[0] != batch:
+        raise ValueError(
+            f"lengths: expected shape ({batch},) (one length per sequence in the "
+            f"batch), got shape {tuple(np.shape(lengths))}."
+        )
+    dtype = jnp.result_type(lengths)
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(f"lengths: expected an integer dtype, got {dtype}.")
+    if not isinstance(lengths, jax.core.Tracer):
+        values = np.asarray(lengths)
+        bad = (values < 0) | (values > time)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"lengths: expected every value in [0, {time}] (T = {time}), got "
+                f"lengths[{i}] = {int(values[i])} ({int(bad.sum())} out of range)."
+            )
+    return jnp.asarray(lengths, dtype=jnp.int32)
+
+
+def check_carry(name: str, carry: Any, expected: Any) -> None:
+    """Raise ``ValueError`` unless ``carry`` matches ``expected`` leaf for leaf.
+
+    ``expected`` is a pytree of ``jax.ShapeDtypeStruct`` (e.g. from
+    ``jax.eval_shape``); only structure and shapes are compared.
+    """
+    got_def = jax.tree.structure(carry)
+    exp_def = jax.tree.structure(expected)
+    if got_def != exp_def:
+        raise ValueError(
+            f"{name}: expected a carry with structure {_describe(expected)}, got "
+            f"{_describe(carry)}."
+        )
+    got = jax.tree_util.tree_flatten_with_path(carry)[0]
+    for (path, g), e in zip(got, jax.tree.leaves(expected), strict=True):
+        if tuple(np.shape(g)) != tuple(e.shape):
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)}: expected shape "
+                f"{tuple(e.shape)}, got shape {tuple(np.shape(g))}."
+            )
+
+
+def _describe(tree: Any) -> str:
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    fields = ", ".join(
+        f"{jax.tree_util.keystr(p) or '<leaf>'}: {tuple(np.shape(x))}"
+        for p, x in leaves
+    )
+    return f"{type(tree).__name__}({fields})"

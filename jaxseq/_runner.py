@@ -1,0 +1,248 @@
+"""Running a cell over time with ``jax.lax.scan``: the only code that calls it.
+
+Semantics shared by every runner (``unroll``, ``rnn``, ``bidirectional``):
+
+- Sequences are right-padded. With ``length`` (per sequence), the steps
+  ``t >= length`` leave the carry unchanged (a per-step ``where``, as haiku's
+  ``ResetCore``) and output zeros. The final carry is therefore the carry after
+  step ``length - 1``; with ``length == 0`` it is the initial carry.
+- ``reverse=True`` processes the valid prefix right to left
+  (``xs[length-1], ..., xs[0]``): Keras ``go_backwards`` and PyTorch packed-sequence
+  semantics. It is a reverse ``lax.scan`` under the same mask: the padded tail is
+  visited first and leaves the carry untouched, so no gather or flip is needed.
+  Outputs are always aligned with the input time index; padding stays at the end.
+- The runners contain no ``jax.jit``: jit once at the outermost level.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_carry, check_floating, check_lengths, check_rank
+from .cells import Cell
+
+Merge = Literal["concat", "sum"]
+
+
+def _batched_carry0(cell: Cell, params: Any, batch: int) -> Any:
+    carry = cell.init_carry(params)
+    return jax.tree.map(lambda a: jnp.broadcast_to(a, (batch, *a.shape)), carry)
+
+
+def _check_unroll(unroll: int | bool) -> None:
+    if isinstance(unroll, bool):
+        return
+    if not isinstance(unroll, int) or unroll < 1:
+        raise ValueError(f"unroll: expected a positive int or a bool, got {unroll!r}.")
+
+
+def rnn(
+    cell: Cell,
+    params: Any,
+    xs: jax.Array,
+    *,
+    lengths: jax.Array | None = None,
+    carry0: Any | None = None,
+    reverse: bool = False,
+    unroll: int | bool = 1,
+) -> tuple[Any, jax.Array]:
+    """Run ``cell`` over a batch of sequences.
+
+    Args:
+        cell: a :class:`~jaxseq.cells.Cell`.
+        params: the cell's parameters, shared by every example.
+        xs: ``[B, T, F]`` inputs, batch-major.
+        lengths: optional ``[B]`` integer valid lengths in ``[0, T]``
+            (right padding). ``None`` means every sequence has length ``T``.
+        carry0: optional initial carry, each leaf ``[B, ...]``; zeros by default.
+        reverse: run each sequence backwards within its own length.
+        unroll: forwarded to ``lax.scan`` (steps per loop iteration).
+
+    Returns:
+        ``(carry, ys)``: the final carry (leaves ``[B, ...]``, the carry after each
+        sequence's last valid step) and the outputs ``ys`` ``[B, T, H]``, zero at
+        padded steps, aligned with ``xs``'s time index.
+
+    Raises:
+        ValueError, TypeError: at trace time, for a wrong rank, feature size, dtype,
+            ``lengths`` shape or values (when concrete), or carry shape.
+    """
+    check_rank("xs", xs, 3, "[B, T, F]: batch, time, features")
+    check_floating("xs", xs)
+    _check_unroll(unroll)
+    batch, time = xs.shape[0], xs.shape[1]
+    if lengths is not None:
+        lengths = check_lengths(lengths, batch, time)
+    if carry0 is None:
+        carry0 = _batched_carry0(cell, params, batch)
+    else:
+        expected = jax.eval_shape(lambda p: _batched_carry0(cell, p, batch), params)
+        check_carry("carry0", carry0, expected)
+
+    step = jax.vmap(cell.step, in_axes=(None, 0, 0))
+    xs_tm = jnp.swapaxes(xs, 0, 1)  # [T, B, F]: scan runs over the leading axis
+
+    if lengths is None:
+
+        def body(carry, x):
+            return step(params, carry, x)
+
+        carry, ys = jax.lax.scan(body, carry0, xs_tm, reverse=reverse, unroll=unroll)
+    else:
+
+        def body(carry, tx):
+            t, x = tx
+            new_carry, y = step(params, carry, x)
+            valid = t < lengths  # [B]
+            carry = jax.tree.map(
+                lambda new, old: jnp.where(_expand(valid, new), new, old),
+                new_carry,
+                carry,
+            )
+            return carry, jnp.where(valid[:, None], y, jnp.zeros_like(y))
+
+        ts = jnp.arange(time, dtype=jnp.int32)
+        carry, ys = jax.lax.scan(
+            body, carry0, (ts, xs_tm), reverse=reverse, unroll=unroll
+        )
+    return carry, jnp.swapaxes(ys, 0, 1)
+
+
+def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
+    return mask.reshape(mask.shape + (1,) * (like.ndim - mask.ndim))
+
+
+def unroll(
+    cell: Cell,
+    params: Any,
+    carry0: Any,
+    xs: jax.Array,
+    *,
+    length: jax.Array | int | None = None,
+    reverse: bool = False,
+    unroll: int | bool = 1,
+) -> tuple[Any, jax.Array]:
+    """Run ``cell`` over one sequence; the argument order mirrors ``lax.scan``.
+
+    Args:
+        cell: a :class:`~jaxseq.cells.Cell`.
+        params: its parameters.
+        carry0: the initial carry for one example (``cell.init_carry(params)``).
+        xs: ``[T, F]`` inputs.
+        length: optional scalar valid length in ``[0, T]``.
+        reverse: run backwards over the valid prefix.
+        unroll: forwarded to ``lax.scan``.
+
+    Returns:
+        ``(carry, ys)`` with ``ys`` of shape ``[T, H]`` (see :func:`rnn`).
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> import jaxseq
+        >>> cell = jaxseq.cells.gru(4)
+        >>> params = cell.init(jax.random.key(0), 2)
+        >>> xs = jnp.arange(1.0, 11.0).reshape(5, 2) / 10
+        >>> carry, ys = jaxseq.unroll(cell, params, cell.init_carry(params), xs,
+        ...                           length=3)
+        >>> bool((ys[3:] == 0).all()), bool((carry.h == ys[2]).all())
+        (True, True)
+    """
+    check_rank("xs", xs, 2, "[T, F]: time, features (use jaxseq.rnn for a batch)")
+    lengths = None
+    if length is not None:
+        if np.ndim(length) != 0:
+            raise ValueError(
+                f"length: expected a scalar, got shape {tuple(np.shape(length))}."
+            )
+        lengths = jnp.reshape(jnp.asarray(length), (1,))
+    carry0_b = jax.tree.map(lambda a: jnp.expand_dims(a, 0), carry0)
+    carry, ys = rnn(
+        cell,
+        params,
+        xs[None],
+        lengths=lengths,
+        carry0=carry0_b,
+        reverse=reverse,
+        unroll=unroll,
+    )
+    return jax.tree.map(lambda a: a[0], carry), ys[0]
+
+
+def merge_outputs(y_fw: jax.Array, y_bw: jax.Array, merge: Merge) -> jax.Array:
+    """Merge both directions' outputs: ``"concat"`` (``[.., 2H]``) or ``"sum"``."""
+    if merge == "concat":
+        return jnp.concatenate([y_fw, y_bw], axis=-1)
+    if merge == "sum":
+        return y_fw + y_bw
+    raise ValueError(f"merge: expected 'concat' or 'sum', got {merge!r}.")
+
+
+def bidirectional(
+    cell_fw: Cell,
+    cell_bw: Cell,
+    params_fw: Any,
+    params_bw: Any,
+    xs: jax.Array,
+    *,
+    lengths: jax.Array | None = None,
+    carry0: tuple[Any, Any] | None = None,
+    merge: Merge = "concat",
+    unroll: int | bool = 1,
+) -> tuple[tuple[Any, Any], jax.Array]:
+    """A forward and a length-aware backward run over ``xs``, outputs merged.
+
+    Parameters are passed separately and explicitly so that they cannot be shared
+    by accident.
+
+    Args:
+        cell_fw, cell_bw: the two cells (often the same factory's result).
+        params_fw, params_bw: their parameters.
+        xs: ``[B, T, F]``.
+        lengths: optional ``[B]`` valid lengths.
+        carry0: optional ``(carry_fw, carry_bw)``.
+        merge: ``"concat"`` (outputs ``[B, T, H_fw + H_bw]``) or ``"sum"``.
+        unroll: forwarded to ``lax.scan``.
+
+    Returns:
+        ``((carry_fw, carry_bw), ys)``. ``carry_bw`` is the state after the backward
+        run reached ``xs[:, 0]``, as PyTorch's ``h_n`` for the reverse direction.
+    """
+    if merge not in ("concat", "sum"):
+        raise ValueError(f"merge: expected 'concat' or 'sum', got {merge!r}.")
+    c_fw, c_bw = (None, None) if carry0 is None else carry0
+    carry_fw, y_fw = rnn(
+        cell_fw, params_fw, xs, lengths=lengths, carry0=c_fw, unroll=unroll
+    )
+    carry_bw, y_bw = rnn(
+        cell_bw,
+        params_bw,
+        xs,
+        lengths=lengths,
+        carry0=c_bw,
+        reverse=True,
+        unroll=unroll,
+    )
+    return (carry_fw, carry_bw), merge_outputs(y_fw, y_bw, merge)
+
+
+def lengths_from_mask(mask: Any) -> np.ndarray:
+    """Lengths ``[B]`` from a right-padded boolean mask ``[B, T]`` (host-side).
+
+    Raises:
+        ValueError: if a row is not of the form ``True...True False...False``.
+    """
+    m = np.asarray(mask).astype(bool)
+    check_rank("mask", m, 2, "[B, T]")
+    lengths = m.sum(axis=1)
+    expected = np.arange(m.shape[1])[None, :] < lengths[:, None]
+    bad = np.flatnonzero((expected != m).any(axis=1))
+    if bad.size:
+        raise ValueError(
+            f"mask: expected right padding (valid steps first) in every row, got a "
+            f"gap in row {int(bad[0])} ({bad.size} such rows)."
+        )
+    return lengths.astype(np.int32)

@@ -1,0 +1,110 @@
+"""The cell interface: a bundle of pure functions, in the style of optax's
+``GradientTransformation`` and blackjax's ``SamplingAlgorithm``.
+
+A cell is written for **one example**: ``x`` has shape ``(F,)`` and every carry leaf
+has shape ``(H,)``. Batching is ``jax.vmap``'s job (the runners do it), and because
+the steps use ``@`` on the trailing axis they also accept leading batch axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .._checks import check_feature_size, check_floating
+
+Initializer = Callable[[jax.Array, tuple[int, ...], Any], jax.Array]
+
+#: Default initialisers (Keras' defaults for recurrent layers).
+GLOROT_UNIFORM: Initializer = jax.nn.initializers.glorot_uniform()
+ORTHOGONAL: Initializer = jax.nn.initializers.orthogonal()
+ZEROS: Initializer = jax.nn.initializers.zeros
+
+
+class Cell(NamedTuple):
+    """A recurrent cell as pure functions over explicit parameter pytrees.
+
+    Attributes:
+        init: ``init(key, input_size) -> params``, a NamedTuple of arrays.
+        init_carry: ``init_carry(params) -> carry``, zeros for one example. It takes
+            no key: a learned or random initial state is the caller's explicit input.
+        step: ``step(params, carry, x) -> (carry, y)``. After
+            ``functools.partial(step, params)`` it is the body ``lax.scan`` expects.
+        hidden_size: ``H``, the size of ``y`` and of ``carry.h``.
+        name: a short name (``"lstm"``, ``"gru"``, ``"elman"``) used in messages and
+            by the weight importers.
+        options: the factory's static options, for the importers and for saving a
+            model's configuration (e.g. ``{"reset_after": True}``).
+    """
+
+    init: Callable[[jax.Array, int], Any]
+    init_carry: Callable[[Any], Any]
+    step: Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]]
+    hidden_size: int
+    name: str = "cell"
+    options: tuple[tuple[str, Any], ...] = ()
+
+    def option(self, key: str, default: Any = None) -> Any:
+        """The value of one of the factory's static ``options``."""
+        return dict(self.options).get(key, default)
+
+
+def check_hidden_size(hidden_size: int) -> int:
+    """Refuse a non-positive or non-integer ``hidden_size`` with a clear message."""
+    if isinstance(hidden_size, bool) or not isinstance(hidden_size, int):
+        raise TypeError(
+            f"hidden_size: expected a positive int, got {type(hidden_size).__name__} "
+            f"{hidden_size!r}."
+        )
+    if hidden_size <= 0:
+        raise ValueError(f"hidden_size: expected a positive int, got {hidden_size}.")
+    return hidden_size
+
+
+def check_input_size(input_size: int) -> int:
+    """Refuse a non-positive or non-integer ``input_size`` in ``init``."""
+    if (
+        isinstance(input_size, bool)
+        or not isinstance(input_size, int)
+        or input_size <= 0
+    ):
+        raise ValueError(f"input_size: expected a positive int, got {input_size!r}.")
+    return input_size
+
+
+def check_step_input(
+    cell: str, x: jax.Array, w_x: jax.Array, h: jax.Array, hidden_size: int
+) -> jax.Array:
+    """Trace-time checks shared by the built-in steps; returns ``x`` cast to the
+    parameters' dtype (the computation runs in the parameters' dtype)."""
+    check_floating("xs", x)
+    check_feature_size("xs", x.shape[-1], w_x.shape[0], f"{cell} params.w_x.shape[0]")
+    if h.shape[-1] != hidden_size:
+        raise ValueError(
+            f"carry: expected hidden size {hidden_size} on the last axis of carry.h "
+            f"({cell}), got shape {tuple(h.shape)}."
+        )
+    return x.astype(w_x.dtype)
+
+
+def initialize(
+    fn: Initializer, key: jax.Array, shape: tuple[int, ...], dtype: Any
+) -> jax.Array:
+    """Call an initialiser, computing in float32 for narrower dtypes (bfloat16 has
+    no QR on CPU, which the orthogonal initialiser needs) and casting after."""
+    compute = jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
+    return jnp.asarray(fn(key, shape, compute), dtype)
+
+
+def add_bias(z: jax.Array, b: jax.Array) -> jax.Array:
+    """``z + b`` with ``b`` ``[G]`` broadcast explicitly over ``z``'s leading axes,
+    so a batched call works under ``jax_numpy_rank_promotion="raise"``."""
+    return z + b.reshape((1,) * (z.ndim - 1) + b.shape)
+
+
+def sigmoid(x: jax.Array) -> jax.Array:
+    """Logistic sigmoid, the seed's ``sigma`` (``jax.nn.sigmoid``)."""
+    return jax.nn.sigmoid(x)

@@ -1,0 +1,131 @@
+"""Elman's simple recurrent network (Elman, 1990)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._base import (
+    GLOROT_UNIFORM,
+    ORTHOGONAL,
+    ZEROS,
+    Cell,
+    Initializer,
+    add_bias,
+    check_hidden_size,
+    check_input_size,
+    check_step_input,
+    initialize,
+)
+
+_ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "sigmoid": jax.nn.sigmoid,
+    "identity": lambda a: a,
+}
+
+
+class ElmanParams(NamedTuple):
+    """Elman parameters in the seed's notation ``a_t = b + W h_{t-1} + U x_t``.
+
+    Attributes:
+        w_x: ``[F, H]``, the seed's ``U`` transposed (jaxseq multiplies on the right).
+        w_h: ``[H, H]``, the seed's ``W`` transposed.
+        b: ``[H]``, the seed's ``b`` (PyTorch's ``b_ih + b_hh``).
+    """
+
+    w_x: jax.Array
+    w_h: jax.Array
+    b: jax.Array
+
+
+class ElmanCarry(NamedTuple):
+    """Elman state: the hidden vector ``h``."""
+
+    h: jax.Array
+
+
+def elman(
+    hidden_size: int,
+    *,
+    activation: str | Callable[[jax.Array], jax.Array] = "tanh",
+    dtype: jnp.dtype = jnp.float32,
+    kernel_init: Initializer = GLOROT_UNIFORM,
+    recurrent_init: Initializer = ORTHOGONAL,
+    bias_init: Initializer = ZEROS,
+) -> Cell:
+    r"""An Elman cell as pure functions: the seed's
+
+    .. math:: h_t = \tanh(b + W h_{t-1} + U x_t)
+
+    written ``h_t = act(x_t w_x + h_{t-1} w_h + b)`` with ``w_x = U^T``, ``w_h = W^T``.
+    The seed's readout ``o_t = c + V h_t`` is a separate dense layer (see
+    :mod:`jaxseq.nn`).
+
+    Args:
+        hidden_size: ``H``.
+        activation: ``"tanh"`` (default, PyTorch ``nn.RNN`` and Keras ``SimpleRNN``),
+            ``"relu"``, ``"sigmoid"``, ``"identity"`` (a linear RNN, handy for
+            gradient-flow analysis) or any elementwise callable.
+        dtype: parameter dtype (``float32`` or ``bfloat16``).
+        kernel_init, recurrent_init, bias_init: initialisers ``(key, shape, dtype)``;
+            defaults match Keras (Glorot-uniform, orthogonal, zeros).
+
+    Returns:
+        A :class:`~jaxseq.cells.Cell`; ``carry`` is :class:`ElmanCarry`, ``y = h_t``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxseq.cells import elman
+        >>> cell = elman(5, activation="relu")
+        >>> params = cell.init(jax.random.key(0), 3)
+        >>> params.w_h.shape
+        (5, 5)
+    """
+    hidden = check_hidden_size(hidden_size)
+    if isinstance(activation, str):
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation: expected one of {sorted(_ACTIVATIONS)} or a callable, "
+                f"got {activation!r}."
+            )
+        act_name, act = activation, _ACTIVATIONS[activation]
+    elif callable(activation):
+        act_name, act = getattr(activation, "__name__", "custom"), activation
+    else:
+        raise TypeError(
+            "activation: expected a name or a callable, got "
+            f"{type(activation).__name__}."
+        )
+
+    def init(key: jax.Array, input_size: int) -> ElmanParams:
+        check_input_size(input_size)
+        k_x, k_h, k_b = jax.random.split(key, 3)
+        return ElmanParams(
+            w_x=initialize(kernel_init, k_x, (input_size, hidden), dtype),
+            w_h=initialize(recurrent_init, k_h, (hidden, hidden), dtype),
+            b=initialize(bias_init, k_b, (hidden,), dtype),
+        )
+
+    def init_carry(params: ElmanParams) -> ElmanCarry:
+        return ElmanCarry(h=jnp.zeros((hidden,), params.w_h.dtype))
+
+    def step(
+        params: ElmanParams, carry: ElmanCarry, x: jax.Array
+    ) -> tuple[ElmanCarry, jax.Array]:
+        x = check_step_input("elman", x, params.w_x, carry.h, hidden)
+        h = act(add_bias(x @ params.w_x + carry.h @ params.w_h, params.b))
+        return ElmanCarry(h=h), h
+
+    return Cell(
+        init,
+        init_carry,
+        step,
+        hidden_size=hidden,
+        name="elman",
+        options=(("activation", act_name),),
+    )

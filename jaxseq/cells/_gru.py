@@ -1,0 +1,146 @@
+"""Gated recurrent unit (Cho et al., 2014) in both published forms."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._base import (
+    GLOROT_UNIFORM,
+    ORTHOGONAL,
+    ZEROS,
+    Cell,
+    Initializer,
+    add_bias,
+    check_hidden_size,
+    check_input_size,
+    check_step_input,
+    initialize,
+    sigmoid,
+)
+
+#: Order of the gate blocks along the fused axis: reset, update, candidate (new),
+#: the same as ``torch.nn.GRU`` and ``flax.linen.GRUCell``. Keras stores ``z, r, h``;
+#: the Keras importer permutes.
+GATE_ORDER = "rzn"
+
+
+class GRUParams(NamedTuple):
+    """GRU parameters, gates fused along the last axis in ``GATE_ORDER``.
+
+    Attributes:
+        w_x: ``[F, 3H]`` input kernel.
+        w_h: ``[H, 3H]`` recurrent kernel.
+        b_x: ``[3H]`` input bias (PyTorch ``b_ih``).
+        b_h: ``[3H]`` recurrent bias (PyTorch ``b_hh``). In the ``reset_after`` form
+            its candidate slice sits inside the reset gate, so it is not redundant
+            with ``b_x``; in the seed's form the two simply add.
+    """
+
+    w_x: jax.Array
+    w_h: jax.Array
+    b_x: jax.Array
+    b_h: jax.Array
+
+
+class GRUCarry(NamedTuple):
+    """GRU state: the hidden vector ``h``."""
+
+    h: jax.Array
+
+
+def gru(
+    hidden_size: int,
+    *,
+    reset_after: bool = True,
+    dtype: jnp.dtype = jnp.float32,
+    kernel_init: Initializer = GLOROT_UNIFORM,
+    recurrent_init: Initializer = ORTHOGONAL,
+    bias_init: Initializer = ZEROS,
+) -> Cell:
+    r"""A GRU cell as pure functions.
+
+    With ``a = x_t W_x + b_x`` and gates in ``GATE_ORDER``:
+
+    .. math::
+
+        r_t &= \sigma(a_r + h_{t-1} W_{h,r} + b_{h,r}) \\
+        z_t &= \sigma(a_z + h_{t-1} W_{h,z} + b_{h,z}) \\
+        n_t &= \tanh(a_n + r_t * (h_{t-1} W_{h,n} + b_{h,n}))
+            \quad\text{(reset_after=True: cuDNN, PyTorch, Keras default)} \\
+        n_t &= \tanh(a_n + (r_t * h_{t-1}) W_{h,n} + b_{h,n})
+            \quad\text{(reset_after=False: the seed's and Cho et al.'s form)} \\
+        h_t &= (1 - z_t) * n_t + z_t * h_{t-1}
+
+    The seed writes ``h_t = (1 - z_t) h_{t-1} + z_t \tilde h_t``: its update gate
+    is ``1 - z_t`` here, i.e. the same model with the ``z`` weights and biases
+    negated (``sigma(-u) = 1 - sigma(u)``). jaxseq follows PyTorch/Keras/Flax so
+    their weights import unchanged.
+
+    Args:
+        hidden_size: ``H``.
+        reset_after: where the reset gate acts (see above).
+        dtype: parameter dtype (``float32`` or ``bfloat16``).
+        kernel_init, recurrent_init, bias_init: initialisers ``(key, shape, dtype)``;
+            defaults match Keras (Glorot-uniform, orthogonal, zeros).
+
+    Returns:
+        A :class:`~jaxseq.cells.Cell`; ``carry`` is :class:`GRUCarry`, ``y = h_t``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxseq.cells import gru
+        >>> cell = gru(4, reset_after=False)
+        >>> params = cell.init(jax.random.key(0), 2)
+        >>> cell.step(params, cell.init_carry(params), jnp.ones(2))[1].shape
+        (4,)
+    """
+    hidden = check_hidden_size(hidden_size)
+    reset_after = bool(reset_after)
+
+    def init(key: jax.Array, input_size: int) -> GRUParams:
+        check_input_size(input_size)
+        k_x, k_h, k_bx, k_bh = jax.random.split(key, 4)
+        return GRUParams(
+            w_x=initialize(kernel_init, k_x, (input_size, 3 * hidden), dtype),
+            w_h=initialize(recurrent_init, k_h, (hidden, 3 * hidden), dtype),
+            b_x=initialize(bias_init, k_bx, (3 * hidden,), dtype),
+            b_h=initialize(bias_init, k_bh, (3 * hidden,), dtype),
+        )
+
+    def init_carry(params: GRUParams) -> GRUCarry:
+        return GRUCarry(h=jnp.zeros((hidden,), params.w_h.dtype))
+
+    def step(
+        params: GRUParams, carry: GRUCarry, x: jax.Array
+    ) -> tuple[GRUCarry, jax.Array]:
+        x = check_step_input("gru", x, params.w_x, carry.h, hidden)
+        h = carry.h
+        a = add_bias(x @ params.w_x, params.b_x)
+        a_r, a_z, a_n = jnp.split(a, 3, axis=-1)
+        if reset_after:
+            u = add_bias(h @ params.w_h, params.b_h)
+            u_r, u_z, u_n = jnp.split(u, 3, axis=-1)
+            r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+            n = jnp.tanh(a_n + r * u_n)
+        else:
+            u = add_bias(h @ params.w_h[:, : 2 * hidden], params.b_h[: 2 * hidden])
+            u_r, u_z = jnp.split(u, 2, axis=-1)
+            r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+            u_n = add_bias(
+                (r * h) @ params.w_h[:, 2 * hidden :], params.b_h[2 * hidden :]
+            )
+            n = jnp.tanh(a_n + u_n)
+        h = (1.0 - z) * n + z * h
+        return GRUCarry(h=h), h
+
+    return Cell(
+        init,
+        init_carry,
+        step,
+        hidden_size=hidden,
+        name="gru",
+        options=(("reset_after", reset_after),),
+    )

@@ -1,0 +1,130 @@
+"""Long short-term memory (Hochreiter & Schmidhuber, 1997)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._base import (
+    GLOROT_UNIFORM,
+    ORTHOGONAL,
+    ZEROS,
+    Cell,
+    Initializer,
+    add_bias,
+    check_hidden_size,
+    check_input_size,
+    check_step_input,
+    initialize,
+    sigmoid,
+)
+
+#: Order of the gate blocks along the fused axis; the same as ``torch.nn.LSTM``,
+#: so PyTorch weights copy across without permutation.
+GATE_ORDER = "ifgo"
+
+
+class LSTMParams(NamedTuple):
+    """LSTM parameters, gates fused along the last axis in ``GATE_ORDER``.
+
+    Attributes:
+        w_x: ``[F, 4H]`` input kernel (the seed's ``W_{i,f,C,o}`` acting on ``x_t``).
+        w_h: ``[H, 4H]`` recurrent kernel (acting on ``h_{t-1}``).
+        b: ``[4H]`` bias (PyTorch's ``b_ih + b_hh``).
+    """
+
+    w_x: jax.Array
+    w_h: jax.Array
+    b: jax.Array
+
+
+class LSTMCarry(NamedTuple):
+    """LSTM state: ``h`` the output-bearing hidden state, ``c`` the memory cell."""
+
+    h: jax.Array
+    c: jax.Array
+
+
+def lstm(
+    hidden_size: int,
+    *,
+    forget_bias: float = 1.0,
+    dtype: jnp.dtype = jnp.float32,
+    kernel_init: Initializer = GLOROT_UNIFORM,
+    recurrent_init: Initializer = ORTHOGONAL,
+    bias_init: Initializer = ZEROS,
+) -> Cell:
+    r"""An LSTM cell as pure functions.
+
+    .. math::
+
+        [i, f, \tilde C, o] &= x_t W_x + h_{t-1} W_h + b \\
+        i_t = \sigma(i),\; f_t &= \sigma(f),\; o_t = \sigma(o),\;
+        \tilde C_t = \tanh(\tilde C) \\
+        C_t &= f_t * C_{t-1} + i_t * \tilde C_t \\
+        h_t &= o_t * \tanh(C_t)
+
+    which is the seed's ``f_t = sigma(W_f [h_{t-1}, x_t] + b_f)`` etc. with the
+    concatenated weight split into its ``h`` and ``x`` blocks.
+
+    Args:
+        hidden_size: ``H``.
+        forget_bias: added to the forget-gate slice of the *initial* bias (Keras'
+            ``unit_forget_bias``; Jozefowicz et al. 2015). It is a parameter value,
+            not a constant in the step, so PyTorch/Keras weights import exactly. Use
+            ``0.0`` to switch it off.
+        dtype: parameter dtype (``float32`` or ``bfloat16``); the step computes in it.
+        kernel_init, recurrent_init, bias_init: ``jax.nn.initializers``-style
+            functions ``(key, shape, dtype)``. Defaults match Keras: Glorot-uniform
+            ``[F, 4H]`` input kernel, orthogonal ``[H, 4H]`` recurrent kernel, zeros.
+
+    Returns:
+        A :class:`~jaxseq.cells.Cell`; ``carry`` is :class:`LSTMCarry` of two ``[H]``
+        arrays, ``y = h_t``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxseq.cells import lstm
+        >>> cell = lstm(8)
+        >>> params = cell.init(jax.random.key(0), 3)
+        >>> carry, y = cell.step(params, cell.init_carry(params), jnp.ones(3))
+        >>> y.shape, carry.c.shape
+        ((8,), (8,))
+    """
+    hidden = check_hidden_size(hidden_size)
+
+    def init(key: jax.Array, input_size: int) -> LSTMParams:
+        check_input_size(input_size)
+        k_x, k_h, k_b = jax.random.split(key, 3)
+        b = initialize(bias_init, k_b, (4 * hidden,), dtype)
+        b = b.at[hidden : 2 * hidden].add(jnp.asarray(forget_bias, dtype))
+        return LSTMParams(
+            w_x=initialize(kernel_init, k_x, (input_size, 4 * hidden), dtype),
+            w_h=initialize(recurrent_init, k_h, (hidden, 4 * hidden), dtype),
+            b=b,
+        )
+
+    def init_carry(params: LSTMParams) -> LSTMCarry:
+        zeros = jnp.zeros((hidden,), params.w_h.dtype)
+        return LSTMCarry(h=zeros, c=zeros)
+
+    def step(
+        params: LSTMParams, carry: LSTMCarry, x: jax.Array
+    ) -> tuple[LSTMCarry, jax.Array]:
+        x = check_step_input("lstm", x, params.w_x, carry.h, hidden)
+        z = add_bias(x @ params.w_x + carry.h @ params.w_h, params.b)
+        i, f, g, o = jnp.split(z, 4, axis=-1)
+        c = sigmoid(f) * carry.c + sigmoid(i) * jnp.tanh(g)
+        h = sigmoid(o) * jnp.tanh(c)
+        return LSTMCarry(h=h, c=c), h
+
+    return Cell(
+        init,
+        init_carry,
+        step,
+        hidden_size=hidden,
+        name="lstm",
+        options=(("forget_bias", forget_bias),),
+    )

@@ -1,0 +1,24 @@
+"""Shared fixtures. Strict dtype/rank promotion is scoped to the cell and runner
+tests (tests/cells/conftest.py) because optax/numpyro internals are not written
+for it."""
+
+from __future__ import annotations
+
+import jax
+import pytest
+
+
+@pytest.fixture
+def key() -> jax.Array:
+    return jax.random.key(0)
+
+
+@pytest.fixture
+def x64():
+    """Run a test in float64 (for gradient checks), restoring the flag after."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
