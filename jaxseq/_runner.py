@@ -23,9 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_carry, check_floating, check_lengths, check_rank
+from ._fused import fused_rnn
 from .cells import Cell
 
 Merge = Literal["concat", "sum"]
+Impl = Literal["auto", "fused", "hoist", "scan"]
+_IMPLS = ("auto", "fused", "hoist", "scan")
 
 
 def _batched_carry0(cell: Cell, params: Any, batch: int) -> Any:
@@ -49,6 +52,7 @@ def rnn(
     carry0: Any | None = None,
     reverse: bool = False,
     unroll: int | bool = 1,
+    impl: Impl = "auto",
 ) -> tuple[Any, jax.Array]:
     """Run ``cell`` over a batch of sequences.
 
@@ -61,6 +65,12 @@ def rnn(
         carry0: optional initial carry, each leaf ``[B, ...]``; zeros by default.
         reverse: run each sequence backwards within its own length.
         unroll: forwarded to ``lax.scan`` (steps per loop iteration).
+        impl: ``"auto"`` (default) uses the cell's fused kernel when it has one
+            (hand-written backward, see :mod:`jaxseq._fused`), else ``"scan"``:
+            ``lax.scan`` over ``cell.step`` with autodiff, the reference path.
+            ``"fused"`` projects the input inside the loop, ``"hoist"`` for all
+            steps before it; ``"auto"`` picks by the measurements in
+            ``benchmarks/results/speed.md``.
 
     Returns:
         ``(carry, ys)``: the final carry (leaves ``[B, ...]``, the carry after each
@@ -83,8 +93,40 @@ def rnn(
         expected = jax.eval_shape(lambda p: _batched_carry0(cell, p, batch), params)
         check_carry("carry0", carry0, expected)
 
-    step = jax.vmap(cell.step, in_axes=(None, 0, 0))
     xs_tm = jnp.swapaxes(xs, 0, 1)  # [T, B, F]: scan runs over the leading axis
+    if impl not in _IMPLS:
+        raise ValueError(f"impl: expected one of {_IMPLS}, got {impl!r}.")
+    if impl != "scan" and cell.kernel is not None:
+        # the step's own trace-time checks (feature size, carry), at no run cost
+        x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
+        jax.eval_shape(cell.step, params, carry0, x_t)
+        hoist = impl == "hoist" or (impl == "auto" and _prefer_hoist(batch))
+        x_dtype = jax.tree.leaves(params)[0].dtype
+        try:
+            carry, ys = fused_rnn(
+                cell.kernel,
+                params,
+                carry0,
+                xs_tm.astype(x_dtype),
+                lengths,
+                reverse=reverse,
+                unroll=unroll,
+                hoist=hoist,
+            )
+            return carry, jnp.swapaxes(ys, 0, 1)
+        except TypeError as err:
+            # The fused kernel is a custom_vjp: reverse mode only. Under forward mode
+            # (jax.jvp, jacfwd, hessian) "auto" falls back to the reference path,
+            # which computes the same function; an explicit fused impl re-raises.
+            if impl != "auto" or "forward-mode" not in str(err):
+                raise
+    if impl in ("fused", "hoist"):
+        raise ValueError(
+            f"impl: {impl!r} needs a cell with a fused kernel; {cell.name!r} has none "
+            "(use 'auto' or 'scan')."
+        )
+
+    step = jax.vmap(cell.step, in_axes=(None, 0, 0))
 
     if lengths is None:
 
@@ -110,6 +152,16 @@ def rnn(
             body, carry0, (ts, xs_tm), reverse=reverse, unroll=unroll
         )
     return carry, jnp.swapaxes(ys, 0, 1)
+
+
+def _prefer_hoist(batch: int) -> bool:
+    """Whether to compute the input projection for all steps up front.
+
+    Measured (benchmarks/results/speed.md): on CPU, hoisting pays off only for
+    latency-bound tiny batches; otherwise the ``[T, B, G]`` intermediate costs more
+    memory traffic than it saves.
+    """
+    return batch == 1
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:

@@ -38,6 +38,10 @@ class Cell(NamedTuple):
             by the weight importers.
         options: the factory's static options, for the importers and for saving a
             model's configuration (e.g. ``{"reset_after": True}``).
+        kernel: optional :class:`~jaxseq._fused.SequenceKernel`: the same step,
+            batched, with a hand-written backward pass. The runners use it when
+            present (the fast path); a cell without one runs through ``step`` and
+            autodiff.
     """
 
     init: Callable[[jax.Array, int], Any]
@@ -46,6 +50,7 @@ class Cell(NamedTuple):
     hidden_size: int
     name: str = "cell"
     options: tuple[tuple[str, Any], ...] = ()
+    kernel: Any = None
 
     def option(self, key: str, default: Any = None) -> Any:
         """The value of one of the factory's static ``options``."""

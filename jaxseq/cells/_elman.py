@@ -8,6 +8,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._fused import SequenceKernel, flat, input_grads
 from ._base import (
     GLOROT_UNIFORM,
     ORTHOGONAL,
@@ -128,4 +129,32 @@ def elman(
         hidden_size=hidden,
         name="elman",
         options=(("activation", act_name),),
+        kernel=_kernel(act),
     )
+
+
+def _kernel(act: Callable[[jax.Array], jax.Array]) -> SequenceKernel:
+    """The Elman step with its backward: ``da = act'(a_t) dh``, ``dh_{t-1} = da W^T``.
+
+    The pre-activation ``a_t`` is kept and ``act'`` applied through ``jax.vjp``, so
+    any elementwise activation works.
+    """
+
+    def project(p: ElmanParams, x: jax.Array) -> jax.Array:
+        return add_bias(x @ p.w_x, p.b)
+
+    def forward(p: ElmanParams, carry: ElmanCarry, ax: jax.Array):
+        a = ax + carry.h @ p.w_h
+        h = act(a)
+        return ElmanCarry(h=h), h, a
+
+    def backward(p: ElmanParams, a, prev: ElmanCarry, d: ElmanCarry):
+        da = jax.vjp(act, a)[1](d.h)[0]
+        return ElmanCarry(h=da @ p.w_h.T), da
+
+    def grads(p: ElmanParams, xs, prevs: ElmanCarry, a, da):
+        dw_x, db, dxs = input_grads(p.w_x, xs, da)
+        dw_h = flat(prevs.h).T @ flat(da)
+        return ElmanParams(w_x=dw_x, w_h=dw_h, b=db), dxs
+
+    return SequenceKernel(project, forward, backward, grads)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._fused import SequenceKernel, flat, input_grads
 from ._base import (
     GLOROT_UNIFORM,
     ORTHOGONAL,
@@ -143,4 +144,91 @@ def gru(
         hidden_size=hidden,
         name="gru",
         options=(("reset_after", reset_after),),
+        kernel=_kernel_reset_after(hidden) if reset_after else _kernel_seed(hidden),
     )
+
+
+def _project(p: GRUParams, x: jax.Array) -> jax.Array:
+    return add_bias(x @ p.w_x, p.b_x)
+
+
+def _kernel_reset_after(hidden: int) -> SequenceKernel:
+    """The reset-after GRU with its hand-derived backward (see :mod:`jaxseq._fused`).
+
+    ``dz = dh (h_{t-1} - n)``, ``dn = dh (1 - z)``, ``da_n = dn (1 - n^2)``,
+    ``du_n = da_n r``, ``dr = da_n u_n``; the recurrent pre-activation gradient
+    differs from the input one only in the candidate block (``r`` sits between).
+    """
+    H = hidden
+
+    def forward(p: GRUParams, carry: GRUCarry, ax: jax.Array):
+        h = carry.h
+        u = add_bias(h @ p.w_h, p.b_h)
+        rz = sigmoid(ax[..., : 2 * H] + u[..., : 2 * H])
+        r, z = rz[..., :H], rz[..., H:]
+        u_n = u[..., 2 * H :]
+        n = jnp.tanh(ax[..., 2 * H :] + r * u_n)
+        h_new = (1.0 - z) * n + z * h
+        return GRUCarry(h=h_new), h_new, (r, z, n, u_n)
+
+    def backward(p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
+        r, z, n, u_n = res
+        dh = d.h
+        da_n = dh * (1.0 - z) * (1.0 - n * n)
+        d_rz = jnp.concatenate(
+            [da_n * u_n * r * (1.0 - r), dh * (prev.h - n) * z * (1.0 - z)], axis=-1
+        )
+        dax = jnp.concatenate([d_rz, da_n], axis=-1)
+        dau = jnp.concatenate([d_rz, da_n * r], axis=-1)
+        return GRUCarry(h=dau @ p.w_h.T + dh * z), (dax, dau)
+
+    def grads(p: GRUParams, xs, prevs: GRUCarry, res, dpre):
+        dax, dau = dpre
+        dw_x, db_x, dxs = input_grads(p.w_x, xs, dax)
+        du = flat(dau)
+        dw_h = flat(prevs.h).T @ du
+        return GRUParams(w_x=dw_x, w_h=dw_h, b_x=db_x, b_h=du.sum(axis=0)), dxs
+
+    return SequenceKernel(_project, forward, backward, grads)
+
+
+def _kernel_seed(hidden: int) -> SequenceKernel:
+    """The seed's GRU (reset before the recurrent product) with its backward.
+
+    All biases add to the pre-activations, so the input- and recurrent-side
+    pre-activation gradients coincide; the candidate's recurrent weight sees
+    ``r * h_{t-1}`` instead of ``h_{t-1}``.
+    """
+    H = hidden
+
+    def forward(p: GRUParams, carry: GRUCarry, ax: jax.Array):
+        h = carry.h
+        u = add_bias(h @ p.w_h[:, : 2 * H], p.b_h[: 2 * H])
+        rz = sigmoid(ax[..., : 2 * H] + u)
+        r, z = rz[..., :H], rz[..., H:]
+        u_n = add_bias((r * h) @ p.w_h[:, 2 * H :], p.b_h[2 * H :])
+        n = jnp.tanh(ax[..., 2 * H :] + u_n)
+        h_new = (1.0 - z) * n + z * h
+        return GRUCarry(h=h_new), h_new, (r, z, n)
+
+    def backward(p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
+        r, z, n = res
+        dh, h = d.h, prev.h
+        da_n = dh * (1.0 - z) * (1.0 - n * n)
+        d_rh = da_n @ p.w_h[:, 2 * H :].T
+        d_rz = jnp.concatenate(
+            [d_rh * h * r * (1.0 - r), dh * (h - n) * z * (1.0 - z)], axis=-1
+        )
+        dh_prev = d_rz @ p.w_h[:, : 2 * H].T + d_rh * r + dh * z
+        return GRUCarry(h=dh_prev), jnp.concatenate([d_rz, da_n], axis=-1)
+
+    def grads(p: GRUParams, xs, prevs: GRUCarry, res, da):
+        r = res[0]
+        dw_x, db, dxs = input_grads(p.w_x, xs, da)
+        d = flat(da)
+        dw_rz = flat(prevs.h).T @ d[:, : 2 * H]
+        dw_n = flat(r * prevs.h).T @ d[:, 2 * H :]
+        dw_h = jnp.concatenate([dw_rz, dw_n], axis=-1)
+        return GRUParams(w_x=dw_x, w_h=dw_h, b_x=db, b_h=db), dxs
+
+    return SequenceKernel(_project, forward, backward, grads)

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._fused import SequenceKernel, flat, input_grads
 from ._base import (
     GLOROT_UNIFORM,
     ORTHOGONAL,
@@ -127,4 +128,50 @@ def lstm(
         hidden_size=hidden,
         name="lstm",
         options=(("forget_bias", forget_bias),),
+        kernel=_kernel(hidden),
     )
+
+
+def _kernel(hidden: int) -> SequenceKernel:
+    """The LSTM step with its hand-derived backward (see :mod:`jaxseq._fused`).
+
+    With ``z = [i, f, g, o]`` pre-activations and ``dh``, ``dc`` the gradients of
+    the step's outputs: ``do = dh tanh(C_t)``, ``dC = dc + dh o (1 - tanh^2 C_t)``,
+    ``di = dC g``, ``df = dC C_{t-1}``, ``dg = dC i``, ``dC_{t-1} = dC f``, each
+    through its nonlinearity's derivative, and ``dh_{t-1} = dz W_h^T``.
+    """
+    H = hidden
+
+    def project(p: LSTMParams, x: jax.Array) -> jax.Array:
+        return add_bias(x @ p.w_x, p.b)
+
+    def forward(p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
+        z = ax + carry.h @ p.w_h
+        s = sigmoid(z)
+        i, f, o = s[..., :H], s[..., H : 2 * H], s[..., 3 * H :]
+        g = jnp.tanh(z[..., 2 * H : 3 * H])
+        c = f * carry.c + i * g
+        tc = jnp.tanh(c)
+        h = o * tc
+        return LSTMCarry(h=h, c=c), h, (i, f, g, o, tc)
+
+    def backward(p: LSTMParams, res, prev: LSTMCarry, d: LSTMCarry):
+        i, f, g, o, tc = res
+        dc = d.c + d.h * o * (1.0 - tc * tc)
+        dz = jnp.concatenate(
+            [
+                dc * g * i * (1.0 - i),
+                dc * prev.c * f * (1.0 - f),
+                dc * i * (1.0 - g * g),
+                d.h * tc * o * (1.0 - o),
+            ],
+            axis=-1,
+        )
+        return LSTMCarry(h=dz @ p.w_h.T, c=dc * f), dz
+
+    def grads(p: LSTMParams, xs, prevs: LSTMCarry, res, dz):
+        dw_x, db, dxs = input_grads(p.w_x, xs, dz)
+        dw_h = flat(prevs.h).T @ flat(dz)
+        return LSTMParams(w_x=dw_x, w_h=dw_h, b=db), dxs
+
+    return SequenceKernel(project, forward, backward, grads)

@@ -1,0 +1,112 @@
+"""The fused kernels (hand-written backward) against the reference path
+(``impl="scan"``: ``lax.scan`` over ``cell.step`` with JAX autodiff)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxseq
+
+from .test_cells import NAMES, make, random_carry
+
+B, T, F, H = 4, 7, 3, 5
+LENGTHS = np.array([7, 3, 0, 5])
+
+
+def loss_fn(cell, impl, lengths, reverse):
+    def loss(params, xs, carry0):
+        carry, ys = jaxseq.rnn(
+            cell, params, xs, lengths=lengths, carry0=carry0, reverse=reverse, impl=impl
+        )
+        # weights make every output and every carry leaf matter differently
+        w = jnp.linspace(0.5, 1.5, ys.size, dtype=ys.dtype).reshape(ys.shape)
+        extra = sum(
+            (jnp.sin(a) * (i + 1)).sum() for i, a in enumerate(jax.tree.leaves(carry))
+        )
+        return (w * ys * ys).sum() + extra
+
+    return loss
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("impl", ["fused", "hoist"])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_fused_values_and_gradients_match_reference(
+    name, impl, reverse, with_lengths, key
+):
+    cell, params = make(name, key, hidden=H)
+    xs = jax.random.normal(jax.random.key(1), (B, T, F))
+    carry0 = random_carry(cell, params, jax.random.key(2), batch=(B,))
+    lengths = LENGTHS if with_lengths else None
+    ref = jax.jit(
+        jax.value_and_grad(loss_fn(cell, "scan", lengths, reverse), (0, 1, 2))
+    )
+    new = jax.jit(jax.value_and_grad(loss_fn(cell, impl, lengths, reverse), (0, 1, 2)))
+    (v_ref, g_ref), (v_new, g_new) = ref(params, xs, carry0), new(params, xs, carry0)
+    np.testing.assert_allclose(v_new, v_ref, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(g_new), jax.tree.leaves(g_ref), strict=True):
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru"])
+def test_fused_bfloat16_gradients_close_to_reference(name, key):
+    cell, params = make(name, key, hidden=H, dtype=jnp.bfloat16)
+    xs = jax.random.normal(jax.random.key(1), (B, T, F), jnp.bfloat16)
+    ref = jax.grad(loss_fn(cell, "scan", LENGTHS, False))(params, xs, None)
+    new = jax.grad(loss_fn(cell, "fused", LENGTHS, False))(params, xs, None)
+    for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(ref), strict=True):
+        assert a.dtype == jnp.bfloat16
+        scale = float(jnp.abs(b.astype(jnp.float32)).max()) + 1e-3
+        np.testing.assert_allclose(
+            np.asarray(a, np.float32), np.asarray(b, np.float32), atol=0.05 * scale
+        )
+
+
+def test_second_order_reverse_mode_through_fused(key):
+    """grad of grad differentiates the hand-written backward with autodiff."""
+    cell, params = make("gru", key, hidden=H)
+    xs = jax.random.normal(jax.random.key(1), (B, T, F))
+
+    def inner(impl):
+        loss = loss_fn(cell, impl, LENGTHS, True)
+        return lambda x: jnp.sum(jax.grad(loss)(params, x, None).w_h ** 2)
+
+    g_ref = jax.grad(inner("scan"))(xs)
+    g_new = jax.grad(inner("fused"))(xs)
+    np.testing.assert_allclose(g_new, g_ref, rtol=1e-4, atol=1e-5)
+
+
+def test_forward_mode_falls_back_to_reference(key):
+    cell, params = make("lstm", key, hidden=H)
+    xs = jax.random.normal(jax.random.key(1), (B, T, F))
+    tangent = jax.random.normal(jax.random.key(2), xs.shape)
+
+    def f(impl):
+        return lambda x: jaxseq.rnn(cell, params, x, lengths=LENGTHS, impl=impl)[1]
+
+    y_auto, t_auto = jax.jvp(f("auto"), (xs,), (tangent,))
+    y_ref, t_ref = jax.jvp(f("scan"), (xs,), (tangent,))
+    np.testing.assert_allclose(t_auto, t_ref, rtol=1e-6, atol=1e-7)
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(f("fused"), (xs,), (tangent,))
+
+
+def test_impl_errors(key):
+    cell, params = make("lstm", key, hidden=H)
+    xs = jnp.zeros((B, T, F))
+    with pytest.raises(ValueError, match="impl: expected one of"):
+        jaxseq.rnn(cell, params, xs, impl="cudnn")
+    plain = cell._replace(kernel=None)  # a user cell without a fused kernel
+    with pytest.raises(
+        ValueError, match="impl: 'fused' needs a cell with a fused kernel"
+    ):
+        jaxseq.rnn(plain, params, xs, impl="fused")
+    np.testing.assert_allclose(
+        jaxseq.rnn(plain, params, xs + 0.1)[1],
+        jaxseq.rnn(cell, params, xs + 0.1)[1],
+        rtol=1e-6,
+    )
