@@ -70,6 +70,51 @@ def _where(mask: jax.Array, a: Any, b: Any) -> Any:
     )
 
 
+def _forward(kernel, params, carry0, xs, valid, *, reverse, unroll, hoist, save):
+    """The loop over time: ``(carry, ys, saved)``; ``saved`` holds each step's
+    incoming carry and residuals when ``save`` (for :func:`_backward`)."""
+    seq = kernel.project(params, xs) if hoist else xs
+
+    def body(carry, inp):
+        x, m = inp
+        ax = x if hoist else kernel.project(params, x)
+        new, y, res = kernel.forward(params, carry, ax)
+        if m is not None:
+            new = _where(m, new, carry)
+            y = jnp.where(m[:, None], y, jnp.zeros_like(y))
+        return new, (y, (carry, res) if save else None)
+
+    carry, (ys, saved) = jax.lax.scan(
+        body, carry0, (seq, valid), reverse=reverse, unroll=unroll
+    )
+    return carry, ys, saved
+
+
+def _backward(kernel, params, xs, valid, saved, dcarry, dys, *, reverse, unroll):
+    """The reverse loop carrying only the state's gradient, then the large
+    matmuls: ``(dparams, dcarry0, dxs)``."""
+    carry_prevs, res = saved
+
+    def body(dcarry, inp):
+        dy, m, carry_prev, r = inp
+        if m is not None:
+            dnew = _where(m, dcarry, jax.tree.map(jnp.zeros_like, dcarry))
+            dy = jnp.where(m[:, None], dy, jnp.zeros_like(dy))
+        else:
+            dnew = dcarry
+        dnew = dnew._replace(h=dnew.h + dy)
+        dprev, dpre = kernel.backward(params, r, carry_prev, dnew)
+        if m is not None:  # padded steps pass the carry's gradient straight through
+            dprev = _where(m, dprev, dcarry)
+        return dprev, dpre
+
+    dcarry0, dpre = jax.lax.scan(
+        body, dcarry, (dys, valid, carry_prevs, res), reverse=not reverse, unroll=unroll
+    )
+    dparams, dxs = kernel.grads(params, xs, carry_prevs, res, dpre)
+    return dparams, dcarry0, dxs
+
+
 def fused_rnn(
     kernel: SequenceKernel,
     params: Any,
@@ -80,72 +125,112 @@ def fused_rnn(
     reverse: bool,
     unroll: int | bool,
     hoist: bool,
+    remat: int | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run a kernel over time-major ``xs`` ``[T, B, F]``; returns ``(carry, ys)``.
 
     Semantics as :func:`jaxseq.rnn` (masking with ``lengths``, ``reverse`` within
     each length). ``hoist`` computes the input projection for all steps before the
-    loop (one large matmul) instead of inside it.
+    loop (one large matmul) instead of inside it. ``remat=k`` keeps only the carry
+    at every k-th step for the backward pass and recomputes each block of k steps
+    from it (gradient checkpointing): memory ``O(T/k + k)`` steps instead of
+    ``O(T)``, for about one extra forward pass.
     """
-    time = xs.shape[0]
+    time, batch = xs.shape[0], xs.shape[1]
+    if remat is not None and time % remat and lengths is None:
+        lengths = jnp.full((batch,), time, jnp.int32)  # masks the padded tail
     masked = lengths is not None
+    opts = dict(reverse=reverse, unroll=unroll)
 
-    def run(params, carry0, xs, lengths, save):
-        valid = (
-            jnp.arange(time, dtype=lengths.dtype)[:, None] < lengths[None, :]
-            if masked
-            else None
-        )
-        seq = kernel.project(params, xs) if hoist else xs
+    def mask(lengths, steps):
+        if not masked:
+            return None
+        return jnp.arange(steps, dtype=lengths.dtype)[:, None] < lengths[None, :]
 
-        def body(carry, inp):
+    if remat is None:
+
+        @jax.custom_vjp
+        def fused(params, carry0, xs, lengths):
+            valid = mask(lengths, time)
+            carry, ys, _ = _forward(
+                kernel, params, carry0, xs, valid, hoist=hoist, save=False, **opts
+            )
+            return carry, ys
+
+        def fwd(params, carry0, xs, lengths):
+            valid = mask(lengths, time)
+            carry, ys, saved = _forward(
+                kernel, params, carry0, xs, valid, hoist=hoist, save=True, **opts
+            )
+            return (carry, ys), (params, xs, valid, saved)
+
+        def bwd(residuals, cotangents):
+            params, xs, valid, saved = residuals
+            dcarry, dys = cotangents
+            grads = _backward(kernel, params, xs, valid, saved, dcarry, dys, **opts)
+            return (*grads, None)
+
+        fused.defvjp(fwd, bwd)
+        return fused(params, carry0, xs, lengths)
+    return _blocked(kernel, params, carry0, xs, lengths, mask, remat, hoist, opts)
+
+
+def _blocked(kernel, params, carry0, xs, lengths, mask, block, hoist, opts):
+    """Gradient checkpointing over blocks of ``block`` steps (see fused_rnn)."""
+    time = xs.shape[0]
+    n_blocks = -(-time // block)
+    pad = n_blocks * block - time
+
+    def blocks(a):
+        a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
+        return a.reshape((n_blocks, block, *a.shape[1:]))
+
+    def run_blocks(params, carry0, xs_b, valid_b):
+        def outer(carry, inp):
             x, m = inp
-            ax = x if hoist else kernel.project(params, x)
-            new, y, res = kernel.forward(params, carry, ax)
-            if masked:
-                new = _where(m, new, carry)
-                y = jnp.where(m[:, None], y, jnp.zeros_like(y))
-            return new, (y, (carry, res) if save else None)
+            new, ys, _ = _forward(
+                kernel, params, carry, x, m, hoist=hoist, save=False, **opts
+            )
+            return new, (ys, carry)
 
-        carry, (ys, saved) = jax.lax.scan(
-            body, carry0, (seq, valid), reverse=reverse, unroll=unroll
-        )
-        return (carry, ys), (valid, saved)
+        return jax.lax.scan(outer, carry0, (xs_b, valid_b), reverse=opts["reverse"])
 
     @jax.custom_vjp
-    def fused(params, carry0, xs, lengths):
-        return run(params, carry0, xs, lengths, save=False)[0]
+    def fused(params, carry0, xs_b, lengths):
+        carry, (ys, _) = run_blocks(params, carry0, xs_b, _block_mask(lengths))
+        return carry, ys
 
-    def fwd(params, carry0, xs, lengths):
-        out, (valid, saved) = run(params, carry0, xs, lengths, save=True)
-        return out, (params, xs, valid, saved)
+    def _block_mask(lengths):
+        valid = mask(lengths, n_blocks * block)
+        return None if valid is None else valid.reshape((n_blocks, block, -1))
+
+    def fwd(params, carry0, xs_b, lengths):
+        valid_b = _block_mask(lengths)
+        carry, (ys, starts) = run_blocks(params, carry0, xs_b, valid_b)
+        return (carry, ys), (params, xs_b, valid_b, starts)
 
     def bwd(residuals, cotangents):
-        params, xs, valid, (carry_prevs, res) = residuals
-        dcarry_last, dys = cotangents
+        params, xs_b, valid_b, starts = residuals
+        dcarry, dys = cotangents
 
-        def body(dcarry, inp):
-            dy, m, carry_prev, r = inp
-            if masked:
-                dnew = _where(m, dcarry, jax.tree.map(jnp.zeros_like, dcarry))
-                dy = jnp.where(m[:, None], dy, jnp.zeros_like(dy))
-            else:
-                dnew = dcarry
-            dnew = dnew._replace(h=dnew.h + dy)
-            dprev, dpre = kernel.backward(params, r, carry_prev, dnew)
-            if masked:  # padded steps pass the carry's gradient straight through
-                dprev = _where(m, dprev, dcarry)
-            return dprev, dpre
+        def outer(acc, inp):
+            dcarry, dparams = acc
+            x, m, start, dy = inp
+            _, _, saved = _forward(
+                kernel, params, start, x, m, hoist=hoist, save=True, **opts
+            )
+            dp, dcarry, dx = _backward(kernel, params, x, m, saved, dcarry, dy, **opts)
+            return (dcarry, jax.tree.map(jnp.add, dparams, dp)), dx
 
-        dcarry0, dpre = jax.lax.scan(
-            body,
-            dcarry_last,
-            (dys, valid, carry_prevs, res),
-            reverse=not reverse,
-            unroll=unroll,
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        (dcarry0, dparams), dxs = jax.lax.scan(
+            outer,
+            (dcarry, zeros),
+            (xs_b, valid_b, starts, dys),
+            reverse=not opts["reverse"],
         )
-        dparams, dxs = kernel.grads(params, xs, carry_prevs, res, dpre)
         return dparams, dcarry0, dxs, None
 
     fused.defvjp(fwd, bwd)
-    return fused(params, carry0, xs, lengths)
+    carry, ys = fused(params, carry0, blocks(xs), lengths)
+    return carry, ys.reshape((n_blocks * block, *ys.shape[2:]))[:time]

@@ -53,6 +53,7 @@ def rnn(
     reverse: bool = False,
     unroll: int | bool = 1,
     impl: Impl = "auto",
+    remat: int | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run ``cell`` over a batch of sequences.
 
@@ -71,6 +72,10 @@ def rnn(
             ``"fused"`` projects the input inside the loop, ``"hoist"`` for all
             steps before it; ``"auto"`` picks by the measurements in
             ``benchmarks/results/speed.md``.
+        remat: gradient checkpointing: keep the state only every ``remat`` steps
+            and recompute each block in the backward pass (memory ``O(T/remat +
+            remat)`` steps instead of ``O(T)``, one extra forward pass). ``None``
+            (default) stores every step. ``sqrt(T)`` is a good choice for long T.
 
     Returns:
         ``(carry, ys)``: the final carry (leaves ``[B, ...]``, the carry after each
@@ -93,9 +98,14 @@ def rnn(
         expected = jax.eval_shape(lambda p: _batched_carry0(cell, p, batch), params)
         check_carry("carry0", carry0, expected)
 
-    xs_tm = jnp.swapaxes(xs, 0, 1)  # [T, B, F]: scan runs over the leading axis
     if impl not in _IMPLS:
         raise ValueError(f"impl: expected one of {_IMPLS}, got {impl!r}.")
+    if remat is not None and (
+        isinstance(remat, bool) or not isinstance(remat, int) or remat < 1
+    ):
+        raise ValueError(f"remat: expected None or a positive int, got {remat!r}.")
+    xs_tm = jnp.swapaxes(xs, 0, 1)  # [T, B, F]: scan runs over the leading axis
+    opts = dict(reverse=reverse, unroll=unroll, remat=remat)
     if impl != "scan" and cell.kernel is not None:
         # the step's own trace-time checks (feature size, carry), at no run cost
         x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
@@ -104,15 +114,9 @@ def rnn(
         x_dtype = jax.tree.leaves(params)[0].dtype
         try:
             carry, ys = fused_rnn(
-                cell.kernel,
-                params,
-                carry0,
-                xs_tm.astype(x_dtype),
-                lengths,
-                reverse=reverse,
-                unroll=unroll,
-                hoist=hoist,
-            )
+                cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
+                hoist=hoist, **opts,
+            )  # fmt: skip
             return carry, jnp.swapaxes(ys, 0, 1)
         except TypeError as err:
             # The fused kernel is a custom_vjp: reverse mode only. Under forward mode
@@ -125,33 +129,45 @@ def rnn(
             f"impl: {impl!r} needs a cell with a fused kernel; {cell.name!r} has none "
             "(use 'auto' or 'scan')."
         )
-
-    step = jax.vmap(cell.step, in_axes=(None, 0, 0))
-
-    if lengths is None:
-
-        def body(carry, x):
-            return step(params, carry, x)
-
-        carry, ys = jax.lax.scan(body, carry0, xs_tm, reverse=reverse, unroll=unroll)
-    else:
-
-        def body(carry, tx):
-            t, x = tx
-            new_carry, y = step(params, carry, x)
-            valid = t < lengths  # [B]
-            carry = jax.tree.map(
-                lambda new, old: jnp.where(_expand(valid, new), new, old),
-                new_carry,
-                carry,
-            )
-            return carry, jnp.where(valid[:, None], y, jnp.zeros_like(y))
-
-        ts = jnp.arange(time, dtype=jnp.int32)
-        carry, ys = jax.lax.scan(
-            body, carry0, (ts, xs_tm), reverse=reverse, unroll=unroll
-        )
+    carry, ys = _scan_rnn(cell, params, carry0, xs_tm, lengths, **opts)
     return carry, jnp.swapaxes(ys, 0, 1)
+
+
+def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
+    """The reference path: ``lax.scan`` over the vmapped ``cell.step``; autodiff
+    (and ``jax.checkpoint`` over blocks of ``remat`` steps) for the gradient."""
+    step = jax.vmap(cell.step, in_axes=(None, 0, 0))
+    time, batch = xs_tm.shape[0], xs_tm.shape[1]
+    if remat is not None and time % remat and lengths is None:
+        lengths = jnp.full((batch,), time, jnp.int32)  # masks the padded tail
+
+    def body(carry, tx):
+        t, x = tx
+        new_carry, y = step(params, carry, x)
+        if lengths is None:
+            return new_carry, y
+        valid = t < lengths  # [B]
+        carry = jax.tree.map(
+            lambda new, old: jnp.where(_expand(valid, new), new, old), new_carry, carry
+        )
+        return carry, jnp.where(valid[:, None], y, jnp.zeros_like(y))
+
+    ts = jnp.arange(time, dtype=jnp.int32)
+    if remat is None:
+        return jax.lax.scan(body, carry0, (ts, xs_tm), reverse=reverse, unroll=unroll)
+    n_blocks = -(-time // remat)
+    pad = n_blocks * remat - time
+    ts = jnp.arange(n_blocks * remat, dtype=jnp.int32).reshape(n_blocks, remat)
+    xs_b = jnp.pad(xs_tm, [(0, pad), (0, 0), (0, 0)]).reshape(
+        (n_blocks, remat, *xs_tm.shape[1:])
+    )
+
+    @jax.checkpoint
+    def block(carry, inp):
+        return jax.lax.scan(body, carry, inp, reverse=reverse, unroll=unroll)
+
+    carry, ys = jax.lax.scan(block, carry0, (ts, xs_b), reverse=reverse)
+    return carry, ys.reshape((n_blocks * remat, *ys.shape[2:]))[:time]
 
 
 def _prefer_hoist(batch: int) -> bool:
@@ -244,6 +260,8 @@ def bidirectional(
     carry0: tuple[Any, Any] | None = None,
     merge: Merge = "concat",
     unroll: int | bool = 1,
+    impl: Impl = "auto",
+    remat: int | None = None,
 ) -> tuple[tuple[Any, Any], jax.Array]:
     """A forward and a length-aware backward run over ``xs``, outputs merged.
 
@@ -257,7 +275,7 @@ def bidirectional(
         lengths: optional ``[B]`` valid lengths.
         carry0: optional ``(carry_fw, carry_bw)``.
         merge: ``"concat"`` (outputs ``[B, T, H_fw + H_bw]``) or ``"sum"``.
-        unroll: forwarded to ``lax.scan``.
+        unroll, impl, remat: as for :func:`rnn`.
 
     Returns:
         ``((carry_fw, carry_bw), ys)``. ``carry_bw`` is the state after the backward
@@ -266,18 +284,9 @@ def bidirectional(
     if merge not in ("concat", "sum"):
         raise ValueError(f"merge: expected 'concat' or 'sum', got {merge!r}.")
     c_fw, c_bw = (None, None) if carry0 is None else carry0
-    carry_fw, y_fw = rnn(
-        cell_fw, params_fw, xs, lengths=lengths, carry0=c_fw, unroll=unroll
-    )
-    carry_bw, y_bw = rnn(
-        cell_bw,
-        params_bw,
-        xs,
-        lengths=lengths,
-        carry0=c_bw,
-        reverse=True,
-        unroll=unroll,
-    )
+    opts = dict(lengths=lengths, unroll=unroll, impl=impl, remat=remat)
+    carry_fw, y_fw = rnn(cell_fw, params_fw, xs, carry0=c_fw, **opts)
+    carry_bw, y_bw = rnn(cell_bw, params_bw, xs, carry0=c_bw, reverse=True, **opts)
     return (carry_fw, carry_bw), merge_outputs(y_fw, y_bw, merge)
 
 

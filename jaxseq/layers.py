@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from ._runner import Merge, rnn
+from ._runner import Impl, Merge, rnn
 from ._runner import bidirectional as _bidirectional
 from .cells import Cell
 from .nn import dropout as _dropout
@@ -87,6 +87,8 @@ def stack(
     dropout: float = 0.0,
     reverse: bool = False,
     unroll: int | bool = 1,
+    impl: Impl = "auto",
+    remat: int | None = None,
 ) -> RNNLayer:
     """Stack recurrent layers.
 
@@ -97,7 +99,8 @@ def stack(
         merge: ``"concat"`` or ``"sum"`` of the two directions' outputs.
         dropout: dropout rate between layers, in ``[0, 1)``.
         reverse: unidirectional layers run backwards (not with ``bidirectional``).
-        unroll: forwarded to ``lax.scan``.
+        unroll, impl, remat: as for :func:`jaxseq.rnn` (``remat`` checkpoints
+            every layer's time loop).
 
     Returns:
         An :class:`RNNLayer`.
@@ -151,25 +154,16 @@ def stack(
         keys = None if key is None else jax.random.split(key, len(cells))
         carries = []
         ys = xs
+        opts = dict(lengths=lengths, unroll=unroll, impl=impl, remat=remat)
         for i, (c, p) in enumerate(zip(cells, params, strict=True)):
             c0 = None if carry0 is None else carry0[i]
             if bidirectional:
                 carry, ys = _bidirectional(
-                    c,
-                    c,
-                    p.fw,
-                    p.bw,
-                    ys,
-                    lengths=lengths,
-                    carry0=c0,
-                    merge=merge,
-                    unroll=unroll,
+                    c, c, p.fw, p.bw, ys, carry0=c0, merge=merge, **opts
                 )
                 carries.append(BiCarry(*carry))
             else:
-                carry, ys = rnn(
-                    c, p, ys, lengths=lengths, carry0=c0, reverse=reverse, unroll=unroll
-                )
+                carry, ys = rnn(c, p, ys, carry0=c0, reverse=reverse, **opts)
                 carries.append(carry)
             if keys is not None and rate > 0.0 and i < len(cells) - 1:
                 ys = _dropout(keys[i], rate, ys)
