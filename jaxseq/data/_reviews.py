@@ -1,0 +1,99 @@
+"""The :class:`Reviews` container and the text decoding policy shared by every
+IMDb source."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+from jaxtyping import Int
+
+logger = logging.getLogger("jaxseq.data.imdb")
+
+#: ``labels`` values: index 0 is "neg", 1 is "pos" (as in tensorflow-datasets).
+LABEL_NAMES = ("neg", "pos")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Reviews:
+    """``N`` reviews of one split. ``len(reviews)`` is ``N``.
+
+    Attributes:
+        texts: the ``N`` review texts.
+        labels: int32 ``[N]``, 0 negative, 1 positive (:data:`LABEL_NAMES`).
+        movie_ids: int32 ``[N]``, the IMDb title number of the reviewed movie
+            (``tt0123456`` -> 123456); -1 when unknown (tensorflow-datasets).
+        review_ids: int32 ``[N]``, the id in the file name ``<id>_<rating>.txt``
+            (unique per split and label); -1 when unknown.
+        ratings: int32 ``[N]``, the reviewer's 1-10 stars; -1 when unknown.
+    """
+
+    texts: list[str]
+    labels: Int[np.ndarray, " N"]
+    movie_ids: Int[np.ndarray, " N"]
+    review_ids: Int[np.ndarray, " N"]
+    ratings: Int[np.ndarray, " N"]
+
+    def __post_init__(self) -> None:
+        n = len(self.texts)
+        for field in ("labels", "movie_ids", "review_ids", "ratings"):
+            value = np.asarray(getattr(self, field), dtype=np.int32)
+            if value.shape != (n,):
+                raise ValueError(
+                    f"{field}: expected shape ({n},) (one entry per text), got "
+                    f"{value.shape}."
+                )
+            object.__setattr__(self, field, value)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def take(self, indices: Sequence[int] | np.ndarray) -> Reviews:
+        """The reviews at ``indices`` (in that order)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        return Reviews(
+            texts=[self.texts[i] for i in idx.tolist()],
+            labels=self.labels[idx],
+            movie_ids=self.movie_ids[idx],
+            review_ids=self.review_ids[idx],
+            ratings=self.ratings[idx],
+        )
+
+
+def decode_texts(raw: list[bytes], names: list[str], errors: str) -> list[str]:
+    """``bytes.strip()`` then UTF-8, as tensorflow-datasets stores the text."""
+    texts, bad = [], []
+    for data, name in zip(raw, names, strict=True):
+        data = data.strip()
+        try:
+            texts.append(data.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            if errors == "strict":
+                raise ValueError(
+                    f"{name}: not valid UTF-8 ({err}). Pass errors='replace' to "
+                    "decode invalid bytes as U+FFFD."
+                ) from err
+            texts.append(data.decode("utf-8", errors="replace"))
+            bad.append(name)
+    if bad:
+        logger.warning(
+            "%d of %d reviews were not valid UTF-8; their invalid bytes were "
+            "replaced by U+FFFD (errors='replace'), e.g. %s",
+            len(bad),
+            len(raw),
+            bad[:3],
+        )
+    return texts
+
+
+def report_empty(texts: list[str], where: str, split: str) -> None:
+    empty = sum(1 for text in texts if not text)
+    if empty:
+        logger.warning(
+            "%s: %d %s reviews are empty; they are kept (length 0 after vectorising)",
+            where,
+            empty,
+            split,
+        )
