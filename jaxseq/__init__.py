@@ -12,6 +12,29 @@ from .layers import BiCarry, BiParams, RNNLayer, stack
 
 __version__ = "0.1.0.dev0"
 
+#: Subpackages imported on first attribute access (PEP 562), so that
+#: ``import jaxseq`` stays light and optional extras load only when used.
+_LAZY = (
+    "bayes",
+    "data",
+    "diagnostics",
+    "interop",
+    "models",
+    "nnx",
+    "tasks",
+    "text",
+    "train",
+)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'jaxseq' has no attribute {name!r}")
+
+
 __all__ = [
     "BiCarry",
     "BiParams",

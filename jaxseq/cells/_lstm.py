@@ -146,10 +146,10 @@ def _kernel(hidden: int) -> SequenceKernel:
         return add_bias(x @ p.w_x, p.b)
 
     def forward(p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
-        z = ax + carry.h @ p.w_h
-        s = sigmoid(z)
-        i, f, o = s[..., :H], s[..., H : 2 * H], s[..., 3 * H :]
-        g = jnp.tanh(z[..., 2 * H : 3 * H])
+        # per-gate nonlinearities (not one sigmoid over all 4H): XLA then fuses
+        # each into its consumer instead of materialising a [B, 4H] array
+        i, f, g, o = jnp.split(ax + carry.h @ p.w_h, 4, axis=-1)
+        i, f, g, o = sigmoid(i), sigmoid(f), jnp.tanh(g), sigmoid(o)
         c = f * carry.c + i * g
         tc = jnp.tanh(c)
         h = o * tc
