@@ -10,6 +10,12 @@ factory    parameters / carry                             gate order
 """
 
 from ._base import Cell
+from ._dropout import (
+    RecurrentDropoutCarry,
+    dropout_carry,
+    recurrent_dropout,
+    recurrent_mask,
+)
 from ._elman import ElmanCarry, ElmanParams, elman
 from ._gru import GATE_ORDER as GRU_GATE_ORDER
 from ._gru import GRUCarry, GRUParams, gru
@@ -26,7 +32,11 @@ __all__ = [
     "LSTMCarry",
     "LSTMParams",
     "LSTM_GATE_ORDER",
+    "RecurrentDropoutCarry",
+    "dropout_carry",
     "elman",
     "gru",
     "lstm",
+    "recurrent_dropout",
+    "recurrent_mask",
 ]

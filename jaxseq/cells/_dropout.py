@@ -1,0 +1,174 @@
+r"""Recurrent (variational) dropout: one mask per sequence, the same at every step.
+
+Gal & Ghahramani (2016), "A theoretically grounded application of dropout in
+recurrent neural networks": the hidden state is dropped where it enters the
+recurrent product, with a mask ``m`` (entries ``0`` or ``1 / (1 - rate)``) drawn
+once per sequence and reused at every step,
+
+.. math:: h_{t-1} W_h \;\longrightarrow\; (m \odot h_{t-1}) W_h .
+
+Resampling the mask at every step (naive dropout on ``h``) injects noise that
+compounds over time; a fixed mask is a dropout of rows of ``W_h`` and keeps the
+Bayesian interpretation.
+
+The wrapped cell keeps the mask in its carry (:class:`RecurrentDropoutCarry`), so
+the runners, lengths and ``reverse`` work unchanged. The mask is sampled by a pure
+function from an explicit key (:func:`dropout_carry`); ``init_carry`` gives a mask
+of ones, i.e. inference (no dropout) gives the inner cell's results (up to float
+rounding where XLA fuses the unit mask into the product).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._base import Cell
+
+#: Cells whose ``h_{t-1}`` enters the step only through ``h_{t-1} @ w_h``: masking
+#: ``carry.h`` is then exactly masking the product's input. Other cells (GRU,
+#: whose update also reads ``z * h_{t-1}``) get the mask on the rows of ``w_h``.
+_H_ONLY_IN_PRODUCT = ("lstm", "elman")
+
+
+class RecurrentDropoutCarry(NamedTuple):
+    """Carry of a :func:`recurrent_dropout` cell.
+
+    Attributes:
+        inner: the wrapped cell's carry (``LSTMCarry``, ``GRUCarry``, ...).
+        mask: ``[H]`` (``[B, H]`` batched) dropout mask applied to ``h_{t-1}`` in
+            the recurrent product: ``0`` or ``1 / (1 - rate)``; ones at inference.
+            It never changes along the sequence.
+    """
+
+    inner: Any
+    mask: jax.Array
+
+    @property
+    def h(self) -> jax.Array:
+        """The output-bearing hidden state, ``inner.h`` (unmasked)."""
+        return self.inner.h
+
+
+def recurrent_dropout(cell: Cell, rate: float) -> Cell:
+    """Wrap ``cell`` with recurrent dropout at ``rate`` (one mask per sequence).
+
+    Args:
+        cell: a :class:`~jaxseq.cells.Cell` whose parameters have a recurrent
+            kernel ``w_h`` ``[H, G]`` and whose carry has ``h`` (all built-in cells).
+        rate: probability of dropping each hidden unit, in ``[0, 1)``.
+
+    Returns:
+        A :class:`~jaxseq.cells.Cell` with the same ``init`` and parameters, carry
+        :class:`RecurrentDropoutCarry`, ``init_carry`` with a mask of ones (no
+        dropout), and ``option("recurrent_dropout") == rate``. Draw a training
+        mask with :func:`dropout_carry`.
+
+    Raises:
+        ValueError: if ``rate`` is not in ``[0, 1)``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> import jaxseq
+        >>> from jaxseq.cells._dropout import recurrent_dropout, dropout_carry
+        >>> cell = recurrent_dropout(jaxseq.cells.lstm(8), 0.25)
+        >>> params = cell.init(jax.random.key(0), 3)
+        >>> xs = jax.random.normal(jax.random.key(1), (4, 10, 3))
+        >>> carry0 = dropout_carry(jax.random.key(2), cell, params, batch_size=4)
+        >>> carry, ys = jaxseq.rnn(cell, params, xs, carry0=carry0)  # training
+        >>> carry.h.shape, bool((carry.mask == carry0.mask).all())
+        ((4, 8), True)
+        >>> _, ys_eval = jaxseq.rnn(cell, params, xs)    # inference: no mask
+    """
+    if not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"rate: expected a dropout rate in [0, 1), got {rate!r}.")
+    rate = float(rate)
+    mask_h = cell.name in _H_ONLY_IN_PRODUCT
+
+    def init_carry(params: Any) -> RecurrentDropoutCarry:
+        inner = cell.init_carry(params)
+        return RecurrentDropoutCarry(inner, jnp.ones_like(inner.h))
+
+    def step(
+        params: Any, carry: RecurrentDropoutCarry, x: jax.Array
+    ) -> tuple[RecurrentDropoutCarry, jax.Array]:
+        if mask_h:
+            inner = carry.inner._replace(h=carry.inner.h * carry.mask)
+            new_inner, y = cell.step(params, inner, x)
+        elif carry.mask.ndim > 1:  # a batched call: one example at a time
+            return jax.vmap(step, in_axes=(None, 0, 0))(params, carry, x)
+        else:
+            if not hasattr(params, "w_h"):
+                raise TypeError(
+                    f"params: expected a recurrent kernel field 'w_h' for recurrent "
+                    f"dropout on a {cell.name} cell, got {type(params).__name__}."
+                )
+            # (m * h) @ W_h == h @ (m[:, None] * W_h): drop rows of W_h, so terms
+            # that read h_{t-1} outside the product (GRU's z * h) see it unmasked.
+            masked = params._replace(w_h=carry.mask[:, None] * params.w_h)
+            new_inner, y = cell.step(masked, carry.inner, x)
+        return RecurrentDropoutCarry(new_inner, carry.mask), y
+
+    return Cell(
+        cell.init,
+        init_carry,
+        step,
+        hidden_size=cell.hidden_size,
+        name=cell.name,
+        options=(*cell.options, ("recurrent_dropout", rate)),
+    )
+
+
+def recurrent_mask(
+    key: jax.Array, rate: float, shape: tuple[int, ...], dtype: Any = jnp.float32
+) -> jax.Array:
+    """An inverted-dropout mask: ``1 / (1 - rate)`` with probability ``1 - rate``,
+    else ``0`` (so ``E[mask] = 1``)."""
+    if not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"rate: expected a dropout rate in [0, 1), got {rate!r}.")
+    keep = jax.random.bernoulli(key, 1.0 - rate, shape)
+    scale = jnp.asarray(1.0 / (1.0 - rate), dtype)
+    return jnp.where(keep, scale, jnp.zeros((), dtype))
+
+
+def dropout_carry(
+    key: jax.Array,
+    cell: Cell,
+    params: Any,
+    *,
+    batch_size: int | None = None,
+    inner: Any | None = None,
+) -> RecurrentDropoutCarry:
+    """An initial carry for a :func:`recurrent_dropout` cell with a fresh mask.
+
+    Pure: the mask is a function of ``key`` alone. Each of the ``batch_size``
+    sequences gets its own mask, which the cell then applies at every step.
+
+    Args:
+        key: PRNG key for the mask.
+        cell: a cell returned by :func:`recurrent_dropout`.
+        params: its parameters.
+        batch_size: ``B`` for a batch (leaves ``[B, ...]``); ``None`` for one
+            sequence.
+        inner: optional initial inner carry (e.g. the previous chunk's state);
+            zeros by default.
+
+    Returns:
+        A :class:`RecurrentDropoutCarry` whose mask has the shape of ``inner.h``.
+    """
+    rate = cell.option("recurrent_dropout")
+    if rate is None:
+        raise ValueError(
+            f"cell: expected a cell made by recurrent_dropout(...), got a plain "
+            f"{cell.name} cell (no 'recurrent_dropout' option)."
+        )
+    if inner is None:
+        inner = cell.init_carry(params).inner
+        if batch_size is not None:
+            inner = jax.tree.map(
+                lambda a: jnp.broadcast_to(a, (batch_size, *a.shape)), inner
+            )
+    mask = recurrent_mask(key, rate, inner.h.shape, inner.h.dtype)
+    return RecurrentDropoutCarry(inner, mask)

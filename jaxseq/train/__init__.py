@@ -1,0 +1,97 @@
+"""Training with Optax: schedules, train/eval steps, truncated BPTT, ridge
+penalties, the ``fit`` loop, Orbax checkpoints and data parallelism.
+
+========================  ====================================================
+module                    contents
+========================  ====================================================
+``schedules``             :func:`robbins_monro` (0-based ``count``)
+``optimizers``            :func:`optimizer` by name (Optax's own transformations)
+``step``                  :class:`TrainState`, :func:`make_train_step`,
+                          :func:`make_eval_step`, metric sums and counts
+``tbptt``                 :func:`truncated_bptt`, :func:`chunk_lengths`
+``regularization``        :func:`ridge_penalty`, :func:`ridge`, :func:`labels_by_path`
+``loop``                  :func:`fit`, :class:`FitResult`, :class:`NonFiniteError`
+``batching``              :func:`bucket_by_length`, :func:`epoch_order`
+``checkpoint``            Orbax: :func:`checkpoint_manager`, :func:`save_checkpoint`,
+                          :func:`restore_checkpoint`, :func:`latest_step`
+``parallel``              :func:`data_mesh`, :func:`replicate`, :func:`shard_batch`,
+                          :func:`initialize_distributed`
+========================  ====================================================
+"""
+
+from .batching import bucket_by_length, epoch_order, num_examples, take
+from .checkpoint import (
+    Restored,
+    checkpoint_manager,
+    latest_step,
+    restore_checkpoint,
+    save_checkpoint,
+)
+from .history import plot_history, write_metrics
+from .loop import FitResult, NonFiniteError, fit
+from .optimizers import OPTIMIZERS, optimizer
+from .parallel import (
+    BATCH_AXIS,
+    batch_sharded,
+    data_mesh,
+    initialize_distributed,
+    is_primary,
+    process_rows,
+    replicate,
+    replicated,
+    shard_batch,
+)
+from .regularization import labels_by_path, path_name, ridge, ridge_penalty
+from .schedules import robbins_monro
+from .step import (
+    TrainState,
+    accumulate,
+    init_state,
+    make_eval_step,
+    make_train_step,
+    summarize,
+    train_step_fn,
+)
+from .tbptt import chunk_lengths, truncated_bptt
+
+__all__ = [
+    "BATCH_AXIS",
+    "FitResult",
+    "NonFiniteError",
+    "OPTIMIZERS",
+    "Restored",
+    "TrainState",
+    "accumulate",
+    "batch_sharded",
+    "bucket_by_length",
+    "checkpoint_manager",
+    "chunk_lengths",
+    "data_mesh",
+    "epoch_order",
+    "fit",
+    "init_state",
+    "initialize_distributed",
+    "is_primary",
+    "labels_by_path",
+    "latest_step",
+    "make_eval_step",
+    "make_train_step",
+    "num_examples",
+    "optimizer",
+    "path_name",
+    "plot_history",
+    "process_rows",
+    "replicate",
+    "replicated",
+    "restore_checkpoint",
+    "ridge",
+    "ridge_penalty",
+    "robbins_monro",
+    "save_checkpoint",
+    "shard_batch",
+    "summarize",
+    "take",
+    "train_step_fn",
+    "truncated_bptt",
+    "write_metrics",
+]

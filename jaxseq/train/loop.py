@@ -1,0 +1,429 @@
+"""``fit``: epochs of minibatch training with validation, early stopping,
+checkpoints, metrics files and a progress bar.
+
+Data are pytrees (typically tuples) of NumPy arrays sharing a leading example
+axis, e.g. ``(ids [N, T], lengths [N], labels [N])``. Each epoch visits a fresh
+permutation of the examples, drawn from ``numpy.random.default_rng((seed,
+epoch))``: minibatches are without replacement, the last incomplete batch is
+dropped (every batch has the same shape), and the order of any epoch can be
+recomputed, which is how a resumed run continues mid-epoch at the same batch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any, NamedTuple
+
+import jax
+import numpy as np
+import optax
+from tqdm import tqdm
+
+from . import parallel
+from .batching import Collate, epoch_order, num_examples, take
+from .checkpoint import checkpoint_manager, restore_checkpoint, save_checkpoint
+from .history import plot_history, write_metrics
+from .step import (
+    LossFn,
+    TrainState,
+    accumulate,
+    init_state,
+    make_eval_step,
+    make_train_step,
+    summarize,
+)
+
+
+class FitResult(NamedTuple):
+    """What :func:`fit` returns.
+
+    Attributes:
+        params: the best epoch's parameters when validation data were given (and
+            ``restore_best``), else the final parameters.
+        state: the final :class:`~jaxseq.train.TrainState` (last step's params).
+        history: one dict per epoch: ``epoch`` (1-based), ``step``,
+            ``train_<metric>``, ``valid_<metric>``, ``seconds``.
+        best_epoch: the 1-based epoch ``params`` come from (``None`` without
+            validation).
+        stopped_early: whether early stopping ended the run.
+    """
+
+    params: Any
+    state: TrainState
+    history: list[dict[str, Any]]
+    best_epoch: int | None
+    stopped_early: bool
+
+
+class NonFiniteError(FloatingPointError):
+    """A non-finite loss or gradient stopped :func:`fit`.
+
+    Attributes:
+        step: the 0-based update that produced it (it was not applied).
+        checkpoint_step: the step of the last good checkpoint, or ``None``.
+    """
+
+    def __init__(self, message: str, step: int, checkpoint_step: int | None):
+        super().__init__(message)
+        self.step = step
+        self.checkpoint_step = checkpoint_step
+
+
+class _Run:
+    """Host bookkeeping of a run (everything in a checkpoint's ``meta``)."""
+
+    def __init__(self, **config: Any):
+        self.config = config
+        self.history: list[dict[str, Any]] = []
+        self.totals: dict[str, float] = {}
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.bad_epochs = 0
+        self.stopped = False
+        self.best_params: Any = None
+
+    def meta(self, step: int, steps_per_epoch: int) -> dict[str, Any]:
+        return {
+            **self.config,
+            "step": step,
+            "epoch": step // steps_per_epoch,
+            "batch": step % steps_per_epoch,
+            "history": self.history,
+            "totals": self.totals,
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped,
+        }
+
+    def load(self, meta: dict[str, Any], best_params: Any) -> None:
+        for name, value in self.config.items():
+            if meta.get(name) != value:
+                raise ValueError(
+                    f"{name}: expected {meta.get(name)!r} to resume the checkpointed "
+                    f"run, got {value!r}. Use another checkpoint_dir for a new run."
+                )
+        self.history = list(meta["history"])
+        self.totals = dict(meta["totals"])
+        self.best, self.best_epoch = meta["best"], meta["best_epoch"]
+        self.bad_epochs, self.stopped = meta["bad_epochs"], meta["stopped"]
+        self.best_params = best_params
+
+    def improved(self, value: float, mode: str, min_delta: float) -> bool:
+        if not math.isfinite(value):
+            return False
+        if self.best is None:
+            return True
+        if mode == "min":
+            return value < self.best - min_delta
+        return value > self.best + min_delta
+
+
+def _check_fit_args(batch_size, epochs, patience, mode, checkpoint_every, n):
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int)
+        or batch_size < 1
+    ):
+        raise ValueError(f"batch_size: expected a positive int, got {batch_size!r}.")
+    if batch_size > n:
+        raise ValueError(
+            f"batch_size: expected at most the number of training examples ({n}), "
+            f"got {batch_size}."
+        )
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"epochs: expected a positive int, got {epochs!r}.")
+    if patience is not None and (not isinstance(patience, int) or patience < 1):
+        raise ValueError(
+            f"patience: expected a positive int or None, got {patience!r}."
+        )
+    if mode not in ("min", "max"):
+        raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}.")
+    if checkpoint_every is not None and (
+        not isinstance(checkpoint_every, int) or checkpoint_every < 1
+    ):
+        raise ValueError(
+            f"checkpoint_every: expected a positive int (steps) or None, got "
+            f"{checkpoint_every!r}."
+        )
+
+
+def _epoch_line(record: dict[str, Any]) -> str:
+    skip = ("epoch", "step", "seconds")
+    values = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in skip)
+    return f"epoch {record['epoch']} (step {record['step']}): {values}"
+
+
+class _Fit:
+    """One call of :func:`fit`: the compiled steps, the data and the bookkeeping."""
+
+    def __init__(self, loss_fn, optimizer, train_data, valid_data, opts):
+        self.o = opts
+        self.train_data, self.valid_data = train_data, valid_data
+        self.n = num_examples("train_data", train_data)
+        self.spe = self.n // opts["batch_size"]
+        self.mesh = opts["mesh"]
+        self.collate = opts["collate"] or (lambda batch: batch)
+        shard = {}
+        if self.mesh is not None:
+            self.rows = parallel.process_rows(opts["batch_size"])
+            shard = {
+                "state_sharding": parallel.replicated(self.mesh),
+                "batch_sharding": parallel.batch_sharded(self.mesh),
+            }
+        self.train_step = make_train_step(loss_fn, optimizer, **shard)
+        self.eval_step = make_eval_step(loss_fn)
+        self.run = _Run(
+            num_examples=self.n, batch_size=opts["batch_size"], seed=opts["seed"]
+        )
+        self.manager = None
+        if opts["checkpoint_dir"] is not None:
+            self.manager = checkpoint_manager(
+                opts["checkpoint_dir"], max_to_keep=opts["max_to_keep"]
+            )
+        self.last_saved: int | None = None
+        self.primary = parallel.is_primary()
+
+    # -- data ---------------------------------------------------------------
+    def _batch(self, idx: np.ndarray) -> Any:
+        batch = self.collate(take(self.train_data, idx))
+        if self.mesh is None:
+            return batch
+        return parallel.shard_batch(take(batch, self.rows), self.mesh)
+
+    def evaluate(self, params: Any) -> dict[str, float]:
+        n_val = num_examples("valid_data", self.valid_data)
+        size = self.o["eval_batch_size"] or self.o["batch_size"]
+        totals: dict[str, float] = {}
+        for start in range(0, n_val, size):
+            idx = np.arange(start, min(start + size, n_val))
+            batch = self.collate(take(self.valid_data, idx))
+            if self.mesh is not None:
+                if len(idx) % jax.device_count() == 0:
+                    rows = parallel.process_rows(len(idx))
+                    batch = parallel.shard_batch(take(batch, rows), self.mesh)
+                else:  # a short last batch: every device evaluates it whole
+                    batch = parallel.replicate(batch, self.mesh)
+            totals = accumulate(totals, jax.device_get(self.eval_step(params, batch)))
+        return summarize(totals)
+
+    # -- checkpoints ----------------------------------------------------------
+    def restore(self, state: TrainState) -> TrainState:
+        if self.manager is None or not self.o["resume"]:
+            return state
+        if self.manager.latest_step() is None:
+            return state
+        restored = restore_checkpoint(self.manager, state)
+        self.run.load(restored.meta, restored.best_params)
+        self.last_saved = int(restored.state.step)
+        return restored.state
+
+    def save(self, state: TrainState) -> None:
+        step = int(state.step)
+        if self.manager is None or self.last_saved == step:
+            return
+        meta = self.run.meta(step, self.spe)
+        save_checkpoint(self.manager, state, meta, best_params=self.run.best_params)
+        self.last_saved = step
+
+    def close(self) -> int | None:
+        if self.manager is None:
+            return None
+        manager, self.manager = self.manager, None
+        manager.wait_until_finished()
+        latest = manager.latest_step()
+        manager.close()
+        return latest
+
+    # -- training -------------------------------------------------------------
+    def fail(self, state: TrainState, metrics: dict, epoch: int, batch: int):
+        step = int(state.step)
+        latest = self.close()
+        count = float(metrics["count"]) or 1.0
+        where = (
+            f"the last good checkpoint is step {latest} in {self.o['checkpoint_dir']} "
+            "(fit(..., resume=True) continues from it)"
+            if latest is not None
+            else "no checkpoint was written (pass checkpoint_dir= to keep one)"
+        )
+        raise NonFiniteError(
+            f"non-finite loss or gradient at step {step} (epoch {epoch + 1}, batch "
+            f"{batch + 1} of {self.spe}): loss={float(metrics['loss']) / count!r}, "
+            f"grad_norm={float(metrics['grad_norm'])!r}. The update was not applied; "
+            f"{where}. Lower the learning rate, clip gradients (clip_norm=) or check "
+            "the data of that batch.",
+            step=step,
+            checkpoint_step=latest,
+        )
+
+    def end_epoch(self, state: TrainState, epoch: int, seconds: float) -> None:
+        run, o = self.run, self.o
+        record: dict[str, Any] = {"epoch": epoch + 1, "step": int(state.step)}
+        record.update({f"train_{k}": v for k, v in summarize(run.totals).items()})
+        run.totals = {}
+        if self.valid_data is not None:
+            valid = self.evaluate(state.params)
+            record.update({f"valid_{k}": v for k, v in valid.items()})
+            if o["monitor"] not in valid:
+                raise ValueError(
+                    f"monitor: expected one of the validation metrics {sorted(valid)}, "
+                    f"got {o['monitor']!r}."
+                )
+            if run.improved(valid[o["monitor"]], o["mode"], o["min_delta"]):
+                run.best = valid[o["monitor"]]
+                run.best_epoch, run.bad_epochs = epoch + 1, 0
+                run.best_params = jax.tree.map(lambda x: x.copy(), state.params)
+            else:
+                run.bad_epochs += 1
+                if o["patience"] is not None and run.bad_epochs >= o["patience"]:
+                    run.stopped = True
+        record["seconds"] = seconds
+        run.history.append(record)
+        if self.primary and o["log_dir"] is not None:
+            write_metrics(run.history, o["log_dir"])
+            plot_history(run.history, os.path.join(o["log_dir"], "curves.png"))
+
+    def train(self, state: TrainState) -> TrainState:
+        o, run, spe = self.o, self.run, self.spe
+        step = int(state.step)
+        total = o["epochs"] * spe
+        bar = tqdm(
+            total=total,
+            initial=min(step, total),
+            unit="step",
+            desc="fit",
+            disable=not (o["progress"] and self.primary),
+        )
+        epoch = step // spe
+        while epoch < o["epochs"] and not run.stopped:
+            order = epoch_order(o["seed"], epoch, self.n)
+            tic = time.perf_counter()
+            for b in range(step % spe, spe):  # mid-epoch after a resume
+                idx = order[b * o["batch_size"] : (b + 1) * o["batch_size"]]
+                state, metrics = self.train_step(state, self._batch(idx))
+                metrics = jax.device_get(metrics)
+                if not metrics["finite"]:
+                    bar.close()
+                    self.fail(state, metrics, epoch, b)
+                run.totals = accumulate(run.totals, metrics)
+                step += 1
+                bar.update(1)
+                bar.set_postfix(
+                    epoch=epoch + 1,
+                    loss=f"{summarize(run.totals)['loss']:.4g}",
+                    refresh=False,
+                )
+                if b == spe - 1:
+                    self.end_epoch(state, epoch, time.perf_counter() - tic)
+                    if not bar.disable:
+                        bar.write(_epoch_line(run.history[-1]))
+                every = o["checkpoint_every"]
+                if every is not None and step % every == 0:
+                    self.save(state)
+            epoch += 1
+        bar.close()
+        return state
+
+
+def fit(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    params: Any,
+    train_data: Any,
+    *,
+    key: jax.Array,
+    batch_size: int,
+    epochs: int,
+    seed: int = 0,
+    valid_data: Any = None,
+    eval_batch_size: int | None = None,
+    monitor: str = "loss",
+    mode: str = "min",
+    patience: int | None = None,
+    min_delta: float = 0.0,
+    restore_best: bool = True,
+    collate: Collate | None = None,
+    checkpoint_dir: str | os.PathLike | None = None,
+    checkpoint_every: int | None = None,
+    max_to_keep: int | None = 2,
+    resume: bool = True,
+    log_dir: str | os.PathLike | None = None,
+    progress: bool = True,
+    mesh: jax.sharding.Mesh | None = None,
+) -> FitResult:
+    """Train ``params`` by minibatch gradient descent on ``loss_fn``.
+
+    Each step is :func:`~jaxseq.train.make_train_step`'s jitted update (compiled
+    once per batch shape: bucket variable lengths with ``collate=``
+    :func:`bucket_by_length`). After every epoch the validation metrics are
+    computed with ``key=None`` (no dropout), the epoch is appended to the
+    history, and early stopping may end the run.
+
+    Args:
+        loss_fn: ``loss_fn(params, batch, key) -> (loss, aux)``; ``batch`` is
+            ``train_data`` indexed by a minibatch (then ``collate``d); ``aux`` is
+            ``None`` or a dict of scalar batch means (see :mod:`jaxseq.train.step`).
+        optimizer: an Optax transformation (chain clipping/ridge in front).
+        params: initial parameters.
+        train_data: pytree of NumPy arrays with a shared leading axis ``N``.
+        key: the run's PRNG key (dropout); step ``k`` uses ``fold_in(key, k)``.
+        batch_size: examples per step (the global batch with a ``mesh``).
+        epochs: number of passes over ``train_data`` (``N // batch_size`` steps
+            each; the incomplete last batch is dropped).
+        seed: seed of the data order (:func:`epoch_order`).
+        valid_data: optional validation data, same layout as ``train_data``; all
+            of it is evaluated (the last batch may be short: one more compile).
+        eval_batch_size: validation batch size (default ``batch_size``).
+        monitor: validation metric for early stopping and the best parameters
+            (``"loss"`` or an ``aux`` name such as ``"accuracy"``).
+        mode: ``"min"`` or ``"max"`` for ``monitor``.
+        patience: stop after this many epochs without improvement (``None``:
+            never stop early).
+        min_delta: the least change that counts as an improvement.
+        restore_best: return the best epoch's parameters in ``FitResult.params``.
+        collate: host function applied to each minibatch before the step.
+        checkpoint_dir: directory for Orbax checkpoints (``None``: none).
+        checkpoint_every: also checkpoint every this many steps (the run always
+            checkpoints at its end).
+        max_to_keep: checkpoints kept on disk.
+        resume: continue from the latest checkpoint in ``checkpoint_dir`` when
+            there is one (same data, ``batch_size`` and ``seed`` required).
+        log_dir: write ``metrics.jsonl``, ``metrics.csv`` and ``curves.png`` there
+            after every epoch.
+        progress: show a tqdm progress bar with the running loss.
+        mesh: a device mesh (:func:`~jaxseq.train.data_mesh`) for data
+            parallelism; ``batch_size`` must be a multiple of its size.
+
+    Returns:
+        A :class:`FitResult`.
+
+    Raises:
+        NonFiniteError: when a step's loss or gradient is not finite; the message
+            names the step, and the last good checkpoint is left in place.
+        ValueError: for invalid arguments, or a checkpoint from another run.
+    """
+    opts = dict(locals())
+    n = num_examples("train_data", train_data)
+    _check_fit_args(batch_size, epochs, patience, mode, checkpoint_every, n)
+    if valid_data is not None:
+        num_examples("valid_data", valid_data)
+    run = _Fit(loss_fn, optimizer, train_data, valid_data, opts)
+    state = init_state(params, optimizer, key)
+    if mesh is not None:
+        state = parallel.replicate(state, mesh)
+    try:
+        state = run.restore(state)
+        state = run.train(state)
+        run.save(state)
+    finally:
+        run.close()
+    best = run.run.best_params if (restore_best and valid_data is not None) else None
+    return FitResult(
+        params=state.params if best is None else best,
+        state=state,
+        history=run.run.history,
+        best_epoch=run.run.best_epoch,
+        stopped_early=run.run.stopped,
+    )
