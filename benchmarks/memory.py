@@ -4,8 +4,8 @@ gradient checkpointing (``jaxseq.rnn(..., remat=k)``).
 For T from 1k to 100k steps (LSTM, B=8, I=32, H=64, float32) the script compiles
 the gradient of ``sum(ys)`` w.r.t. parameters and inputs and reports XLA's own
 accounting of the program's scratch memory (``memory_analysis().temp_size``, the
-buffers the backward pass keeps alive: exact, not sampled), the process's peak
-resident memory after running it, and the median wall time per call; ``remat`` is
+buffers the backward pass keeps alive: exact, not sampled) and the median wall
+time per call; ``remat`` is
 ``None`` (store every step) or ``round(sqrt(T))``.
 
 Usage::
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import sys
 import time
 from pathlib import Path
@@ -55,7 +54,6 @@ def measure(time_steps: int, remat: int | None, impl: str, reps: int) -> dict:
         jax.block_until_ready(compiled(params, xs))
         times.append(time.perf_counter() - t0)
     return {"T": time_steps, "remat": remat, "impl": impl, "temp_mb": temp / 2**20,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "median_s": float(np.median(times))}
 
 
@@ -81,8 +79,7 @@ def main(argv=None) -> int:
              f"LSTM, B={B}, I={I}, H={H}, float32, gradient w.r.t. parameters and "
              "inputs. `temp MB` is XLA's scratch allocation for the compiled "
              "gradient (exact); `remat` = sqrt(T) keeps one carry per block and "
-             "recomputes each block in the backward pass. Peak RSS is the process's "
-             "high-water mark so far (monotone over the run).", "",
+             "recomputes each block in the backward pass.", "",
              "| impl | T | remat | temp MB | time s | time ratio vs no remat |",
              "|---|---|---|---|---|---|"]
     for r in rows:

@@ -128,11 +128,11 @@ def lstm(
         hidden_size=hidden,
         name="lstm",
         options=(("forget_bias", forget_bias),),
-        kernel=_kernel(hidden),
+        kernel=_kernel(),
     )
 
 
-def _kernel(hidden: int) -> SequenceKernel:
+def _kernel() -> SequenceKernel:
     """The LSTM step with its hand-derived backward (see :mod:`jaxseq._fused`).
 
     With ``z = [i, f, g, o]`` pre-activations and ``dh``, ``dc`` the gradients of
@@ -140,7 +140,6 @@ def _kernel(hidden: int) -> SequenceKernel:
     ``di = dC g``, ``df = dC C_{t-1}``, ``dg = dC i``, ``dC_{t-1} = dC f``, each
     through its nonlinearity's derivative, and ``dh_{t-1} = dz W_h^T``.
     """
-    H = hidden
 
     def project(p: LSTMParams, x: jax.Array) -> jax.Array:
         return add_bias(x @ p.w_x, p.b)

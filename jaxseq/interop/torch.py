@@ -21,6 +21,7 @@ round trip runs in ``tests/cells/test_peers.py``)::
     module.load_state_dict(
         {k: torch.from_numpy(v) for k, v in to_state_dict(layer, params).items()}
     )
+    module = to_torch(layer, params)   # or build a new module in one call
 """
 
 from __future__ import annotations
@@ -222,3 +223,62 @@ def to_state_dict(layer: RNNLayer, params: tuple[Any, ...]) -> dict[str, np.ndar
             out[_key("bias_ih", k, rev)] = b_ih
             out[_key("bias_hh", k, rev)] = b_hh
     return out
+
+
+def to_torch(layer: RNNLayer, params: tuple[Any, ...]) -> Any:
+    """A ``torch.nn.LSTM/GRU/RNN`` computing what a jaxseq layer computes.
+
+    The one-call way back after :func:`from_torch` (or to hand a jaxseq model to
+    PyTorch code). torch is imported here, lazily: it stays an optional peer. The
+    module is built with ``batch_first=True`` (jaxseq's ``[B, T, F]`` layout), the
+    layer's sizes and ``dropout``, on the CPU in float32, and left in training
+    mode as PyTorch builds it (call ``.eval()`` for inference when ``dropout > 0``).
+
+    Args:
+        layer: a jaxseq layer whose layers all use one cell (same kind, hidden
+            size and options): what ``torch.nn.LSTM/GRU/RNN`` can express.
+        params: its parameters.
+
+    Returns:
+        The ``torch.nn`` module with the parameters loaded.
+
+    Raises:
+        ImportError: if torch is not installed.
+        ValueError: for what PyTorch cannot express: ``reverse=True``,
+            ``merge="sum"``, cells that differ between layers, a
+            ``reset_after=False`` GRU or an Elman activation other than tanh/relu.
+    """
+    import torch  # optional peer; imported only when this function is called
+
+    cell = layer.cells[0]
+    key = (cell.name, cell.hidden_size, cell.options)
+    if any((c.name, c.hidden_size, c.options) != key for c in layer.cells):
+        raise ValueError(
+            "layer: expected one cell for every layer (torch.nn modules repeat one "
+            f"cell), got {[(c.name, c.hidden_size) for c in layer.cells]}."
+        )
+    if layer.reverse:
+        raise ValueError("layer: torch.nn has no reverse-only RNN; got reverse=True.")
+    if layer.bidirectional and layer.merge != "concat":
+        raise ValueError(
+            f"layer: torch.nn concatenates both directions; got merge={layer.merge!r}."
+        )
+    state = to_state_dict(layer, params)  # refuses the forms PyTorch lacks
+    first = params[0].fw if layer.bidirectional else params[0]
+    kwargs = dict(
+        input_size=int(first.w_x.shape[0]),
+        hidden_size=cell.hidden_size,
+        num_layers=len(layer.cells),
+        bidirectional=layer.bidirectional,
+        # one layer has no "between layers": torch would warn about the rate
+        dropout=layer.dropout if len(layer.cells) > 1 else 0.0,
+        batch_first=True,
+    )
+    if cell.name == "lstm":
+        module = torch.nn.LSTM(**kwargs)
+    elif cell.name == "gru":
+        module = torch.nn.GRU(**kwargs)
+    else:
+        module = torch.nn.RNN(nonlinearity=cell.option("activation"), **kwargs)
+    module.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+    return module
