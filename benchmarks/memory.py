@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -53,8 +52,13 @@ def measure(time_steps: int, remat: int | None, impl: str, reps: int) -> dict:
         t0 = time.perf_counter()
         jax.block_until_ready(compiled(params, xs))
         times.append(time.perf_counter() - t0)
-    return {"T": time_steps, "remat": remat, "impl": impl, "temp_mb": temp / 2**20,
-            "median_s": float(np.median(times))}
+    return {
+        "T": time_steps,
+        "remat": remat,
+        "impl": impl,
+        "temp_mb": temp / 2**20,
+        "median_s": float(np.median(times)),
+    }
 
 
 def main(argv=None) -> int:
@@ -69,25 +73,38 @@ def main(argv=None) -> int:
             for remat in (None, round(math.sqrt(n))):
                 r = measure(n, remat, impl, reps=2 if n >= 30000 else 3)
                 rows.append(r)
-                print(f"{impl:5s} T={n:6d} remat={str(remat):5s} temp "
-                      f"{r['temp_mb']:9.1f} MB  time {r['median_s']:.3f} s", flush=True)
+                print(
+                    f"{impl:5s} T={n:6d} remat={str(remat):5s} temp "
+                    f"{r['temp_mb']:9.1f} MB  time {r['median_s']:.3f} s",
+                    flush=True,
+                )
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"B": B, "I": I, "H": H, "cell": "lstm", "jax": jax.__version__}
-    (RESULTS / "memory.json").write_text(json.dumps({"meta": meta, "rows": rows},
-                                                    indent=1))
-    lines = ["# Gradient memory and time vs sequence length", "",
-             f"LSTM, B={B}, I={I}, H={H}, float32, gradient w.r.t. parameters and "
-             "inputs. `temp MB` is XLA's scratch allocation for the compiled "
-             "gradient (exact); `remat` = sqrt(T) keeps one carry per block and "
-             "recomputes each block in the backward pass.", "",
-             "| impl | T | remat | temp MB | time s | time ratio vs no remat |",
-             "|---|---|---|---|---|---|"]
+    (RESULTS / "memory.json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=1)
+    )
+    lines = [
+        "# Gradient memory and time vs sequence length",
+        "",
+        f"LSTM, B={B}, I={I}, H={H}, float32, gradient w.r.t. parameters and "
+        "inputs. `temp MB` is XLA's scratch allocation for the compiled "
+        "gradient (exact); `remat` = sqrt(T) keeps one carry per block and "
+        "recomputes each block in the backward pass.",
+        "",
+        "| impl | T | remat | temp MB | time s | time ratio vs no remat |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        base = next(b for b in rows if b["impl"] == r["impl"] and b["T"] == r["T"]
-                    and b["remat"] is None)
-        lines.append(f"| {r['impl']} | {r['T']} | {r['remat'] or '-'} | "
-                     f"{r['temp_mb']:.1f} | {r['median_s']:.3f} | "
-                     f"{r['median_s'] / base['median_s']:.2f} |")
+        base = next(
+            b
+            for b in rows
+            if b["impl"] == r["impl"] and b["T"] == r["T"] and b["remat"] is None
+        )
+        lines.append(
+            f"| {r['impl']} | {r['T']} | {r['remat'] or '-'} | "
+            f"{r['temp_mb']:.1f} | {r['median_s']:.3f} | "
+            f"{r['median_s'] / base['median_s']:.2f} |"
+        )
     (RESULTS / "memory.md").write_text("\n".join(lines) + "\n")
     _plot(rows)
     print(f"wrote {RESULTS / 'memory.md'}")
@@ -103,12 +120,18 @@ def _plot(rows) -> None:
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for impl in sorted({r["impl"] for r in rows}):
         for remat, style in ((False, "-o"), (True, "--s")):
-            rs = [r for r in rows if r["impl"] == impl and (r["remat"] is not None)
-                  == remat]
+            rs = [
+                r
+                for r in rows
+                if r["impl"] == impl and (r["remat"] is not None) == remat
+            ]
             label = f"{impl}{' + remat sqrt(T)' if remat else ''}"
-            a.loglog([r["T"] for r in rs], [r["temp_mb"] for r in rs], style, label=label)
-            b.loglog([r["T"] for r in rs], [r["median_s"] for r in rs], style,
-                     label=label)
+            a.loglog(
+                [r["T"] for r in rs], [r["temp_mb"] for r in rs], style, label=label
+            )
+            b.loglog(
+                [r["T"] for r in rs], [r["median_s"] for r in rs], style, label=label
+            )
     a.set(xlabel="T (steps)", ylabel="XLA scratch memory (MB)", title="memory")
     b.set(xlabel="T (steps)", ylabel="seconds per gradient", title="time")
     a.legend()

@@ -44,16 +44,28 @@ def parse_args(argv=None):
     p.add_argument("--sizes", default="S1,S2,S3,S4")
     p.add_argument("--cells", default="lstm,gru,elman")
     p.add_argument("--modes", default="fwd,fwdbwd")
-    p.add_argument("--impls", default="jaxseq," + ",".join(PEERS),
-                   help="comma list; extra variants: jaxseq.scan, jaxseq.hoist")
-    p.add_argument("--min-time", type=float, default=1.5,
-                   help="seconds of timed calls per implementation and case")
+    p.add_argument(
+        "--impls",
+        default="jaxseq," + ",".join(PEERS),
+        help="comma list; extra variants: jaxseq.scan, jaxseq.hoist",
+    )
+    p.add_argument(
+        "--min-time",
+        type=float,
+        default=1.5,
+        help="seconds of timed calls per implementation and case",
+    )
     p.add_argument("--max-rounds", type=int, default=60)
-    p.add_argument("--bidirectional", action="store_true", default=True,
-                   help="also time a masked bidirectional case (S1 sizes)")
+    p.add_argument(
+        "--bidirectional",
+        action="store_true",
+        default=True,
+        help="also time a masked bidirectional case (S1 sizes)",
+    )
     p.add_argument("--no-bidirectional", dest="bidirectional", action="store_false")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: S1 and S3, 0.3 s per case")
+    p.add_argument(
+        "--quick", action="store_true", help="smoke run: S1 and S3, 0.3 s per case"
+    )
     p.add_argument("--tag", default=None, help="suffix of the results files")
     p.add_argument("--out", default=str(RESULTS))
     args = p.parse_args(argv)
@@ -85,8 +97,11 @@ def _jax_pair(apply, params, xs):
 
 
 def make_jaxseq(cell_name, B, T, I, H, impl="auto", bidir=False, lengths=None):
-    cell = {"lstm": jaxseq.cells.lstm, "gru": jaxseq.cells.gru,
-            "elman": jaxseq.cells.elman}[cell_name](H)
+    cell = {
+        "lstm": jaxseq.cells.lstm,
+        "gru": jaxseq.cells.gru,
+        "elman": jaxseq.cells.elman,
+    }[cell_name](H)
     xs = jax.random.normal(jax.random.key(1), (B, T, I))
     if bidir:
         layer = jaxseq.stack(cell, bidirectional=True)
@@ -158,8 +173,11 @@ def make_equinox(cell_name, B, T, I, H):
 def make_keras(cell_name, B, T, I, H):
     import keras
 
-    layer = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU,
-             "elman": keras.layers.SimpleRNN}[cell_name](H, return_sequences=True)
+    layer = {
+        "lstm": keras.layers.LSTM,
+        "gru": keras.layers.GRU,
+        "elman": keras.layers.SimpleRNN,
+    }[cell_name](H, return_sequences=True)
     layer.build((B, T, I))
     tv = [v.value for v in layer.trainable_variables]
     ntv = [v.value for v in layer.non_trainable_variables]
@@ -173,7 +191,8 @@ def make_torch(cell_name, B, T, I, H, bidir=False, lengths=None):
     torch.set_num_threads(N_CORES)
     torch.manual_seed(0)
     module = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "elman": torch.nn.RNN}[
-        cell_name](I, H, batch_first=True, bidirectional=bidir)
+        cell_name
+    ](I, H, batch_first=True, bidirectional=bidir)
     x = torch.randn(B, T, I)
     if lengths is not None:
         from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
@@ -181,10 +200,14 @@ def make_torch(cell_name, B, T, I, H, bidir=False, lengths=None):
         n = torch.from_numpy(np.asarray(lengths))
 
         def run(inp):
-            packed = pack_padded_sequence(inp, n, batch_first=True, enforce_sorted=False)
-            return pad_packed_sequence(module(packed)[0], batch_first=True,
-                                       total_length=T)[0]
+            packed = pack_padded_sequence(
+                inp, n, batch_first=True, enforce_sorted=False
+            )
+            return pad_packed_sequence(
+                module(packed)[0], batch_first=True, total_length=T
+            )[0]
     else:
+
         def run(inp):
             return module(inp)[0]
 
@@ -224,10 +247,12 @@ def bidir_factories(cell_name, impls):
     lengths = np.random.default_rng(0).integers(T // 2, T + 1, size=B).astype(np.int32)
     lengths[0] = T
     table = {
-        "jaxseq": lambda: make_jaxseq(cell_name, B, T, I, H, bidir=True,
-                                      lengths=jnp.asarray(lengths)),
-        "flax.linen": lambda: make_flax_linen(cell_name, B, T, I, H, bidir=True,
-                                              lengths=jnp.asarray(lengths)),
+        "jaxseq": lambda: make_jaxseq(
+            cell_name, B, T, I, H, bidir=True, lengths=jnp.asarray(lengths)
+        ),
+        "flax.linen": lambda: make_flax_linen(
+            cell_name, B, T, I, H, bidir=True, lengths=jnp.asarray(lengths)
+        ),
         "torch": lambda: make_torch(cell_name, B, T, I, H, bidir=True, lengths=lengths),
     }
     return {k: table[k] for k in impls if k in table}
@@ -285,10 +310,18 @@ def flops(cell_name, size, mode, bidir=False):
 def row(cell, size, mode, impl, samples, compile_s, peak, bidir=False):
     med, mn = float(np.median(samples)), float(np.min(samples))
     gflops = flops(cell, size, mode, bidir) / med / 1e9
-    return {"cell": cell, "size": size + ("-bidir-masked" if bidir else ""),
-            "mode": mode, "impl": impl, "median_ms": med * 1e3, "min_ms": mn * 1e3,
-            "calls": len(samples), "gflops": gflops, "pct_peak": 100 * gflops / peak,
-            "compile_s": compile_s}
+    return {
+        "cell": cell,
+        "size": size + ("-bidir-masked" if bidir else ""),
+        "mode": mode,
+        "impl": impl,
+        "median_ms": med * 1e3,
+        "min_ms": mn * 1e3,
+        "calls": len(samples),
+        "gflops": gflops,
+        "pct_peak": 100 * gflops / peak,
+        "compile_s": compile_s,
+    }
 
 
 def run_case(cell, size, modes, makers, peak, bidir=False):
@@ -309,15 +342,22 @@ def run_case(cell, size, modes, makers, peak, bidir=False):
             comp[name] = compile_and_warm(fn, args) if name != "torch" else None
             fns[name] = (fn, args)
         samples = time_interleaved(fns, ARGS.min_time, ARGS.max_rounds)
-        case = [row(cell, size, mode, k, v, comp[k], peak, bidir) for k, v in samples.items()]
+        case = [
+            row(cell, size, mode, k, v, comp[k], peak, bidir)
+            for k, v in samples.items()
+        ]
         peers = [r for r in case if not r["impl"].startswith("jaxseq")]
         best = min(peers, key=lambda r: r["median_ms"]) if peers else None
         for r in case:
             r["best_peer"] = best["impl"] if best else None
-            r["ratio_to_best_peer"] = r["median_ms"] / best["median_ms"] if best else None
+            r["ratio_to_best_peer"] = (
+                r["median_ms"] / best["median_ms"] if best else None
+            )
         rows += case
         line = " ".join(f"{r['impl']}={r['median_ms']:.2f}" for r in case)
-        print(f"{cell:5s} {size}{'-bidir' if bidir else ''} {mode:6s} {line}", flush=True)
+        print(
+            f"{cell:5s} {size}{'-bidir' if bidir else ''} {mode:6s} {line}", flush=True
+        )
     return rows, skipped
 
 
@@ -325,23 +365,34 @@ def write_results(rows, meta):
     out = Path(ARGS.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = "speed" + (f"_{ARGS.tag}" if ARGS.tag else "")
-    (out / f"{stem}.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
-    lines = [f"# Recurrent layer speed ({meta['cores']} core(s))", "",
-             f"Machine: {meta['machine']}; jax {meta['jax']}; dot peak "
-             f"{meta['dot_peak_gflops']:.0f} GFLOP/s (2048^3 `jnp.dot`, same cores). "
-             "Median and min per call in ms; ratio = median / fastest peer's median "
-             "(< 1 is faster than every peer); GFLOP/s from the layer's matmul FLOPs "
-             "(fwd+bwd = 3x fwd); compile = first call minus a steady call.", ""]
+    (out / f"{stem}.json").write_text(
+        json.dumps({"meta": meta, "rows": rows}, indent=1)
+    )
+    lines = [
+        f"# Recurrent layer speed ({meta['cores']} core(s))",
+        "",
+        f"Machine: {meta['machine']}; jax {meta['jax']}; dot peak "
+        f"{meta['dot_peak_gflops']:.0f} GFLOP/s (2048^3 `jnp.dot`, same cores). "
+        "Median and min per call in ms; ratio = median / fastest peer's median "
+        "(< 1 is faster than every peer); GFLOP/s from the layer's matmul FLOPs "
+        "(fwd+bwd = 3x fwd); compile = first call minus a steady call.",
+        "",
+    ]
     if meta["skipped"]:
         lines += ["Skipped: " + ", ".join(sorted(set(meta["skipped"]))), ""]
-    lines += ["| cell | size | mode | impl | median ms | min ms | ratio | GFLOP/s | % peak | compile s |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| cell | size | mode | impl | median ms | min ms | ratio | GFLOP/s | % peak "
+        "| compile s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         ratio = f"{r['ratio_to_best_peer']:.2f}" if r["ratio_to_best_peer"] else "-"
         comp = f"{r['compile_s']:.2f}" if r["compile_s"] is not None else "-"
-        lines.append(f"| {r['cell']} | {r['size']} | {r['mode']} | {r['impl']} | "
-                     f"{r['median_ms']:.2f} | {r['min_ms']:.2f} | {ratio} | "
-                     f"{r['gflops']:.1f} | {r['pct_peak']:.0f} | {comp} |")
+        lines.append(
+            f"| {r['cell']} | {r['size']} | {r['mode']} | {r['impl']} | "
+            f"{r['median_ms']:.2f} | {r['min_ms']:.2f} | {ratio} | "
+            f"{r['gflops']:.1f} | {r['pct_peak']:.0f} | {comp} |"
+        )
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {out / (stem + '.md')} and .json")
 
@@ -350,8 +401,11 @@ def main():
     impls = ARGS.impls.split(",")
     modes = ARGS.modes.split(",")
     peak = dot_peak()
-    print(f"cores in use: {N_CORES}; dot peak {peak:.1f} GFLOP/s; backend "
-          f"{jax.default_backend()}", flush=True)
+    print(
+        f"cores in use: {N_CORES}; dot peak {peak:.1f} GFLOP/s; backend "
+        f"{jax.default_backend()}",
+        flush=True,
+    )
     rows, skipped = [], []
     for size in ARGS.sizes.split(","):
         for cell in ARGS.cells.split(","):
@@ -363,9 +417,15 @@ def main():
             r, s = run_case(cell, "S1", modes, bidir_factories(cell, impls), peak, True)
             rows += r
             skipped += s
-    meta = {"cores": N_CORES, "machine": f"{platform.machine()} {platform.processor()}",
-            "jax": jax.__version__, "dot_peak_gflops": peak, "skipped": skipped,
-            "argv": sys.argv[1:], "date": time.strftime("%Y-%m-%d")}
+    meta = {
+        "cores": N_CORES,
+        "machine": f"{platform.machine()} {platform.processor()}",
+        "jax": jax.__version__,
+        "dot_peak_gflops": peak,
+        "skipped": skipped,
+        "argv": sys.argv[1:],
+        "date": time.strftime("%Y-%m-%d"),
+    }
     write_results(rows, meta)
 
 
