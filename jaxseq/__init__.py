@@ -19,6 +19,8 @@ _LAZY = (
     "data",
     "diagnostics",
     "interop",
+    "io",
+    "linen",
     "models",
     "nnx",
     "tasks",

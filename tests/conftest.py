@@ -4,8 +4,15 @@ for it."""
 
 from __future__ import annotations
 
-import jax
-import pytest
+import os
+
+# Keras 3 (an optional comparison peer) must use the JAX backend; TensorFlow is not
+# a jaxseq dependency. Set before any test imports keras.
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # mkdocs-material's banner
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 
 @pytest.fixture
