@@ -70,15 +70,23 @@ def _where(mask: jax.Array, a: Any, b: Any) -> Any:
     )
 
 
-def _forward(kernel, params, carry0, xs, valid, *, reverse, unroll, hoist, save):
+def _forward(kernel, params, carry0, xs, valid, *, reverse, unroll, hoist, save, step):
     """The loop over time: ``(carry, ys, saved)``; ``saved`` holds each step's
-    incoming carry and residuals when ``save`` (for :func:`_backward`)."""
+    incoming carry and residuals when ``save`` (for :func:`_backward`).
+
+    Without ``save`` (the primal, e.g. inference) the loop runs the cell's own
+    ``step``, so a forward-only call costs exactly what the reference path costs.
+    """
+    hoist = hoist and save
     seq = kernel.project(params, xs) if hoist else xs
 
     def body(carry, inp):
         x, m = inp
-        ax = x if hoist else kernel.project(params, x)
-        new, y, res = kernel.forward(params, carry, ax)
+        if save:
+            ax = x if hoist else kernel.project(params, x)
+            new, y, res = kernel.forward(params, carry, ax)
+        else:
+            (new, y), res = step(params, carry, x), None
         if m is not None:
             new = _where(m, new, carry)
             y = jnp.where(m[:, None], y, jnp.zeros_like(y))
@@ -125,6 +133,7 @@ def fused_rnn(
     reverse: bool,
     unroll: int | bool,
     hoist: bool,
+    step: Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]],
     remat: int | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run a kernel over time-major ``xs`` ``[T, B, F]``; returns ``(carry, ys)``.
@@ -141,6 +150,7 @@ def fused_rnn(
         lengths = jnp.full((batch,), time, jnp.int32)  # masks the padded tail
     masked = lengths is not None
     opts = dict(reverse=reverse, unroll=unroll)
+    fwd_opts = dict(hoist=hoist, step=step, **opts)
 
     def mask(lengths, steps):
         if not masked:
@@ -153,14 +163,14 @@ def fused_rnn(
         def fused(params, carry0, xs, lengths):
             valid = mask(lengths, time)
             carry, ys, _ = _forward(
-                kernel, params, carry0, xs, valid, hoist=hoist, save=False, **opts
+                kernel, params, carry0, xs, valid, save=False, **fwd_opts
             )
             return carry, ys
 
         def fwd(params, carry0, xs, lengths):
             valid = mask(lengths, time)
             carry, ys, saved = _forward(
-                kernel, params, carry0, xs, valid, hoist=hoist, save=True, **opts
+                kernel, params, carry0, xs, valid, save=True, **fwd_opts
             )
             return (carry, ys), (params, xs, valid, saved)
 
@@ -172,12 +182,13 @@ def fused_rnn(
 
         fused.defvjp(fwd, bwd)
         return fused(params, carry0, xs, lengths)
-    return _blocked(kernel, params, carry0, xs, lengths, mask, remat, hoist, opts)
+    return _blocked(kernel, params, carry0, xs, lengths, mask, remat, fwd_opts)
 
 
-def _blocked(kernel, params, carry0, xs, lengths, mask, block, hoist, opts):
+def _blocked(kernel, params, carry0, xs, lengths, mask, block, fwd_opts):
     """Gradient checkpointing over blocks of ``block`` steps (see fused_rnn)."""
     time = xs.shape[0]
+    reverse, unroll = fwd_opts["reverse"], fwd_opts["unroll"]
     n_blocks = -(-time // block)
     pad = n_blocks * block - time
 
@@ -188,12 +199,10 @@ def _blocked(kernel, params, carry0, xs, lengths, mask, block, hoist, opts):
     def run_blocks(params, carry0, xs_b, valid_b):
         def outer(carry, inp):
             x, m = inp
-            new, ys, _ = _forward(
-                kernel, params, carry, x, m, hoist=hoist, save=False, **opts
-            )
+            new, ys, _ = _forward(kernel, params, carry, x, m, save=False, **fwd_opts)
             return new, (ys, carry)
 
-        return jax.lax.scan(outer, carry0, (xs_b, valid_b), reverse=opts["reverse"])
+        return jax.lax.scan(outer, carry0, (xs_b, valid_b), reverse=reverse)
 
     @jax.custom_vjp
     def fused(params, carry0, xs_b, lengths):
@@ -216,10 +225,10 @@ def _blocked(kernel, params, carry0, xs, lengths, mask, block, hoist, opts):
         def outer(acc, inp):
             dcarry, dparams = acc
             x, m, start, dy = inp
-            _, _, saved = _forward(
-                kernel, params, start, x, m, hoist=hoist, save=True, **opts
+            _, _, saved = _forward(kernel, params, start, x, m, save=True, **fwd_opts)
+            dp, dcarry, dx = _backward(
+                kernel, params, x, m, saved, dcarry, dy, reverse=reverse, unroll=unroll
             )
-            dp, dcarry, dx = _backward(kernel, params, x, m, saved, dcarry, dy, **opts)
             return (dcarry, jax.tree.map(jnp.add, dparams, dp)), dx
 
         zeros = jax.tree.map(jnp.zeros_like, params)
@@ -227,7 +236,7 @@ def _blocked(kernel, params, carry0, xs, lengths, mask, block, hoist, opts):
             outer,
             (dcarry, zeros),
             (xs_b, valid_b, starts, dys),
-            reverse=not opts["reverse"],
+            reverse=not reverse,
         )
         return dparams, dcarry0, dxs, None
 
