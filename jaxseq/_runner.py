@@ -115,7 +115,7 @@ def rnn(
         try:
             carry, ys = fused_rnn(
                 cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
-                hoist=hoist, step=cell.step, **opts,
+                hoist=hoist, **opts,
             )  # fmt: skip
             return carry, jnp.swapaxes(ys, 0, 1)
         except TypeError as err:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -10,11 +11,14 @@ import jax.numpy as jnp
 
 from .._fused import SequenceKernel, flat, input_grads
 from ._base import (
+    BATCH_MAJOR,
+    FEATURE_MAJOR,
     GLOROT_UNIFORM,
     ORTHOGONAL,
     ZEROS,
     Cell,
     Initializer,
+    Layout,
     add_bias,
     check_hidden_size,
     check_input_size,
@@ -119,8 +123,7 @@ def elman(
         params: ElmanParams, carry: ElmanCarry, x: jax.Array
     ) -> tuple[ElmanCarry, jax.Array]:
         x = check_step_input("elman", x, params.w_x, carry.h, hidden)
-        h = act(add_bias(x @ params.w_x + carry.h @ params.w_h, params.b))
-        return ElmanCarry(h=h), h
+        return _equations(act, BATCH_MAJOR, params, carry, x)
 
     return Cell(
         init,
@@ -131,6 +134,18 @@ def elman(
         options=(("activation", act_name),),
         kernel=_kernel(act),
     )
+
+
+def _equations(
+    act: Callable[[jax.Array], jax.Array],
+    lay: Layout,
+    params: ElmanParams,
+    carry: ElmanCarry,
+    x: jax.Array,
+) -> tuple[ElmanCarry, jax.Array]:
+    """The Elman step in either layout (see :class:`~jaxseq.cells._base.Layout`)."""
+    h = act(lay.bias(lay.mm(x, params.w_x) + lay.mm(carry.h, params.w_h), params.b))
+    return ElmanCarry(h=h), h
 
 
 def _kernel(act: Callable[[jax.Array], jax.Array]) -> SequenceKernel:
@@ -157,4 +172,11 @@ def _kernel(act: Callable[[jax.Array], jax.Array]) -> SequenceKernel:
         dw_h = flat(prevs.h).T @ flat(da)
         return ElmanParams(w_x=dw_x, w_h=dw_h, b=db), dxs
 
-    return SequenceKernel(project, forward, backward, grads)
+    return SequenceKernel(
+        project,
+        forward,
+        backward,
+        grads,
+        partial(_equations, act, FEATURE_MAJOR),
+        FEATURE_MAJOR,
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -9,11 +10,14 @@ import jax.numpy as jnp
 
 from .._fused import SequenceKernel, flat, input_grads
 from ._base import (
+    BATCH_MAJOR,
+    FEATURE_MAJOR,
     GLOROT_UNIFORM,
     ORTHOGONAL,
     ZEROS,
     Cell,
     Initializer,
+    Layout,
     add_bias,
     check_hidden_size,
     check_input_size,
@@ -118,24 +122,7 @@ def gru(
         params: GRUParams, carry: GRUCarry, x: jax.Array
     ) -> tuple[GRUCarry, jax.Array]:
         x = check_step_input("gru", x, params.w_x, carry.h, hidden)
-        h = carry.h
-        a = add_bias(x @ params.w_x, params.b_x)
-        a_r, a_z, a_n = jnp.split(a, 3, axis=-1)
-        if reset_after:
-            u = add_bias(h @ params.w_h, params.b_h)
-            u_r, u_z, u_n = jnp.split(u, 3, axis=-1)
-            r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
-            n = jnp.tanh(a_n + r * u_n)
-        else:
-            u = add_bias(h @ params.w_h[:, : 2 * hidden], params.b_h[: 2 * hidden])
-            u_r, u_z = jnp.split(u, 2, axis=-1)
-            r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
-            u_n = add_bias(
-                (r * h) @ params.w_h[:, 2 * hidden :], params.b_h[2 * hidden :]
-            )
-            n = jnp.tanh(a_n + u_n)
-        h = (1.0 - z) * n + z * h
-        return GRUCarry(h=h), h
+        return _equations(reset_after, BATCH_MAJOR, params, carry, x)
 
     return Cell(
         init,
@@ -146,6 +133,28 @@ def gru(
         options=(("reset_after", reset_after),),
         kernel=_kernel_reset_after(hidden) if reset_after else _kernel_seed(hidden),
     )
+
+
+def _equations(
+    reset_after: bool, lay: Layout, params: GRUParams, carry: GRUCarry, x: jax.Array
+) -> tuple[GRUCarry, jax.Array]:
+    """The GRU step, either form, in either layout (see
+    :class:`~jaxseq.cells._base.Layout`)."""
+    h = carry.h
+    hidden = params.b_h.shape[0] // 3
+    a_r, a_z, a_n = lay.split(lay.bias(lay.mm(x, params.w_x), params.b_x), 3)
+    if reset_after:
+        u_r, u_z, u_n = lay.split(lay.bias(lay.mm(h, params.w_h), params.b_h), 3)
+        r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+        n = jnp.tanh(a_n + r * u_n)
+    else:
+        w_rz = lay.cols(params.w_h, 0, 2 * hidden)
+        w_n = lay.cols(params.w_h, 2 * hidden, 3 * hidden)
+        u_r, u_z = lay.split(lay.bias(lay.mm(h, w_rz), params.b_h[: 2 * hidden]), 2)
+        r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+        n = jnp.tanh(a_n + lay.bias(lay.mm(r * h, w_n), params.b_h[2 * hidden :]))
+    h = (1.0 - z) * n + z * h
+    return GRUCarry(h=h), h
 
 
 def _project(p: GRUParams, x: jax.Array) -> jax.Array:
@@ -189,7 +198,14 @@ def _kernel_reset_after(hidden: int) -> SequenceKernel:
         dw_h = flat(prevs.h).T @ du
         return GRUParams(w_x=dw_x, w_h=dw_h, b_x=db_x, b_h=du.sum(axis=0)), dxs
 
-    return SequenceKernel(_project, forward, backward, grads)
+    return SequenceKernel(
+        _project,
+        forward,
+        backward,
+        grads,
+        partial(_equations, True, FEATURE_MAJOR),
+        FEATURE_MAJOR,
+    )
 
 
 def _kernel_seed(hidden: int) -> SequenceKernel:
@@ -231,4 +247,11 @@ def _kernel_seed(hidden: int) -> SequenceKernel:
         dw_h = jnp.concatenate([dw_rz, dw_n], axis=-1)
         return GRUParams(w_x=dw_x, w_h=dw_h, b_x=db, b_h=db), dxs
 
-    return SequenceKernel(_project, forward, backward, grads)
+    return SequenceKernel(
+        _project,
+        forward,
+        backward,
+        grads,
+        partial(_equations, False, FEATURE_MAJOR),
+        FEATURE_MAJOR,
+    )

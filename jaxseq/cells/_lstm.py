@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -9,11 +10,14 @@ import jax.numpy as jnp
 
 from .._fused import SequenceKernel, flat, input_grads
 from ._base import (
+    BATCH_MAJOR,
+    FEATURE_MAJOR,
     GLOROT_UNIFORM,
     ORTHOGONAL,
     ZEROS,
     Cell,
     Initializer,
+    Layout,
     add_bias,
     check_hidden_size,
     check_input_size,
@@ -115,11 +119,7 @@ def lstm(
         params: LSTMParams, carry: LSTMCarry, x: jax.Array
     ) -> tuple[LSTMCarry, jax.Array]:
         x = check_step_input("lstm", x, params.w_x, carry.h, hidden)
-        z = add_bias(x @ params.w_x + carry.h @ params.w_h, params.b)
-        i, f, g, o = jnp.split(z, 4, axis=-1)
-        c = sigmoid(f) * carry.c + sigmoid(i) * jnp.tanh(g)
-        h = sigmoid(o) * jnp.tanh(c)
-        return LSTMCarry(h=h, c=c), h
+        return _equations(BATCH_MAJOR, params, carry, x)
 
     return Cell(
         init,
@@ -130,6 +130,17 @@ def lstm(
         options=(("forget_bias", forget_bias),),
         kernel=_kernel(),
     )
+
+
+def _equations(
+    lay: Layout, params: LSTMParams, carry: LSTMCarry, x: jax.Array
+) -> tuple[LSTMCarry, jax.Array]:
+    """The LSTM step in either layout (see :class:`~jaxseq.cells._base.Layout`)."""
+    z = lay.bias(lay.mm(x, params.w_x) + lay.mm(carry.h, params.w_h), params.b)
+    i, f, g, o = lay.split(z, 4)
+    c = sigmoid(f) * carry.c + sigmoid(i) * jnp.tanh(g)
+    h = sigmoid(o) * jnp.tanh(c)
+    return LSTMCarry(h=h, c=c), h
 
 
 def _kernel() -> SequenceKernel:
@@ -173,4 +184,11 @@ def _kernel() -> SequenceKernel:
         dw_h = flat(prevs.h).T @ flat(dz)
         return LSTMParams(w_x=dw_x, w_h=dw_h, b=db), dxs
 
-    return SequenceKernel(project, forward, backward, grads)
+    return SequenceKernel(
+        project,
+        forward,
+        backward,
+        grads,
+        partial(_equations, FEATURE_MAJOR),
+        FEATURE_MAJOR,
+    )
