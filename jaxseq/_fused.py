@@ -9,8 +9,10 @@ gradients are then a few large matmuls over all ``T * B`` rows at once:
 
     dW_x = X^T D,   dW_h = H_prev^T D,   db = sum D,   dX = D W_x^T.
 
-A cell opts in by giving its :class:`~jaxseq.cells.Cell` a :class:`SequenceKernel`:
-the forward step from a projected input, the backward step, and the final matmuls.
+A cell opts in by giving its :class:`~jaxseq.cells.Cell` a :class:`SequenceKernel`
+written against a :class:`~jaxseq._layout.Layout`, so that the same code runs with
+the batch as rows (batch-major) or as columns (feature-major) of every step's
+arrays; which one is faster depends on the sizes (benchmarks/results/speed.md).
 The masking for ``lengths`` and the two directions are handled here, once, with the
 same semantics as the reference runner (``_runner.py``), which the tests compare
 against, gradients included.
@@ -24,70 +26,77 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from ._layout import Layout
+
 
 class SequenceKernel(NamedTuple):
-    """A cell's batched, hand-differentiated step for the fused runner.
+    """A cell's step and its hand-differentiated form for the fused runner.
 
-    All arrays are batched: ``x`` ``[B, F]``, carry leaves ``[B, H]``.
+    Every function takes the :class:`~jaxseq._layout.Layout` first and the
+    parameters after ``layout.prepare``; arrays are one step of a batch in that
+    layout (e.g. ``x`` ``[B, F]`` or ``[F, B]``).
 
     Attributes:
-        project: ``project(params, x) -> ax``: the input side of the pre-activation,
-            ``x W_x (+ input bias)``; ``x`` may carry extra leading axes (hoisting).
-        forward: ``forward(params, carry, ax) -> (carry, y, res)``: one step given
-            the projected input; ``res`` is what ``backward`` needs from this step.
-        backward: ``backward(params, res, carry_prev, dcarry) -> (dcarry_prev,
+        equations: ``equations(lay, params, carry, x) -> (carry, y)``: the step
+            (the cell's ``step`` is ``equations`` in the batch-major layout).
+        project: ``project(lay, params, x) -> ax``: the input side of the
+            pre-activation, ``x W_x (+ input bias)``.
+        forward: ``forward(lay, params, carry, ax) -> (carry, y, res)``: one step
+            given the projected input; ``res`` is what ``backward`` needs.
+        backward: ``backward(lay, params, res, carry_prev, dcarry) -> (dcarry_prev,
             dpre)``: gradient of the step w.r.t. the incoming carry and the
             pre-activations ``dpre`` (a pytree the cell chooses).
-        grads: ``grads(params, xs, carry_prevs, res, dpre) -> (dparams, dxs)``:
-            parameter and input gradients from all steps at once (``[T, B, ...]``).
-        fm_step: ``fm_step(params, carry, x) -> (carry, y)``: the step in the
-            feature-major layout (``x`` ``[F, B]``, carry leaves ``[H, B]``,
-            parameters after ``layout.prepare``), used by the forward-only loop.
-        layout: the :class:`~jaxseq.cells._base.Layout` of ``fm_step``.
+        grads: ``grads(lay, params, xs, carry_prevs, res, dpre) -> (dparams,
+            dxs)``: parameter gradients (in the parameters' own orientation) and
+            input gradients from all steps at once (arrays stacked over time).
     """
 
-    project: Callable[[Any, jax.Array], jax.Array]
-    forward: Callable[[Any, Any, jax.Array], tuple[Any, jax.Array, Any]]
-    backward: Callable[[Any, Any, Any, Any], tuple[Any, Any]]
-    grads: Callable[[Any, jax.Array, Any, Any, Any], tuple[Any, jax.Array]]
-    fm_step: Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]]
-    layout: Any
+    equations: Callable[..., tuple[Any, jax.Array]]
+    project: Callable[..., jax.Array]
+    forward: Callable[..., tuple[Any, jax.Array, Any]]
+    backward: Callable[..., tuple[Any, Any]]
+    grads: Callable[..., tuple[Any, jax.Array]]
 
 
-def flat(a: jax.Array) -> jax.Array:
-    """``[T, B, ...]`` -> ``[T * B, ...]`` (rows of the final matmuls)."""
-    return a.reshape((a.shape[0] * a.shape[1], *a.shape[2:]))
+def _where(lay: Layout, mask: jax.Array, a: Any, b: Any) -> Any:
+    """Tree-wise ``where`` with a ``[B]`` mask over one step's carry leaves."""
+    keep = lay.keep(mask)
+    return jax.tree.map(lambda x, y: jnp.where(keep, x, y), a, b)
 
 
-def input_grads(
-    w_x: jax.Array, xs: jax.Array, dax: jax.Array
-) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """``(dW_x, db, dX)`` for ``ax = x W_x + b`` from ``dax`` ``[T, B, G]``."""
-    d = flat(dax)
-    dw_x = flat(xs).T @ d
-    dxs = (d @ w_x.T).reshape(xs.shape)
-    return dw_x, d.sum(axis=0), dxs
-
-
-def _where(mask: jax.Array, a: Any, b: Any) -> Any:
-    """Tree-wise ``where`` with a ``[B]`` mask over ``[B, ...]`` leaves."""
-    return jax.tree.map(
-        lambda x, y: jnp.where(mask.reshape((-1,) + (1,) * (x.ndim - 1)), x, y), a, b
-    )
-
-
-def _forward(kernel, params, carry0, xs, valid, *, reverse, unroll, hoist):
-    """The loop over time for the backward pass: ``(carry, ys, saved)``, where
-    ``saved`` holds each step's incoming carry and residuals."""
-    seq = kernel.project(params, xs) if hoist else xs
+def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll):
+    """The primal loop (no residuals). ``xs`` ``[T, B, F]``, carry ``[B, ...]``."""
 
     def body(carry, inp):
         x, m = inp
-        ax = x if hoist else kernel.project(params, x)
-        new, y, res = kernel.forward(params, carry, ax)
+        new, y = kernel.equations(lay, params, carry, x)
         if m is not None:
-            new = _where(m, new, carry)
-            y = jnp.where(m[:, None], y, jnp.zeros_like(y))
+            new = _where(lay, m, new, carry)
+            y = jnp.where(lay.keep(m), y, jnp.zeros_like(y))
+        return new, y
+
+    carry, ys = jax.lax.scan(
+        body,
+        lay.carry(carry0),
+        (lay.steps(xs), valid),
+        reverse=reverse,
+        unroll=unroll,
+    )
+    return lay.carry(carry), lay.steps(ys)
+
+
+def _forward(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, hoist):
+    """The loop over time for the backward pass: ``(carry, ys, saved)``, where
+    ``saved`` holds each step's incoming carry and residuals. Arrays in ``lay``."""
+    seq = kernel.project(lay, params, xs) if hoist else xs
+
+    def body(carry, inp):
+        x, m = inp
+        ax = x if hoist else kernel.project(lay, params, x)
+        new, y, res = kernel.forward(lay, params, carry, ax)
+        if m is not None:
+            new = _where(lay, m, new, carry)
+            y = jnp.where(lay.keep(m), y, jnp.zeros_like(y))
         return new, (y, (carry, res))
 
     carry, (ys, saved) = jax.lax.scan(
@@ -96,50 +105,29 @@ def _forward(kernel, params, carry0, xs, valid, *, reverse, unroll, hoist):
     return carry, ys, saved
 
 
-def _forward_only(kernel, params, carry0, xs, valid, *, reverse, unroll):
-    """The primal loop (no residuals), feature-major: ``x_t`` ``[F, B]`` and carry
-    leaves ``[H, B]``, so each gate block is contiguous along the batch. Measured
-    faster than batch-major on CPU (benchmarks/results/speed.md)."""
-
-    def body(carry, inp):
-        x, m = inp
-        new, y = kernel.fm_step(params, carry, x)
-        if m is not None:
-            keep = m[None, :]
-            new = jax.tree.map(lambda a, b: jnp.where(keep, a, b), new, carry)
-            y = jnp.where(keep, y, jnp.zeros_like(y))
-        return new, y
-
-    params = kernel.layout.prepare(params)  # transposed kernels, once per call
-    carry_fm = jax.tree.map(jnp.transpose, carry0)
-    carry, ys = jax.lax.scan(
-        body, carry_fm, (jnp.swapaxes(xs, 1, 2), valid), reverse=reverse, unroll=unroll
-    )
-    return jax.tree.map(jnp.transpose, carry), jnp.swapaxes(ys, 1, 2)
-
-
-def _backward(kernel, params, xs, valid, saved, dcarry, dys, *, reverse, unroll):
+def _backward(kernel, lay, params, xs, valid, saved, dcarry, dys, *, reverse, unroll):
     """The reverse loop carrying only the state's gradient, then the large
-    matmuls: ``(dparams, dcarry0, dxs)``."""
+    matmuls: ``(dparams, dcarry0, dxs)``. Arrays in ``lay``."""
     carry_prevs, res = saved
 
     def body(dcarry, inp):
         dy, m, carry_prev, r = inp
         if m is not None:
-            dnew = _where(m, dcarry, jax.tree.map(jnp.zeros_like, dcarry))
-            dy = jnp.where(m[:, None], dy, jnp.zeros_like(dy))
+            keep = lay.keep(m)
+            dnew = _where(lay, m, dcarry, jax.tree.map(jnp.zeros_like, dcarry))
+            dy = jnp.where(keep, dy, jnp.zeros_like(dy))
         else:
             dnew = dcarry
         dnew = dnew._replace(h=dnew.h + dy)
-        dprev, dpre = kernel.backward(params, r, carry_prev, dnew)
+        dprev, dpre = kernel.backward(lay, params, r, carry_prev, dnew)
         if m is not None:  # padded steps pass the carry's gradient straight through
-            dprev = _where(m, dprev, dcarry)
+            dprev = _where(lay, m, dprev, dcarry)
         return dprev, dpre
 
     dcarry0, dpre = jax.lax.scan(
         body, dcarry, (dys, valid, carry_prevs, res), reverse=not reverse, unroll=unroll
     )
-    dparams, dxs = kernel.grads(params, xs, carry_prevs, res, dpre)
+    dparams, dxs = kernel.grads(lay, params, xs, carry_prevs, res, dpre)
     return dparams, dcarry0, dxs
 
 
@@ -153,56 +141,79 @@ def fused_rnn(
     reverse: bool,
     unroll: int | bool,
     hoist: bool,
+    layout: Layout,
+    primal_layout: Layout,
     remat: int | None = None,
 ) -> tuple[Any, jax.Array]:
-    """Run a kernel over time-major ``xs`` ``[T, B, F]``; returns ``(carry, ys)``.
+    """Run a kernel over time-major ``xs`` ``[T, B, F]``; returns ``(carry, ys)``
+    with carry leaves ``[B, ...]`` and ``ys`` ``[T, B, H]``.
 
     Semantics as :func:`jaxseq.rnn` (masking with ``lengths``, ``reverse`` within
-    each length). ``hoist`` computes the input projection for all steps before the
-    loop (one large matmul) instead of inside it. ``remat=k`` keeps only the carry
-    at every k-th step for the backward pass and recomputes each block of k steps
-    from it (gradient checkpointing): memory ``O(T/k + k)`` steps instead of
-    ``O(T)``, for about one extra forward pass.
+    each length). ``layout`` is the layout of the loops that feed the backward
+    pass, ``primal_layout`` that of a forward-only call (they are chosen
+    separately: the fastest forward is not always the layout of the fastest
+    backward). ``hoist`` computes the input projection for all steps before the
+    loop. ``remat=k`` keeps only the carry at every k-th step for the backward pass
+    and recomputes each block of k steps from it (gradient checkpointing): memory
+    ``O(T/k + k)`` steps instead of ``O(T)``, for about one extra forward pass.
     """
     time, batch = xs.shape[0], xs.shape[1]
     if remat is not None and time % remat and lengths is None:
         lengths = jnp.full((batch,), time, jnp.int32)  # masks the padded tail
     masked = lengths is not None
     opts = dict(reverse=reverse, unroll=unroll)
-    fwd_opts = dict(hoist=hoist, **opts)
+    lay = layout
 
     def mask(lengths, steps):
         if not masked:
             return None
         return jnp.arange(steps, dtype=lengths.dtype)[:, None] < lengths[None, :]
 
+    def primal(params, carry0, xs, valid):
+        p = primal_layout.prepare(params)
+        return _forward_only(kernel, primal_layout, p, carry0, xs, valid, **opts)
+
+    def forward(params, carry0, xs, valid):
+        """Forward in ``lay`` with residuals: (carry [B,..], ys [T,B,H], saved)."""
+        p = lay.prepare(params)
+        carry, ys, saved = _forward(
+            kernel, lay, p, lay.carry(carry0), lay.steps(xs), valid, hoist=hoist, **opts
+        )
+        return lay.carry(carry), lay.steps(ys), saved
+
+    def backward(params, xs, valid, saved, dcarry, dys):
+        p = lay.prepare(params)
+        dparams, dcarry0, dxs = _backward(
+            kernel, lay, p, lay.steps(xs), valid, saved, lay.carry(dcarry),
+            lay.steps(dys), **opts,
+        )  # fmt: skip
+        return dparams, lay.carry(dcarry0), lay.steps(dxs)
+
     if remat is None:
 
         @jax.custom_vjp
         def fused(params, carry0, xs, lengths):
-            valid = mask(lengths, time)
-            return _forward_only(kernel, params, carry0, xs, valid, **opts)
+            return primal(params, carry0, xs, mask(lengths, time))
 
         def fwd(params, carry0, xs, lengths):
             valid = mask(lengths, time)
-            carry, ys, saved = _forward(kernel, params, carry0, xs, valid, **fwd_opts)
+            carry, ys, saved = forward(params, carry0, xs, valid)
             return (carry, ys), (params, xs, valid, saved)
 
         def bwd(residuals, cotangents):
             params, xs, valid, saved = residuals
-            dcarry, dys = cotangents
-            grads = _backward(kernel, params, xs, valid, saved, dcarry, dys, **opts)
-            return (*grads, None)
+            return (*backward(params, xs, valid, saved, *cotangents), None)
 
         fused.defvjp(fwd, bwd)
         return fused(params, carry0, xs, lengths)
-    return _blocked(kernel, params, carry0, xs, lengths, mask, remat, fwd_opts)
+    return _blocked(primal, forward, backward, params, carry0, xs, lengths, mask,
+                    remat, reverse)  # fmt: skip
 
 
-def _blocked(kernel, params, carry0, xs, lengths, mask, block, fwd_opts):
+def _blocked(primal, forward, backward, params, carry0, xs, lengths, mask, block,
+             reverse):  # fmt: skip
     """Gradient checkpointing over blocks of ``block`` steps (see fused_rnn)."""
     time = xs.shape[0]
-    reverse, unroll = fwd_opts["reverse"], fwd_opts["unroll"]
     n_blocks = -(-time // block)
     pad = n_blocks * block - time
 
@@ -210,27 +221,25 @@ def _blocked(kernel, params, carry0, xs, lengths, mask, block, fwd_opts):
         a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
         return a.reshape((n_blocks, block, *a.shape[1:]))
 
+    def block_mask(lengths):
+        valid = mask(lengths, n_blocks * block)
+        return None if valid is None else valid.reshape((n_blocks, block, -1))
+
     def run_blocks(params, carry0, xs_b, valid_b):
         def outer(carry, inp):
             x, m = inp
-            new, ys = _forward_only(
-                kernel, params, carry, x, m, reverse=reverse, unroll=unroll
-            )
+            new, ys = primal(params, carry, x, m)
             return new, (ys, carry)
 
         return jax.lax.scan(outer, carry0, (xs_b, valid_b), reverse=reverse)
 
     @jax.custom_vjp
     def fused(params, carry0, xs_b, lengths):
-        carry, (ys, _) = run_blocks(params, carry0, xs_b, _block_mask(lengths))
+        carry, (ys, _) = run_blocks(params, carry0, xs_b, block_mask(lengths))
         return carry, ys
 
-    def _block_mask(lengths):
-        valid = mask(lengths, n_blocks * block)
-        return None if valid is None else valid.reshape((n_blocks, block, -1))
-
     def fwd(params, carry0, xs_b, lengths):
-        valid_b = _block_mask(lengths)
+        valid_b = block_mask(lengths)
         carry, (ys, starts) = run_blocks(params, carry0, xs_b, valid_b)
         return (carry, ys), (params, xs_b, valid_b, starts)
 
@@ -241,10 +250,8 @@ def _blocked(kernel, params, carry0, xs, lengths, mask, block, fwd_opts):
         def outer(acc, inp):
             dcarry, dparams = acc
             x, m, start, dy = inp
-            _, _, saved = _forward(kernel, params, start, x, m, **fwd_opts)
-            dp, dcarry, dx = _backward(
-                kernel, params, x, m, saved, dcarry, dy, reverse=reverse, unroll=unroll
-            )
+            _, _, saved = forward(params, start, x, m)
+            dp, dcarry, dx = backward(params, x, m, saved, dcarry, dy)
             return (dcarry, jax.tree.map(jnp.add, dparams, dp)), dx
 
         zeros = jax.tree.map(jnp.zeros_like, params)

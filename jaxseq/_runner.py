@@ -24,11 +24,13 @@ import numpy as np
 
 from ._checks import check_carry, check_floating, check_lengths, check_rank
 from ._fused import fused_rnn
+from ._layout import BATCH_MAJOR, FEATURE_MAJOR, Layout
 from .cells import Cell
 
 Merge = Literal["concat", "sum"]
-Impl = Literal["auto", "fused", "hoist", "scan"]
-_IMPLS = ("auto", "fused", "hoist", "scan")
+Impl = Literal["auto", "fused", "fused_fm", "hoist", "scan"]
+_IMPLS = ("auto", "fused", "fused_fm", "hoist", "scan")
+_FUSED = ("fused", "fused_fm", "hoist")
 
 
 def _batched_carry0(cell: Cell, params: Any, batch: int) -> Any:
@@ -69,9 +71,11 @@ def rnn(
         impl: ``"auto"`` (default) uses the cell's fused kernel when it has one
             (hand-written backward, see :mod:`jaxseq._fused`), else ``"scan"``:
             ``lax.scan`` over ``cell.step`` with autodiff, the reference path.
-            ``"fused"`` projects the input inside the loop, ``"hoist"`` for all
-            steps before it; ``"auto"`` picks by the measurements in
-            ``benchmarks/results/speed.md``.
+            The fused variants: ``"fused"`` (batch-major steps, input projected
+            inside the loop), ``"fused_fm"`` (feature-major steps: gate blocks
+            contiguous along the batch), ``"hoist"`` (batch-major, input projected
+            for all steps before the loop). ``"auto"`` picks among them by the
+            sizes, from the measurements in ``benchmarks/results/speed.md``.
         remat: gradient checkpointing: keep the state only every ``remat`` steps
             and recompute each block in the backward pass (memory ``O(T/remat +
             remat)`` steps instead of ``O(T)``, one extra forward pass). ``None``
@@ -110,12 +114,12 @@ def rnn(
         # the step's own trace-time checks (feature size, carry), at no run cost
         x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
         jax.eval_shape(cell.step, params, carry0, x_t)
-        hoist = impl == "hoist" or (impl == "auto" and _prefer_hoist(batch))
+        hoist, layout, primal_layout = _plan(impl, batch, cell.hidden_size)
         x_dtype = jax.tree.leaves(params)[0].dtype
         try:
             carry, ys = fused_rnn(
                 cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
-                hoist=hoist, **opts,
+                hoist=hoist, layout=layout, primal_layout=primal_layout, **opts,
             )  # fmt: skip
             return carry, jnp.swapaxes(ys, 0, 1)
         except TypeError as err:
@@ -124,7 +128,7 @@ def rnn(
             # which computes the same function; an explicit fused impl re-raises.
             if impl != "auto" or "forward-mode" not in str(err):
                 raise
-    if impl in ("fused", "hoist"):
+    if impl in _FUSED:
         raise ValueError(
             f"impl: {impl!r} needs a cell with a fused kernel; {cell.name!r} has none "
             "(use 'auto' or 'scan')."
@@ -170,14 +174,29 @@ def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
     return carry, ys.reshape((n_blocks * remat, *ys.shape[2:]))[:time]
 
 
-def _prefer_hoist(batch: int) -> bool:
-    """Whether to compute the input projection for all steps up front.
+def _plan(impl: str, batch: int, hidden: int) -> tuple[bool, Layout, Layout]:
+    """``(hoist, layout, primal_layout)`` for a fused run.
 
-    Measured (benchmarks/results/speed.md): on CPU, hoisting pays off only for
-    latency-bound tiny batches; otherwise the ``[T, B, G]`` intermediate costs more
-    memory traffic than it saves.
+    ``"auto"`` follows the measurements in benchmarks/results/speed.md (one CPU
+    core): feature-major steps win for small hidden sizes, where a batch-major
+    ``[B, H]`` gate block is too narrow to vectorise; batch-major wins for the
+    backward pass at larger ones; computing the input projection for all steps
+    up front pays off only for a batch of one (latency-bound), since otherwise its
+    ``[T, B, G]`` intermediate costs more memory traffic than it saves.
     """
-    return batch == 1
+    if impl == "fused":
+        return False, BATCH_MAJOR, BATCH_MAJOR
+    if impl == "fused_fm":
+        return False, FEATURE_MAJOR, FEATURE_MAJOR
+    if impl == "hoist":
+        return True, BATCH_MAJOR, BATCH_MAJOR
+    small = hidden <= _FM_MAX_HIDDEN
+    layout = FEATURE_MAJOR if small and batch > 1 else BATCH_MAJOR
+    return batch == 1, layout, FEATURE_MAJOR
+
+
+#: Largest hidden size for which "auto" runs the backward loops feature-major.
+_FM_MAX_HIDDEN = 32
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:

@@ -15,6 +15,9 @@ import jax
 import jax.numpy as jnp
 
 from .._checks import check_feature_size, check_floating
+from .._layout import BATCH_MAJOR, Layout, add_bias
+
+__all__ = ["BATCH_MAJOR", "Cell", "Layout", "add_bias"]
 
 Initializer = Callable[[jax.Array, tuple[int, ...], Any], jax.Array]
 
@@ -102,47 +105,6 @@ def initialize(
     no QR on CPU, which the orthogonal initialiser needs) and casting after."""
     compute = jnp.float32 if jnp.finfo(dtype).bits < 32 else dtype
     return jnp.asarray(fn(key, shape, compute), dtype)
-
-
-def add_bias(z: jax.Array, b: jax.Array) -> jax.Array:
-    """``z + b`` with ``b`` ``[G]`` broadcast explicitly over ``z``'s leading axes,
-    so a batched call works under ``jax_numpy_rank_promotion="raise"``."""
-    return z + b.reshape((1,) * (z.ndim - 1) + b.shape)
-
-
-class Layout(NamedTuple):
-    """The layout-dependent operations of a step, so that one function of the
-    cell's equations serves both layouts:
-
-    - batch-major (``x`` ``[..., F]``, ``h`` ``[..., H]``, kernels ``[K, G]``):
-      the cell API;
-    - feature-major (``x`` ``[F, B]``, ``h`` ``[H, B]``, kernels stored transposed
-      ``[G, K]`` by ``prepare``): the fused runner's forward loop, where every gate
-      block is a contiguous ``[H, B]`` slab that vectorises along the batch
-      (measured faster on CPU for small hidden sizes; see speed.md).
-    """
-
-    prepare: Callable[[Any], Any]  # params -> params in this layout (outside loops)
-    mm: Callable[[jax.Array, jax.Array], jax.Array]  # (a, w) -> a W
-    split: Callable[[jax.Array, int], list[jax.Array]]  # gate blocks
-    bias: Callable[[jax.Array, jax.Array], jax.Array]  # (z, b [G]) -> z + b
-    cols: Callable[[jax.Array, int, int], jax.Array]  # gate columns of a kernel
-
-
-BATCH_MAJOR = Layout(
-    prepare=lambda p: p,
-    mm=lambda a, w: a @ w,
-    split=lambda z, n: jnp.split(z, n, axis=-1),
-    bias=lambda z, b: add_bias(z, b),
-    cols=lambda w, i, j: w[:, i:j],
-)
-FEATURE_MAJOR = Layout(
-    prepare=lambda p: jax.tree.map(lambda a: a.T if a.ndim == 2 else a, p),
-    mm=lambda a, wt: wt @ a,
-    split=lambda z, n: jnp.split(z, n, axis=0),
-    bias=lambda z, b: z + b[:, None],
-    cols=lambda wt, i, j: wt[i:j],
-)
 
 
 def sigmoid(x: jax.Array) -> jax.Array:

@@ -9,17 +9,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._fused import SequenceKernel, flat, input_grads
+from .._fused import SequenceKernel
 from ._base import (
     BATCH_MAJOR,
-    FEATURE_MAJOR,
     GLOROT_UNIFORM,
     ORTHOGONAL,
     ZEROS,
     Cell,
     Initializer,
     Layout,
-    add_bias,
     check_hidden_size,
     check_input_size,
     check_step_input,
@@ -155,28 +153,22 @@ def _kernel(act: Callable[[jax.Array], jax.Array]) -> SequenceKernel:
     any elementwise activation works.
     """
 
-    def project(p: ElmanParams, x: jax.Array) -> jax.Array:
-        return add_bias(x @ p.w_x, p.b)
+    def project(lay: Layout, p: ElmanParams, x: jax.Array) -> jax.Array:
+        return lay.bias(lay.mm(x, p.w_x), p.b)
 
-    def forward(p: ElmanParams, carry: ElmanCarry, ax: jax.Array):
-        a = ax + carry.h @ p.w_h
+    def forward(lay: Layout, p: ElmanParams, carry: ElmanCarry, ax: jax.Array):
+        a = ax + lay.mm(carry.h, p.w_h)
         h = act(a)
         return ElmanCarry(h=h), h, a
 
-    def backward(p: ElmanParams, a, prev: ElmanCarry, d: ElmanCarry):
+    def backward(lay: Layout, p: ElmanParams, a, prev: ElmanCarry, d: ElmanCarry):
         da = jax.vjp(act, a)[1](d.h)[0]
-        return ElmanCarry(h=da @ p.w_h.T), da
+        return ElmanCarry(h=lay.mm_t(da, p.w_h)), da
 
-    def grads(p: ElmanParams, xs, prevs: ElmanCarry, a, da):
-        dw_x, db, dxs = input_grads(p.w_x, xs, da)
-        dw_h = flat(prevs.h).T @ flat(da)
-        return ElmanParams(w_x=dw_x, w_h=dw_h, b=db), dxs
+    def grads(lay: Layout, p: ElmanParams, xs, prevs: ElmanCarry, a, da):
+        dparams = ElmanParams(
+            w_x=lay.gram(xs, da), w_h=lay.gram(prevs.h, da), b=lay.bsum(da)
+        )
+        return dparams, lay.seq_mm_t(da, p.w_x)
 
-    return SequenceKernel(
-        project,
-        forward,
-        backward,
-        grads,
-        partial(_equations, act, FEATURE_MAJOR),
-        FEATURE_MAJOR,
-    )
+    return SequenceKernel(partial(_equations, act), project, forward, backward, grads)

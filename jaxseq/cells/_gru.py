@@ -8,17 +8,15 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._fused import SequenceKernel, flat, input_grads
+from .._fused import SequenceKernel
 from ._base import (
     BATCH_MAJOR,
-    FEATURE_MAJOR,
     GLOROT_UNIFORM,
     ORTHOGONAL,
     ZEROS,
     Cell,
     Initializer,
     Layout,
-    add_bias,
     check_hidden_size,
     check_input_size,
     check_step_input,
@@ -157,8 +155,8 @@ def _equations(
     return GRUCarry(h=h), h
 
 
-def _project(p: GRUParams, x: jax.Array) -> jax.Array:
-    return add_bias(x @ p.w_x, p.b_x)
+def _project(lay: Layout, p: GRUParams, x: jax.Array) -> jax.Array:
+    return lay.bias(lay.mm(x, p.w_x), p.b_x)
 
 
 def _kernel_reset_after(hidden: int) -> SequenceKernel:
@@ -168,44 +166,37 @@ def _kernel_reset_after(hidden: int) -> SequenceKernel:
     ``du_n = da_n r``, ``dr = da_n u_n``; the recurrent pre-activation gradient
     differs from the input one only in the candidate block (``r`` sits between).
     """
-    H = hidden
 
-    def forward(p: GRUParams, carry: GRUCarry, ax: jax.Array):
+    def forward(lay: Layout, p: GRUParams, carry: GRUCarry, ax: jax.Array):
         h = carry.h
-        u = add_bias(h @ p.w_h, p.b_h)
-        rz = sigmoid(ax[..., : 2 * H] + u[..., : 2 * H])
-        r, z = rz[..., :H], rz[..., H:]
-        u_n = u[..., 2 * H :]
-        n = jnp.tanh(ax[..., 2 * H :] + r * u_n)
+        a_r, a_z, a_n = lay.split(ax, 3)
+        u_r, u_z, u_n = lay.split(lay.bias(lay.mm(h, p.w_h), p.b_h), 3)
+        r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+        n = jnp.tanh(a_n + r * u_n)
         h_new = (1.0 - z) * n + z * h
         return GRUCarry(h=h_new), h_new, (r, z, n, u_n)
 
-    def backward(p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
+    def backward(lay: Layout, p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
         r, z, n, u_n = res
         dh = d.h
         da_n = dh * (1.0 - z) * (1.0 - n * n)
-        d_rz = jnp.concatenate(
-            [da_n * u_n * r * (1.0 - r), dh * (prev.h - n) * z * (1.0 - z)], axis=-1
-        )
-        dax = jnp.concatenate([d_rz, da_n], axis=-1)
-        dau = jnp.concatenate([d_rz, da_n * r], axis=-1)
-        return GRUCarry(h=dau @ p.w_h.T + dh * z), (dax, dau)
+        da_r = da_n * u_n * r * (1.0 - r)
+        da_z = dh * (prev.h - n) * z * (1.0 - z)
+        dax = lay.concat([da_r, da_z, da_n])
+        dau = lay.concat([da_r, da_z, da_n * r])
+        return GRUCarry(h=lay.mm_t(dau, p.w_h) + dh * z), (dax, dau)
 
-    def grads(p: GRUParams, xs, prevs: GRUCarry, res, dpre):
+    def grads(lay: Layout, p: GRUParams, xs, prevs: GRUCarry, res, dpre):
         dax, dau = dpre
-        dw_x, db_x, dxs = input_grads(p.w_x, xs, dax)
-        du = flat(dau)
-        dw_h = flat(prevs.h).T @ du
-        return GRUParams(w_x=dw_x, w_h=dw_h, b_x=db_x, b_h=du.sum(axis=0)), dxs
+        dparams = GRUParams(
+            w_x=lay.gram(xs, dax),
+            w_h=lay.gram(prevs.h, dau),
+            b_x=lay.bsum(dax),
+            b_h=lay.bsum(dau),
+        )
+        return dparams, lay.seq_mm_t(dax, p.w_x)
 
-    return SequenceKernel(
-        _project,
-        forward,
-        backward,
-        grads,
-        partial(_equations, True, FEATURE_MAJOR),
-        FEATURE_MAJOR,
-    )
+    return SequenceKernel(partial(_equations, True), _project, forward, backward, grads)
 
 
 def _kernel_seed(hidden: int) -> SequenceKernel:
@@ -217,41 +208,37 @@ def _kernel_seed(hidden: int) -> SequenceKernel:
     """
     H = hidden
 
-    def forward(p: GRUParams, carry: GRUCarry, ax: jax.Array):
+    def forward(lay: Layout, p: GRUParams, carry: GRUCarry, ax: jax.Array):
         h = carry.h
-        u = add_bias(h @ p.w_h[:, : 2 * H], p.b_h[: 2 * H])
-        rz = sigmoid(ax[..., : 2 * H] + u)
-        r, z = rz[..., :H], rz[..., H:]
-        u_n = add_bias((r * h) @ p.w_h[:, 2 * H :], p.b_h[2 * H :])
-        n = jnp.tanh(ax[..., 2 * H :] + u_n)
+        a_r, a_z, a_n = lay.split(ax, 3)
+        u_r, u_z = lay.split(
+            lay.bias(lay.mm(h, lay.cols(p.w_h, 0, 2 * H)), p.b_h[: 2 * H]), 2
+        )
+        r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+        u_n = lay.bias(lay.mm(r * h, lay.cols(p.w_h, 2 * H, 3 * H)), p.b_h[2 * H :])
+        n = jnp.tanh(a_n + u_n)
         h_new = (1.0 - z) * n + z * h
         return GRUCarry(h=h_new), h_new, (r, z, n)
 
-    def backward(p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
+    def backward(lay: Layout, p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
         r, z, n = res
         dh, h = d.h, prev.h
         da_n = dh * (1.0 - z) * (1.0 - n * n)
-        d_rh = da_n @ p.w_h[:, 2 * H :].T
-        d_rz = jnp.concatenate(
-            [d_rh * h * r * (1.0 - r), dh * (h - n) * z * (1.0 - z)], axis=-1
-        )
-        dh_prev = d_rz @ p.w_h[:, : 2 * H].T + d_rh * r + dh * z
-        return GRUCarry(h=dh_prev), jnp.concatenate([d_rz, da_n], axis=-1)
+        d_rh = lay.mm_t(da_n, lay.cols(p.w_h, 2 * H, 3 * H))
+        d_rz = lay.concat([d_rh * h * r * (1.0 - r), dh * (h - n) * z * (1.0 - z)])
+        dh_prev = lay.mm_t(d_rz, lay.cols(p.w_h, 0, 2 * H)) + d_rh * r + dh * z
+        return GRUCarry(h=dh_prev), lay.concat([d_rz, da_n])
 
-    def grads(p: GRUParams, xs, prevs: GRUCarry, res, da):
+    def grads(lay: Layout, p: GRUParams, xs, prevs: GRUCarry, res, da):
         r = res[0]
-        dw_x, db, dxs = input_grads(p.w_x, xs, da)
-        d = flat(da)
-        dw_rz = flat(prevs.h).T @ d[:, : 2 * H]
-        dw_n = flat(r * prevs.h).T @ d[:, 2 * H :]
-        dw_h = jnp.concatenate([dw_rz, dw_n], axis=-1)
-        return GRUParams(w_x=dw_x, w_h=dw_h, b_x=db, b_h=db), dxs
+        d_rz, d_n = lay.seq_split(da, [2 * H])
+        dw_h = jnp.concatenate(
+            [lay.gram(prevs.h, d_rz), lay.gram(r * prevs.h, d_n)], axis=-1
+        )
+        db = lay.bsum(da)
+        dparams = GRUParams(w_x=lay.gram(xs, da), w_h=dw_h, b_x=db, b_h=db)
+        return dparams, lay.seq_mm_t(da, p.w_x)
 
     return SequenceKernel(
-        _project,
-        forward,
-        backward,
-        grads,
-        partial(_equations, False, FEATURE_MAJOR),
-        FEATURE_MAJOR,
+        partial(_equations, False), _project, forward, backward, grads
     )

@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from .._fused import SequenceKernel, flat, input_grads
+from .._fused import SequenceKernel
 from ._base import (
     BATCH_MAJOR,
-    FEATURE_MAJOR,
     GLOROT_UNIFORM,
     ORTHOGONAL,
     ZEROS,
     Cell,
     Initializer,
     Layout,
-    add_bias,
     check_hidden_size,
     check_input_size,
     check_step_input,
@@ -152,43 +149,36 @@ def _kernel() -> SequenceKernel:
     through its nonlinearity's derivative, and ``dh_{t-1} = dz W_h^T``.
     """
 
-    def project(p: LSTMParams, x: jax.Array) -> jax.Array:
-        return add_bias(x @ p.w_x, p.b)
+    def project(lay: Layout, p: LSTMParams, x: jax.Array) -> jax.Array:
+        return lay.bias(lay.mm(x, p.w_x), p.b)
 
-    def forward(p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
+    def forward(lay: Layout, p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
         # per-gate nonlinearities (not one sigmoid over all 4H): XLA then fuses
         # each into its consumer instead of materialising a [B, 4H] array
-        i, f, g, o = jnp.split(ax + carry.h @ p.w_h, 4, axis=-1)
+        i, f, g, o = lay.split(ax + lay.mm(carry.h, p.w_h), 4)
         i, f, g, o = sigmoid(i), sigmoid(f), jnp.tanh(g), sigmoid(o)
         c = f * carry.c + i * g
         tc = jnp.tanh(c)
         h = o * tc
         return LSTMCarry(h=h, c=c), h, (i, f, g, o, tc)
 
-    def backward(p: LSTMParams, res, prev: LSTMCarry, d: LSTMCarry):
+    def backward(lay: Layout, p: LSTMParams, res, prev: LSTMCarry, d: LSTMCarry):
         i, f, g, o, tc = res
         dc = d.c + d.h * o * (1.0 - tc * tc)
-        dz = jnp.concatenate(
+        dz = lay.concat(
             [
                 dc * g * i * (1.0 - i),
                 dc * prev.c * f * (1.0 - f),
                 dc * i * (1.0 - g * g),
                 d.h * tc * o * (1.0 - o),
-            ],
-            axis=-1,
+            ]
         )
-        return LSTMCarry(h=dz @ p.w_h.T, c=dc * f), dz
+        return LSTMCarry(h=lay.mm_t(dz, p.w_h), c=dc * f), dz
 
-    def grads(p: LSTMParams, xs, prevs: LSTMCarry, res, dz):
-        dw_x, db, dxs = input_grads(p.w_x, xs, dz)
-        dw_h = flat(prevs.h).T @ flat(dz)
-        return LSTMParams(w_x=dw_x, w_h=dw_h, b=db), dxs
+    def grads(lay: Layout, p: LSTMParams, xs, prevs: LSTMCarry, res, dz):
+        dparams = LSTMParams(
+            w_x=lay.gram(xs, dz), w_h=lay.gram(prevs.h, dz), b=lay.bsum(dz)
+        )
+        return dparams, lay.seq_mm_t(dz, p.w_x)
 
-    return SequenceKernel(
-        project,
-        forward,
-        backward,
-        grads,
-        partial(_equations, FEATURE_MAJOR),
-        FEATURE_MAJOR,
-    )
+    return SequenceKernel(_equations, project, forward, backward, grads)

@@ -32,10 +32,12 @@ def loss_fn(cell, impl, lengths, reverse):
 
 
 FUSED_CASES = [
-    (name, "fused", reverse, with_lengths)
+    (name, impl, reverse, with_lengths)
     for name in NAMES
+    for impl in ("fused", "fused_fm")
     for reverse in (False, True)
     for with_lengths in (False, True)
+    if impl == "fused" or with_lengths
 ] + [(name, "hoist", rev, True) for name in ("lstm", "gru") for rev in (False, True)]
 
 
@@ -122,8 +124,8 @@ def test_impl_errors(key):
     [
         ("fused", 1, False),
         ("fused", 3, True),
-        ("fused", 7, False),
-        ("fused", 10, True),
+        ("fused_fm", 7, False),
+        ("fused_fm", 10, True),
         ("scan", 3, False),
         ("scan", 7, True),
     ],
