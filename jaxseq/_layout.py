@@ -37,6 +37,24 @@ def _flat(a: jax.Array) -> jax.Array:
     return a.reshape((a.shape[0] * a.shape[1], *a.shape[2:]))
 
 
+def _gram_fm(a: jax.Array, d: jax.Array) -> jax.Array:
+    """``sum_{t,b} a[t, :, b] d[t, :, b]^T`` for time-stacked feature-major arrays.
+
+    XLA's CPU dot is slow when it contracts two non-adjacent axes at once (measured
+    8x slower here), so: a batched matmul over ``t`` then a sum when the
+    ``[T, K, G]`` intermediate is small (the small-``H`` case this layout is for),
+    else one transpose to ``[K, T*B]`` and a single large matmul.
+    """
+    t, k, b = a.shape
+    g = d.shape[1]
+    if t * k * g <= 1 << 22:
+        return jnp.einsum("tkb,tgb->tkg", a, d).sum(axis=0)
+    return (
+        jnp.swapaxes(a, 0, 1).reshape(k, t * b)
+        @ jnp.swapaxes(d, 0, 1).reshape(g, t * b).T
+    )
+
+
 class Layout(NamedTuple):
     """Layout-dependent operations (see the module docstring)."""
 
@@ -87,7 +105,7 @@ FEATURE_MAJOR = Layout(
     keep=lambda m: m[None, :],
     steps=lambda a: jnp.swapaxes(a, 1, 2),
     carry=lambda c: jax.tree.map(jnp.transpose, c),
-    gram=lambda a, d: jnp.einsum("tkb,tgb->kg", a, d),
+    gram=_gram_fm,
     bsum=lambda d: d.sum(axis=(0, 2)),
     seq_mm_t=lambda d, wt: jnp.einsum("gk,tgb->tkb", wt, d),
     seq_split=lambda z, n: jnp.split(z, n, axis=1),

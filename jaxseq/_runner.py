@@ -190,13 +190,22 @@ def _plan(impl: str, batch: int, hidden: int) -> tuple[bool, Layout, Layout]:
         return False, FEATURE_MAJOR, FEATURE_MAJOR
     if impl == "hoist":
         return True, BATCH_MAJOR, BATCH_MAJOR
-    small = hidden <= _FM_MAX_HIDDEN
-    layout = FEATURE_MAJOR if small and batch > 1 else BATCH_MAJOR
-    return batch == 1, layout, FEATURE_MAJOR
+    layout = FEATURE_MAJOR if hidden <= _FM_HIDDEN_GRAD and batch > 1 else BATCH_MAJOR
+    primal = (
+        FEATURE_MAJOR
+        if hidden <= _FM_HIDDEN_PRIMAL or batch * hidden >= _FM_PRIMAL_MIN_CELLS
+        else BATCH_MAJOR
+    )
+    return batch == 1, layout, primal
 
 
-#: Largest hidden size for which "auto" runs the backward loops feature-major.
-_FM_MAX_HIDDEN = 32
+# Thresholds of "auto", measured on one CPU core (benchmarks/results/layouts.md):
+#: the backward loops run feature-major up to this hidden size,
+_FM_HIDDEN_GRAD = 4
+#: a forward-only call runs feature-major up to this hidden size,
+_FM_HIDDEN_PRIMAL = 8
+#: or when a step's state holds at least this many numbers (B * H).
+_FM_PRIMAL_MIN_CELLS = 32768
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
