@@ -144,6 +144,7 @@ def fused_rnn(
     layout: Layout,
     primal_layout: Layout,
     remat: int | None = None,
+    reference: Callable[..., tuple[Any, jax.Array]] | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run a kernel over time-major ``xs`` ``[T, B, F]``; returns ``(carry, ys)``
     with carry leaves ``[B, ...]`` and ``ys`` ``[T, B, H]``.
@@ -156,6 +157,10 @@ def fused_rnn(
     loop. ``remat=k`` keeps only the carry at every k-th step for the backward pass
     and recomputes each block of k steps from it (gradient checkpointing): memory
     ``O(T/k + k)`` steps instead of ``O(T)``, for about one extra forward pass.
+    With ``reference(params, carry0, xs, lengths)`` given (and no ``remat``), the
+    gradient is JAX's autodiff of that reference loop instead of the kernel's
+    backward (at tiny sizes the fused kernel's large matmuls have nothing to
+    amortise), while a forward-only call still runs the primal loop.
     """
     time, batch = xs.shape[0], xs.shape[1]
     if remat is not None and time % remat and lengths is None:
@@ -189,6 +194,23 @@ def fused_rnn(
         )  # fmt: skip
         return dparams, lay.carry(dcarry0), lay.steps(dxs)
 
+    if remat is None and reference is not None:
+
+        @jax.custom_vjp
+        def fused(params, carry0, xs, lengths):
+            return primal(params, carry0, xs, mask(lengths, time))
+
+        def fwd_ad(params, carry0, xs, lengths):
+            def ref(p, c, x):
+                return reference(p, c, x, lengths)
+
+            return jax.vjp(ref, params, carry0, xs)  # the vjp closure is a pytree
+
+        def bwd_ad(vjp, cotangents):
+            return (*vjp(cotangents), None)
+
+        fused.defvjp(fwd_ad, bwd_ad)
+        return fused(params, carry0, xs, lengths)
     if remat is None:
 
         @jax.custom_vjp

@@ -28,9 +28,9 @@ from ._layout import BATCH_MAJOR, FEATURE_MAJOR, Layout
 from .cells import Cell
 
 Merge = Literal["concat", "sum"]
-Impl = Literal["auto", "fused", "fused_fm", "hoist", "scan"]
-_IMPLS = ("auto", "fused", "fused_fm", "hoist", "scan")
-_FUSED = ("fused", "fused_fm", "hoist")
+Impl = Literal["auto", "fused", "fused_fm", "hoist", "fm_autodiff", "scan"]
+_IMPLS = ("auto", "fused", "fused_fm", "hoist", "fm_autodiff", "scan")
+_FUSED = ("fused", "fused_fm", "hoist", "fm_autodiff")
 
 
 def _batched_carry0(cell: Cell, params: Any, batch: int) -> Any:
@@ -74,8 +74,9 @@ def rnn(
             The fused variants: ``"fused"`` (batch-major steps, input projected
             inside the loop), ``"fused_fm"`` (feature-major steps: gate blocks
             contiguous along the batch), ``"hoist"`` (batch-major, input projected
-            for all steps before the loop). ``"auto"`` picks among them by the
-            sizes, from the measurements in ``benchmarks/results/speed.md``.
+            for all steps before the loop), ``"fm_autodiff"`` (feature-major
+            forward, gradient by autodiff of the reference loop). ``"auto"`` picks
+            among them by the sizes, from benchmarks/results/layouts.md.
         remat: gradient checkpointing: keep the state only every ``remat`` steps
             and recompute each block in the backward pass (memory ``O(T/remat +
             remat)`` steps instead of ``O(T)``, one extra forward pass). ``None``
@@ -114,12 +115,20 @@ def rnn(
         # the step's own trace-time checks (feature size, carry), at no run cost
         x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
         jax.eval_shape(cell.step, params, carry0, x_t)
-        hoist, layout, primal_layout = _plan(impl, batch, cell.hidden_size)
+        hoist, layout, primal_layout, autodiff = _plan(impl, batch, cell.hidden_size)
         x_dtype = jax.tree.leaves(params)[0].dtype
+        reference = None
+        if autodiff and remat is None:
+
+            def reference(p, c, x, n):
+                return _scan_rnn(cell, p, c, x, n, reverse=reverse, unroll=unroll,
+                                 remat=None)  # fmt: skip
+
         try:
             carry, ys = fused_rnn(
                 cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
-                hoist=hoist, layout=layout, primal_layout=primal_layout, **opts,
+                hoist=hoist, layout=layout, primal_layout=primal_layout,
+                reference=reference, **opts,
             )  # fmt: skip
             return carry, jnp.swapaxes(ys, 0, 1)
         except TypeError as err:
@@ -174,29 +183,33 @@ def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
     return carry, ys.reshape((n_blocks * remat, *ys.shape[2:]))[:time]
 
 
-def _plan(impl: str, batch: int, hidden: int) -> tuple[bool, Layout, Layout]:
-    """``(hoist, layout, primal_layout)`` for a fused run.
+def _plan(impl: str, batch: int, hidden: int) -> tuple[bool, Layout, Layout, bool]:
+    """``(hoist, layout, primal_layout, autodiff)`` for a fused run.
 
-    ``"auto"`` follows the measurements in benchmarks/results/speed.md (one CPU
-    core): feature-major steps win for small hidden sizes, where a batch-major
-    ``[B, H]`` gate block is too narrow to vectorise; batch-major wins for the
-    backward pass at larger ones; computing the input projection for all steps
-    up front pays off only for a batch of one (latency-bound), since otherwise its
-    ``[T, B, G]`` intermediate costs more memory traffic than it saves.
+    ``"auto"`` follows the measurements in benchmarks/results/layouts.md (one CPU
+    core): feature-major steps win forward for small hidden sizes, where a
+    batch-major ``[B, H]`` gate block is too narrow to vectorise, and for large
+    states; the hand-written backward wins from moderate sizes on, while at tiny
+    hidden sizes autodiff of the reference loop is as fast (nothing for the large
+    final matmuls to amortise); computing the input projection for all steps up
+    front pays off only for a batch of one (latency-bound).
     """
     if impl == "fused":
-        return False, BATCH_MAJOR, BATCH_MAJOR
+        return False, BATCH_MAJOR, BATCH_MAJOR, False
     if impl == "fused_fm":
-        return False, FEATURE_MAJOR, FEATURE_MAJOR
+        return False, FEATURE_MAJOR, FEATURE_MAJOR, False
     if impl == "hoist":
-        return True, BATCH_MAJOR, BATCH_MAJOR
+        return True, BATCH_MAJOR, BATCH_MAJOR, False
+    if impl == "fm_autodiff":
+        return False, FEATURE_MAJOR, FEATURE_MAJOR, True
     layout = FEATURE_MAJOR if hidden <= _FM_HIDDEN_GRAD and batch > 1 else BATCH_MAJOR
     primal = (
         FEATURE_MAJOR
         if hidden <= _FM_HIDDEN_PRIMAL or batch * hidden >= _FM_PRIMAL_MIN_CELLS
         else BATCH_MAJOR
     )
-    return batch == 1, layout, primal
+    autodiff = hidden <= _AUTODIFF_MAX_HIDDEN and batch > 1
+    return batch == 1, layout, primal, autodiff
 
 
 # Thresholds of "auto", measured on one CPU core (benchmarks/results/layouts.md):
@@ -204,8 +217,10 @@ def _plan(impl: str, batch: int, hidden: int) -> tuple[bool, Layout, Layout]:
 _FM_HIDDEN_GRAD = 4
 #: a forward-only call runs feature-major up to this hidden size,
 _FM_HIDDEN_PRIMAL = 8
-#: or when a step's state holds at least this many numbers (B * H).
+#: or when a step's state holds at least this many numbers (B * H);
 _FM_PRIMAL_MIN_CELLS = 32768
+#: the gradient is autodiff of the reference loop up to this hidden size.
+_AUTODIFF_MAX_HIDDEN = 0
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
