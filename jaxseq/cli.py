@@ -14,6 +14,15 @@ import sys
 #: command -> (module holding ``main(argv)``, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("jaxseq.demo", "the main job on its embedded default (no download)"),
+    "train": (
+        "jaxseq.models.cli_train",
+        "train a text classifier: jaxseq train imdb --model lstm",
+    ),
+    "predict": (
+        "jaxseq.models.cli_predict",
+        "positive-review probability from a saved model",
+    ),
+    "eval": ("jaxseq.models.cli_eval", "accuracy of a saved model on a labelled split"),
 }
 
 

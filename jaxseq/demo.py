@@ -41,8 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--maxlen", type=int, default=400, help="tokens per review")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join("runs", "demo-lab"),
-                        help="run directory (default runs/demo-lab)")  # fmt: skip
+    parser.add_argument(
+        "--out",
+        default=os.path.join("runs", "demo-lab"),
+        help="run directory (default runs/demo-lab)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
 
@@ -55,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(quiet=True)
     start = time.perf_counter()
     train_all, test = imdb.load_sample("train"), imdb.load_sample("test")
-    fit, valid = imdb.validation_split(train_all, fraction=0.2, by="movie", seed=args.seed)
+    fit, valid = imdb.validation_split(
+        train_all, fraction=0.2, by="movie", seed=args.seed
+    )
     recipe = models.RECIPES["lab"]._replace(
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -68,13 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"-> Dense 4 -> Dense 1) on {len(fit)} IMDb sample reviews ({len(valid)} for "
         f"validation, by movie), backend {jax.default_backend()}"
     )
-    result = models.train("lab", fit.texts, fit.labels, valid.texts, valid.labels,
-                          recipe=recipe, seed=args.seed, log_dir=args.out,
-                          progress=not args.quiet)  # fmt: skip
+    result = models.train(
+        "lab",
+        fit.texts,
+        fit.labels,
+        valid.texts,
+        valid.labels,
+        recipe=recipe,
+        seed=args.seed,
+        log_dir=args.out,
+        progress=not args.quiet,
+    )
     test_metrics = models.evaluate(result.classifier, test.texts, test.labels)
     model_dir = os.path.join(args.out, "model")
-    models.save(model_dir, result.classifier, extra={"test": test_metrics},
-                overwrite=True)  # fmt: skip
+    models.save(
+        model_dir, result.classifier, extra={"test": test_metrics}, overwrite=True
+    )
     best = result.history[result.best_epoch - 1]
     print(
         f"held-out test accuracy {test_metrics['accuracy']:.3f} on "
@@ -85,5 +99,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print(f"curves:  {os.path.join(args.out, 'curves.png')}")
     print(f"metrics: {os.path.join(args.out, 'metrics.jsonl')}")
-    print(f"model:   {model_dir}  (try: jaxseq predict {model_dir} \"What a film!\")")
+    print(f'model:   {model_dir}  (try: jaxseq predict {model_dir} "What a film!")')
     return 0

@@ -1,0 +1,169 @@
+"""``jaxseq train imdb`` / ``predict`` / ``eval``: end to end on the shipped sample
+(real subprocesses, tiny settings) and the errors for bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from jaxseq import text
+from jaxseq.models import cli
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """A lab model trained for one epoch by the command line."""
+    cwd = tmp_path_factory.mktemp("cli")
+    done = run(
+        "jaxseq.models.cli_train",
+        "imdb",
+        "--model",
+        "lab",
+        "--data",
+        "sample",
+        "--epochs",
+        "1",
+        "--maxlen",
+        "32",
+        "--batch-size",
+        "64",
+        "--out",
+        "runs/lab",
+        "--quiet",
+        cwd=cwd,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "held-out test accuracy" in done.stdout
+    assert "model saved to runs/lab/model" in done.stdout
+    return cwd / "runs" / "lab"
+
+
+def test_train_writes_a_run_directory(run_dir):
+    for name in ("curves.png", "metrics.jsonl", "metrics.csv", "result.json"):
+        assert (run_dir / name).is_file(), name
+    for name in ("jaxseq.json", "params.npz", "vocab.json"):
+        assert (run_dir / "model" / name).is_file(), name
+    result = json.loads((run_dir / "result.json").read_text())
+    assert result["model"]["name"] == "lab" and result["epochs"] == 1
+    assert result["recipe"]["inputs"]["maxlen"] == 32
+    assert result["test"]["count"] == 1000
+
+
+def test_predict_and_eval_read_the_saved_model(run_dir, capsys):
+    done = run(
+        "jaxseq.models.cli_predict",
+        str(run_dir / "model"),
+        "A great film.",
+        "Dull and far too long.",
+        "--json",
+        cwd=run_dir,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["text"] for r in rows] == ["A great film.", "Dull and far too long."]
+    assert all(0.0 <= r["positive"] <= 1.0 for r in rows)
+    assert cli.eval_main([str(run_dir / "model"), "--data", "sample", "--quiet"]) == 0
+    assert "sample test: accuracy" in capsys.readouterr().out
+
+
+def test_predict_reads_a_utf8_file_and_counts_blank_lines(run_dir, tmp_path, capsys):
+    reviews = tmp_path / "reviews.txt"
+    reviews.write_text(
+        "Loved it, café scenes and all.\n\nHated it.\n", encoding="utf-8"
+    )
+    assert cli.predict_main([str(run_dir / "model"), "--file", str(reviews)]) == 0
+    captured = capsys.readouterr()
+    assert len(captured.out.splitlines()) == 2
+    assert "skipped 1 blank line(s)" in captured.err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["MODEL", "   "], "text 1 is empty"),
+        (["MODEL", "fine", "bad \udcff byte"], "text 2 is not valid UTF-8 (byte 0xff"),
+        (["MODEL"], "expected review texts or --file PATH"),
+        (["MISSING", "text"], "MODEL_DIR: MISSING is not a directory"),
+    ],
+)
+def test_predict_errors(run_dir, tmp_path, capsys, argv, message):
+    argv = [str(run_dir / "model") if a == "MODEL" else a for a in argv]
+    argv = [str(tmp_path / "nowhere") if a == "MISSING" else a for a in argv]
+    message = message.replace("MISSING", str(tmp_path / "nowhere"))
+    assert cli.predict_main(argv) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_non_utf8_file_names_the_line(run_dir, tmp_path, capsys):
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes(b"good\n" + "caf\u00e9 cr\u00e8me\n".encode("latin-1"))
+    assert cli.predict_main([str(run_dir / "model"), "--file", str(bad)]) == 1
+    assert (
+        "line 2 is not valid UTF-8 (byte 0xe9 at column 4)" in capsys.readouterr().err
+    )
+
+
+def test_vocabulary_model_mismatch(run_dir, tmp_path, capsys):
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(run_dir / "model", model)
+    vocab = text.load_vocabulary(model / "vocab.json")
+    text.save_vocabulary(
+        text.build_vocabulary(["just four words"], vocab.tokenizer),
+        model / "vocab.json",
+    )
+    assert cli.predict_main([str(model), "a review"]) == 1
+    assert "vocabulary/model mismatch" in capsys.readouterr().err
+
+
+def test_missing_and_corrupt_archives(tmp_path, capsys):
+    missing = str(tmp_path / "aclImdb_v1.tar.gz")
+    assert cli.train_main(["imdb", "--data", missing, "--quiet"]) == 1
+    assert f"--data: {missing} does not exist" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt.tar.gz"
+    corrupt.write_bytes(b"\x1f\x8b\x08\x00" + os.urandom(64))
+    assert cli.train_main(["imdb", "--data", str(corrupt), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "jaxseq train: error:" in err and str(corrupt) in err
+
+
+def test_bad_model_options(capsys):
+    assert cli.train_main(["imdb", "--model", "gru", "--option", "hidden"]) == 1
+    assert "--option: expected KEY=VALUE, got 'hidden'" in capsys.readouterr().err
+    assert (
+        cli.train_main(
+            [
+                "imdb",
+                "--model",
+                "gru",
+                "--option",
+                "colour=1",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--no-test",
+            ]
+        )
+        == 1
+    )
+    assert "unknown option(s) ['colour']" in capsys.readouterr().err
