@@ -23,6 +23,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "positive-review probability from a saved model",
     ),
     "eval": ("jaxseq.models.cli_eval", "accuracy of a saved model on a labelled split"),
+    "bayes": (
+        "jaxseq.bayes.cli",
+        "Bayesian shallow net: jaxseq bayes fit --data f.csv --hidden 4",
+    ),
 }
 
 

@@ -1,0 +1,104 @@
+"""Bayesian shallow neural networks (Müller and Ríos Insua, 1998) in NumPyro.
+
+* Models (:mod:`jaxseq.bayes.models`): :func:`regression` with the seed's full
+  hierarchical prior (:class:`Prior`, :func:`default_prior`), :func:`classifier`
+  (softmax), and :func:`lagged` inputs for non-linear autoregression.
+* Samplers: NUTS (:func:`run_nuts`) and the seed's blocked Gibbs/Metropolis
+  sampler, pure functions in :mod:`jaxseq.bayes.gibbs` offered as the NumPyro
+  kernel :class:`BlockedGibbs` (:func:`run_gibbs`).
+* Fitting and prediction: :func:`fit`, :func:`predict`, :func:`forecast`,
+  :func:`predictive`; the penalised least-squares network :func:`fit_ridge`.
+* Diagnostics on label-invariant quantities (:func:`label_invariant`,
+  :func:`summary`, :func:`relabel`) and plots (:mod:`jaxseq.bayes.plots`).
+* Command line: ``jaxseq bayes fit --data file.csv --hidden 4 --sampler gibbs``.
+"""
+
+from . import adaptation, conditionals, gibbs, moves, simulate
+from .datasets import load_csv, load_sunspots, sine_data
+from .diagnostics import (
+    SummaryRow,
+    convergence_warnings,
+    coverage,
+    ess_bulk,
+    ess_tail,
+    format_summary,
+    label_invariant,
+    reference_inputs,
+    relabel,
+    rhat,
+    summary,
+)
+from .infer import (
+    Fit,
+    Scaler,
+    compile_timer,
+    fit,
+    fit_scaler,
+    predictive,
+    run_gibbs,
+    run_nuts,
+)
+from .kernel import BlockedGibbs, GibbsKernelState
+from .mle import RidgeFit, fit_ridge, ridge_predict
+from .models import (
+    Prior,
+    augment,
+    check_prior,
+    classifier,
+    default_prior,
+    lagged,
+    network_mean,
+    regression,
+)
+from .predict import Prediction, forecast, function_draws, noise_sd, predict
+from .simulate import initial_position, sample_prior
+
+__all__ = [
+    "BlockedGibbs",
+    "Fit",
+    "GibbsKernelState",
+    "Prediction",
+    "Prior",
+    "RidgeFit",
+    "Scaler",
+    "SummaryRow",
+    "adaptation",
+    "augment",
+    "check_prior",
+    "classifier",
+    "compile_timer",
+    "conditionals",
+    "convergence_warnings",
+    "coverage",
+    "default_prior",
+    "ess_bulk",
+    "ess_tail",
+    "fit",
+    "fit_ridge",
+    "fit_scaler",
+    "forecast",
+    "format_summary",
+    "function_draws",
+    "gibbs",
+    "initial_position",
+    "label_invariant",
+    "lagged",
+    "load_csv",
+    "load_sunspots",
+    "moves",
+    "network_mean",
+    "noise_sd",
+    "predict",
+    "predictive",
+    "reference_inputs",
+    "regression",
+    "relabel",
+    "ridge_predict",
+    "rhat",
+    "run_gibbs",
+    "run_nuts",
+    "sample_prior",
+    "simulate",
+    "sine_data",
+    "summary",
+]

@@ -1,0 +1,376 @@
+r"""Inference entry points: NUTS and the blocked Gibbs sampler, fits and predictions.
+
+Layers, from low to high:
+
+* :func:`run_nuts` / :func:`run_gibbs` build and run a :class:`numpyro.infer.MCMC`
+  and return it (``get_samples``, ``print_summary``, ``get_extra_fields`` work as
+  usual). They use the data as given.
+* :func:`fit` validates the data on the host (before anything is compiled),
+  standardises inputs and response (so the :func:`~jaxseq.bayes.default_prior` is
+  data-scaled), runs either sampler and returns a :class:`Fit` whose samples stay on
+  the standardised scale together with the :class:`Scaler` that maps back.
+* :func:`predictive`, a thin wrapper of :class:`numpyro.infer.Predictive`; bands
+  in original units come from :mod:`jaxseq.bayes.predict`.
+
+Chains run ``"parallel"`` (one per device, ``pmap``) when there are at least as
+many devices as chains, ``"vectorized"`` (``vmap`` on one device) otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import monitoring
+from jaxtyping import Array, ArrayLike, Float
+from numpyro.infer import MCMC, NUTS, Predictive
+
+from .._typing import Key
+from . import moves
+from ._validate import check_hidden, check_xy
+from .kernel import BlockedGibbs
+from .models import Prior, check_prior, default_prior, regression
+
+__all__ = [
+    "Fit",
+    "Scaler",
+    "compile_timer",
+    "fit",
+    "fit_scaler",
+    "predictive",
+    "run_gibbs",
+    "run_nuts",
+]
+
+SAMPLERS = ("gibbs", "nuts")
+_COMPILE_EVENTS = (
+    "/jax/core/compile/jaxpr_trace_duration",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "/jax/core/compile/backend_compile_duration",
+)
+
+
+class Scaler(NamedTuple):
+    """Affine standardisation of inputs ``[p]`` and response (scalars)."""
+
+    x_mean: np.ndarray
+    x_scale: np.ndarray
+    y_mean: float
+    y_scale: float
+
+    def x(self, x: ArrayLike) -> np.ndarray:
+        """Original -> standardised inputs."""
+        return (np.asarray(x, dtype=float) - self.x_mean) / self.x_scale
+
+    def y(self, y: ArrayLike) -> np.ndarray:
+        """Original -> standardised response."""
+        return (np.asarray(y, dtype=float) - self.y_mean) / self.y_scale
+
+    def y_inverse(self, y_std: ArrayLike) -> Any:
+        """Standardised -> original response (works on JAX arrays too)."""
+        return self.y_mean + self.y_scale * y_std
+
+
+def fit_scaler(x: ArrayLike, y: ArrayLike) -> Scaler:
+    """Column means and standard deviations; raises ``ValueError`` for a constant
+    column or response (which cannot be standardised)."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    x_scale = x.std(axis=0)
+    if np.any(x_scale == 0):
+        j = int(np.flatnonzero(x_scale == 0)[0])
+        raise ValueError(
+            f"x: expected every input column to vary, got column {j} constant "
+            f"(= {x[0, j]}). Drop it."
+        )
+    if y.std() == 0:
+        raise ValueError(f"y: expected a response that varies, got constant {y[0]}.")
+    return Scaler(x.mean(axis=0), x_scale, float(y.mean()), float(y.std()))
+
+
+class Fit(NamedTuple):
+    """A posterior fitted by :func:`fit`.
+
+    Attributes:
+        samples: site name -> ``[chains, draws, ...]`` on the standardised scale.
+        extra: per-draw diagnostics ``[chains, draws, ...]``: ``accept_rw``,
+            ``accept_scale``, ``accept_flip``, ``accept_prior``, ``accept_hmc``,
+            ``accept_group``, ``accept_sigma_beta`` (Gibbs, NaN for unused moves);
+            ``diverging`` and ``num_steps`` (NUTS).
+        scaler: maps standardised values back to original units.
+        prior: the hyperparameters used (standardised scale).
+        hidden, bias, sampler: the configuration.
+        x, y: the training data in original units.
+        wall_s: wall time of the run (compilation included).
+        compile_s: the part of ``wall_s`` spent tracing and compiling (JAX's own
+            compile-event timers).
+    """
+
+    samples: dict[str, np.ndarray]
+    extra: dict[str, np.ndarray]
+    scaler: Scaler
+    prior: Prior
+    hidden: int
+    bias: bool
+    sampler: str
+    x: np.ndarray
+    y: np.ndarray
+    wall_s: float
+    compile_s: float
+
+
+@contextlib.contextmanager
+def compile_timer() -> Iterator[list[float]]:
+    """Seconds JAX spends tracing, lowering and compiling inside the block.
+
+    Yields a one-element list whose value is set on exit. It is the length of the
+    union of the time spans of JAX's compile events (nested traces of inner
+    jitted functions overlap their outer trace and are counted once).
+    """
+    spans: list[tuple[float, float]] = []
+    total = [0.0]
+
+    def listener(event: str, start: float, end: float, **_: Any) -> None:
+        if event in _COMPILE_EVENTS:
+            spans.append((start, end))
+
+    monitoring.register_event_time_span_listener(listener)
+    try:
+        yield total
+    finally:
+        monitoring.unregister_event_time_span_listener(listener)
+        covered, reach = 0.0, -np.inf
+        for start, end in sorted(spans):
+            if end > reach:
+                covered += end - max(start, reach)
+                reach = end
+        total[0] = covered
+
+
+def _chain_method(num_chains: int, chain_method: str | None) -> str:
+    if chain_method is not None:
+        return chain_method
+    if num_chains > 1 and jax.local_device_count() >= num_chains:
+        return "parallel"
+    return "vectorized"
+
+
+def _mcmc(kernel, num_warmup, num_samples, num_chains, thinning, chain_method, bar):
+    """``numpyro.infer.MCMC`` with the chain method chosen by :func:`_chain_method`."""
+    return MCMC(
+        kernel,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        thinning=thinning,
+        chain_method=_chain_method(num_chains, chain_method),
+        progress_bar=bar,
+    )
+
+
+def run_nuts(
+    key: Key,
+    model: Callable,
+    *args: Any,
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int = 1,
+    thinning: int = 1,
+    chain_method: str | None = None,
+    target_accept_prob: float = 0.8,
+    max_tree_depth: int = 10,
+    progress_bar: bool = False,
+    **kwargs: Any,
+) -> MCMC:
+    """Run NUTS (NumPyro's defaults: dual-averaging step size, diagonal mass matrix).
+
+    Collects the extra fields ``diverging`` and ``num_steps``.
+
+    Args:
+        key: PRNG key. model: a NumPyro model, called as ``model(*args, **kwargs)``.
+        num_warmup, num_samples, num_chains: per chain; ``num_samples`` counts
+            iterations, of which every ``thinning``-th is kept.
+        chain_method: ``None`` chooses ``"parallel"``/``"vectorized"`` (module doc).
+        target_accept_prob, max_tree_depth: NUTS settings.
+        progress_bar: numpyro's progress bar.
+
+    Returns:
+        The :class:`numpyro.infer.MCMC` object after ``run``.
+    """
+    kernel = NUTS(
+        model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth
+    )
+    mcmc = _mcmc(
+        kernel,
+        num_warmup,
+        num_samples,
+        num_chains,
+        thinning,
+        chain_method,
+        progress_bar,
+    )
+    mcmc.run(key, *args, extra_fields=("diverging", "num_steps"), **kwargs)
+    return mcmc
+
+
+def run_gibbs(
+    key: Key,
+    x: Float[ArrayLike, "n p"],
+    y: Float[ArrayLike, " n"],
+    *,
+    hidden: int,
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int = 1,
+    thinning: int = 1,
+    prior: Prior | None = None,
+    bias: bool = True,
+    proposal: str = moves.DEFAULT,
+    target_accept: float = 0.3,
+    chain_method: str | None = None,
+    progress_bar: bool = False,
+) -> MCMC:
+    """Run the blocked Gibbs/Metropolis sampler (:class:`BlockedGibbs`) under MCMC.
+
+    ``x`` and ``y`` are used as given (no standardisation; see :func:`fit`).
+    ``get_extra_fields()["info"]`` holds the per-sweep
+    :class:`~jaxseq.bayes.gibbs.GibbsInfo` (acceptance probabilities, log-likelihood).
+    """
+    kernel = BlockedGibbs(
+        hidden, prior=prior, bias=bias, proposal=proposal, target_accept=target_accept
+    )
+    mcmc = _mcmc(
+        kernel,
+        num_warmup,
+        num_samples,
+        num_chains,
+        thinning,
+        chain_method,
+        progress_bar,
+    )
+    mcmc.run(key, jnp.asarray(x), jnp.asarray(y))
+    return mcmc
+
+
+def fit(
+    key: Key,
+    x: Float[ArrayLike, "n p"],
+    y: Float[ArrayLike, " n"],
+    *,
+    hidden: int,
+    sampler: str = "gibbs",
+    prior: Prior | None = None,
+    bias: bool = True,
+    num_warmup: int = 1000,
+    num_samples: int = 1000,
+    num_chains: int = 4,
+    thinning: int = 1,
+    chain_method: str | None = None,
+    proposal: str = moves.DEFAULT,
+    progress_bar: bool = False,
+) -> Fit:
+    """Fit the Müller–Ríos Insua regression network by MCMC.
+
+    The data are validated on the host first (NaN/inf, ranks, lengths, constant
+    columns, the prior's positive definiteness), then standardised; ``prior``
+    (default :func:`~jaxseq.bayes.default_prior`) applies on that scale.
+
+    Args:
+        key: PRNG key.
+        x: ``[n, p]`` inputs. y: ``[n]`` responses.
+        hidden: number of hidden units ``m``.
+        sampler: ``"gibbs"`` (:class:`~jaxseq.bayes.BlockedGibbs`) or ``"nuts"``.
+        prior, bias: model options (:func:`~jaxseq.bayes.regression`).
+        num_warmup, num_samples, num_chains, thinning, chain_method: MCMC settings
+            (``num_samples`` iterations per chain, every ``thinning``-th kept).
+        proposal: Gibbs moves, ``"+"``-joined from ``"rw"``, ``"scale"``,
+            ``"flip"``, ``"prior"``, ``"hmc"``, ``"group"`` and ``"sigma_beta"``
+            (:func:`jaxseq.bayes.moves.parse_moves`; default all but ``"prior"``);
+            ignored by NUTS.
+        progress_bar: show numpyro's progress bar.
+
+    Returns:
+        A :class:`Fit`.
+
+    Raises:
+        ValueError: bad data, prior, ``hidden`` or ``sampler`` (before compiling).
+    """
+    xa, ya = check_xy(x, y)
+    hidden = check_hidden(hidden)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler: expected one of {SAMPLERS}, got {sampler!r}.")
+    prior = default_prior(xa.shape[1]) if prior is None else prior
+    check_prior(prior, xa.shape[1])
+    scaler = fit_scaler(xa, ya)
+    xs = jnp.asarray(scaler.x(xa), jnp.result_type(float))
+    ys = jnp.asarray(scaler.y(ya), jnp.result_type(float))
+    settings = dict(
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        thinning=thinning,
+        chain_method=chain_method,
+        progress_bar=progress_bar,
+    )
+    start = time.perf_counter()
+    with compile_timer() as compiled:
+        if sampler == "gibbs":
+            mcmc = run_gibbs(
+                key,
+                xs,
+                ys,
+                hidden=hidden,
+                prior=prior,
+                bias=bias,
+                proposal=proposal,
+                **settings,
+            )
+        else:
+            mcmc = run_nuts(
+                key,
+                regression,
+                xs,
+                ys,
+                hidden=hidden,
+                prior=prior,
+                bias=bias,
+                **settings,
+            )
+        samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
+    wall = time.perf_counter() - start
+    fields = mcmc.get_extra_fields(group_by_chain=True)
+    if sampler == "gibbs":
+        info = fields["info"]
+        names = moves.MOVES + moves.SWEEP_MOVES
+        extra = {f"accept_{k}": getattr(info, f"accept_{k}") for k in names}
+    else:
+        extra = {"diverging": fields["diverging"], "num_steps": fields["num_steps"]}
+    as_np = lambda tree: {k: np.asarray(v) for k, v in tree.items()}
+    return Fit(
+        as_np(samples),
+        as_np(extra),
+        scaler,
+        prior,
+        hidden,
+        bool(bias),
+        sampler,
+        xa,
+        ya,
+        wall,
+        compiled[0],
+    )
+
+
+def predictive(
+    key: Key, model: Callable, samples: dict[str, ArrayLike], *args: Any, **kwargs: Any
+) -> dict[str, Array]:
+    """``numpyro.infer.Predictive(model, samples)(key, *args, **kwargs)``.
+
+    ``samples`` are flat (``[draws, ...]``); use ``mcmc.get_samples()``, or reshape a
+    :class:`Fit`'s ``[chains, draws, ...]`` arrays.
+    """
+    return Predictive(model, posterior_samples=dict(samples))(key, *args, **kwargs)
