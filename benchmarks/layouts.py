@@ -78,8 +78,10 @@ def main(argv=None) -> int:
                 for fn, a in calls.values():
                     jax.block_until_ready(fn(*a))
                 samples = {impl: [] for impl in IMPLS}
-                for _ in range(3 if args.quick else args.rounds):
-                    for impl, (fn, a) in calls.items():
+                for r in range(3 if args.quick else args.rounds):
+                    order = IMPLS[r % len(IMPLS) :] + IMPLS[: r % len(IMPLS)]
+                    for impl in order:  # rotated: no call always follows the same
+                        fn, a = calls[impl]
                         t0 = clock()
                         jax.block_until_ready(fn(*a))
                         samples[impl].append(clock() - t0)

@@ -115,7 +115,8 @@ def rnn(
         # the step's own trace-time checks (feature size, carry), at no run cost
         x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
         jax.eval_shape(cell.step, params, carry0, x_t)
-        hoist, layout, primal_layout, autodiff = _plan(impl, batch, cell.hidden_size)
+        plan = _plan(impl, batch, cell.hidden_size, cell.name)
+        hoist, layout, primal_layout, autodiff = plan
         x_dtype = jax.tree.leaves(params)[0].dtype
         reference = None
         if autodiff and remat is None:
@@ -183,16 +184,24 @@ def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
     return carry, ys.reshape((n_blocks * remat, *ys.shape[2:]))[:time]
 
 
-def _plan(impl: str, batch: int, hidden: int) -> tuple[bool, Layout, Layout, bool]:
+def _plan(
+    impl: str, batch: int, hidden: int, cell_name: str = ""
+) -> tuple[bool, Layout, Layout, bool]:
     """``(hoist, layout, primal_layout, autodiff)`` for a fused run.
 
     ``"auto"`` follows the measurements in benchmarks/results/layouts.md (one CPU
-    core): feature-major steps win forward for small hidden sizes, where a
-    batch-major ``[B, H]`` gate block is too narrow to vectorise, and for large
-    states; the hand-written backward wins from moderate sizes on, while at tiny
-    hidden sizes autodiff of the reference loop is as fast (nothing for the large
-    final matmuls to amortise); computing the input projection for all steps up
-    front pays off only for a batch of one (latency-bound).
+    core, interleaved timings of every strategy at eight sizes):
+
+    * forward-only: feature-major steps for small hidden sizes, where a
+      batch-major ``[B, H]`` gate block is too narrow to vectorise (up to 2x at
+      ``H = 16``), and for large states;
+    * gradient: the hand-written backward, batch-major, from moderate sizes on;
+      feature-major for Elman up to ``H = 32`` and for the gated cells at
+      ``H = 4``; autodiff of the reference loop where XLA compiles it better than
+      the kernel's backward (GRU at ``8 <= H <= 32``, up to 1.9x; LSTM at
+      ``H = 4``);
+    * the input projection computed for all steps up front pays off only for a
+      batch of one (latency-bound).
     """
     if impl == "fused":
         return False, BATCH_MAJOR, BATCH_MAJOR, False
@@ -202,25 +211,27 @@ def _plan(impl: str, batch: int, hidden: int) -> tuple[bool, Layout, Layout, boo
         return True, BATCH_MAJOR, BATCH_MAJOR, False
     if impl == "fm_autodiff":
         return False, FEATURE_MAJOR, FEATURE_MAJOR, True
-    layout = FEATURE_MAJOR if hidden <= _FM_HIDDEN_GRAD and batch > 1 else BATCH_MAJOR
+    fm_grad = _FM_HIDDEN_GRAD.get(cell_name, _FM_HIDDEN_GRAD[""])
+    layout = FEATURE_MAJOR if hidden <= fm_grad and batch > 1 else BATCH_MAJOR
     primal = (
         FEATURE_MAJOR
         if hidden <= _FM_HIDDEN_PRIMAL or batch * hidden >= _FM_PRIMAL_MIN_CELLS
         else BATCH_MAJOR
     )
-    autodiff = hidden <= _AUTODIFF_MAX_HIDDEN and batch > 1
+    low, high = _AUTODIFF_HIDDEN.get(cell_name, (0, 0))
+    autodiff = low <= hidden <= high and batch > 1
     return batch == 1, layout, primal, autodiff
 
 
 # Thresholds of "auto", measured on one CPU core (benchmarks/results/layouts.md):
-#: the backward loops run feature-major up to this hidden size,
-_FM_HIDDEN_GRAD = 4
+#: the backward loops run feature-major up to this hidden size (per cell),
+_FM_HIDDEN_GRAD = {"elman": 32, "": 4}
 #: a forward-only call runs feature-major up to this hidden size,
-_FM_HIDDEN_PRIMAL = 8
+_FM_HIDDEN_PRIMAL = 16
 #: or when a step's state holds at least this many numbers (B * H);
 _FM_PRIMAL_MIN_CELLS = 32768
-#: the gradient is autodiff of the reference loop up to this hidden size.
-_AUTODIFF_MAX_HIDDEN = 0
+#: the gradient is autodiff of the reference loop for hidden sizes in this range.
+_AUTODIFF_HIDDEN = {"lstm": (1, 4), "gru": (8, 32)}
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:
