@@ -155,6 +155,8 @@ def _kernel() -> SequenceKernel:
     def forward(lay: Layout, p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
         # per-gate nonlinearities (not one sigmoid over all 4H): XLA then fuses
         # each into its consumer instead of materialising a [B, 4H] array
+        # (measured: sigmoid and tanh over the whole block, sliced afterwards,
+        # made the S1 forward 1.6x and the S3 forward 3x slower on CPU)
         i, f, g, o = lay.split(ax + lay.mm(carry.h, p.w_h), 4)
         i, f, g, o = sigmoid(i), sigmoid(f), jnp.tanh(g), sigmoid(o)
         c = f * carry.c + i * g
