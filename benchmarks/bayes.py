@@ -43,10 +43,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import numpyro  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from scipy import stats  # noqa: E402
 
 from jaxseq.bayes import (  # noqa: E402
-    adaptation,
     classifier,
     coverage,
     fit,
@@ -60,12 +58,12 @@ from jaxseq.bayes import (  # noqa: E402
     predict,
     ridge_predict,
     run_nuts,
-    simulate,
     sine_data,
     summary,
 )
 from jaxseq.bayes import conditionals as cond  # noqa: E402
-from jaxseq.bayes.models import augment, default_prior, network_mean  # noqa: E402
+from jaxseq.bayes import sbc as sbc_lib  # noqa: E402
+from jaxseq.bayes.models import augment, default_prior  # noqa: E402
 from jaxseq.bayes.plots import plot_band, plot_diagnostics, plot_observed, save  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
@@ -180,14 +178,8 @@ def run_one(name, sampler, data, settings, seed=0):
 
 
 # ----------------------------------------------------------------------------- SBC
-SBC_NAMES = ["log prec", "mu_beta", "log prec_beta", "mu_gamma[0]", "f(-1)", "f(0.5)"]
+SBC_NAMES = [*sbc_lib.NAMES[:-2], "f(-1)", "f(0.5)"]  # x_ref = -1, 0.5
 SBC_DRAWS, SBC_THIN, SBC_WARMUP = 99, 5, 200
-
-
-def _sbc_quantities(pos, x_ref):
-    f = network_mean(x_ref, pos.beta, pos.gamma, pos.b0)
-    logs = jnp.log(jnp.stack([pos.prec, pos.prec_beta]))
-    return jnp.stack([logs[0], pos.mu_beta, logs[1], pos.mu_gamma[0], f[0], f[1]])
 
 
 def seed_order_step(key, state, data, prior, proposal, *, kind):
@@ -236,41 +228,18 @@ def seed_order_step(key, state, data, prior, proposal, *, kind):
 
 
 def sbc(reps, *, kind, step=gibbs.step, seed=0, n=20, hidden=2):
-    prior = default_prior(1)
     x = np.random.default_rng(seed).uniform(-2, 2, size=(n, 1))
-    x1 = augment(jnp.asarray(x, jnp.float32))
-    x_ref = jnp.asarray([[-1.0], [0.5]])
-    proposal = adaptation.init_proposal(hidden, 2)._replace(
-        log_scale=jnp.full((hidden,), jnp.log(0.6))
-    )
-
-    def one(key):
-        k_true, k_noise, k_init, k_run = jax.random.split(key, 4)
-        truth = simulate.sample_prior(k_true, prior, hidden)
-        f = network_mean(x1[:, 1:], truth.beta, truth.gamma, truth.b0)
-        data = gibbs.Data(
-            x1, f + jax.random.normal(k_noise, (n,)) / jnp.sqrt(truth.prec)
-        )
-        state = gibbs.init(simulate.initial_position(k_init, prior, hidden))
-
-        def sweep(state, k):
-            state, _ = step(k, state, data, prior, proposal, kind=kind)
-            return state, _sbc_quantities(state.position, x_ref)
-
-        keys = jax.random.split(k_run, SBC_WARMUP + SBC_DRAWS * SBC_THIN)
-        _, q = jax.lax.scan(sweep, state, keys)
-        return jnp.sum(q[SBC_WARMUP::SBC_THIN] < _sbc_quantities(truth, x_ref), axis=0)
-
     start = time.perf_counter()
-    keys = jax.random.split(jax.random.key(seed), reps)
-    # Chunks of 50 replications keep each batched LAPACK call small.
-    ranks = np.asarray(jax.jit(lambda k: jax.lax.map(one, k, batch_size=50))(keys))
+    ranks = sbc_lib.ranks(
+        jax.random.key(seed), default_prior(1), x, hidden=hidden, reps=reps,
+        warmup=SBC_WARMUP, draws=SBC_DRAWS, thin=SBC_THIN, kind=kind, step=step,
+        x_ref=np.asarray([[-1.0], [0.5]]),
+    )  # fmt: skip
     seconds = time.perf_counter() - start
-    counts = [np.histogram(r, bins=10, range=(0, SBC_DRAWS + 1))[0] for r in ranks.T]
-    pvalues = [float(stats.chisquare(c).pvalue) for c in counts]
+    pvalues = sbc_lib.rank_pvalues(ranks, SBC_DRAWS)
     return {
         "ranks": ranks,
-        "pvalues": dict(zip(SBC_NAMES, pvalues, strict=True)),
+        "pvalues": dict(zip(SBC_NAMES, map(float, pvalues), strict=True)),
         "seconds": seconds,
     }
 

@@ -10,10 +10,11 @@
   :func:`predictive`; the penalised least-squares network :func:`fit_ridge`.
 * Diagnostics on label-invariant quantities (:func:`label_invariant`,
   :func:`summary`, :func:`relabel`) and plots (:mod:`jaxseq.bayes.plots`).
+* Simulation-based calibration of a sweep (:mod:`jaxseq.bayes.sbc`).
 * Command line: ``jaxseq bayes fit --data file.csv --hidden 4 --sampler gibbs``.
 """
 
-from . import adaptation, conditionals, gibbs, moves, simulate
+from . import adaptation, conditionals, gibbs, moves, sbc, simulate
 from .datasets import load_csv, load_sunspots, sine_data
 from .diagnostics import (
     SummaryRow,
@@ -98,6 +99,7 @@ __all__ = [
     "run_gibbs",
     "run_nuts",
     "sample_prior",
+    "sbc",
     "simulate",
     "sine_data",
     "summary",
