@@ -145,6 +145,7 @@ def fused_rnn(
     primal_layout: Layout,
     remat: int | None = None,
     reference: Callable[..., tuple[Any, jax.Array]] | None = None,
+    primal_unroll: int | bool | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run a kernel over time-major ``xs`` ``[T, B, F]``; returns ``(carry, ys)``
     with carry leaves ``[B, ...]`` and ``ys`` ``[T, B, H]``.
@@ -161,6 +162,7 @@ def fused_rnn(
     gradient is JAX's autodiff of that reference loop instead of the kernel's
     backward (at tiny sizes the fused kernel's large matmuls have nothing to
     amortise), while a forward-only call still runs the primal loop.
+    ``primal_unroll`` (default: ``unroll``) is the unroll of that forward-only loop.
     """
     time, batch = xs.shape[0], xs.shape[1]
     if remat is not None and time % remat and lengths is None:
@@ -174,9 +176,11 @@ def fused_rnn(
             return None
         return jnp.arange(steps, dtype=lengths.dtype)[:, None] < lengths[None, :]
 
+    primal_opts = dict(opts, unroll=unroll if primal_unroll is None else primal_unroll)
+
     def primal(params, carry0, xs, valid):
         p = primal_layout.prepare(params)
-        return _forward_only(kernel, primal_layout, p, carry0, xs, valid, **opts)
+        return _forward_only(kernel, primal_layout, p, carry0, xs, valid, **primal_opts)
 
     def forward(params, carry0, xs, valid):
         """Forward in ``lay`` with residuals: (carry [B,..], ys [T,B,H], saved)."""

@@ -86,7 +86,7 @@ def stack(
     merge: Merge = "concat",
     dropout: float = 0.0,
     reverse: bool = False,
-    unroll: int | bool = 1,
+    unroll: int | bool | None = None,
     impl: Impl = "auto",
     remat: int | None = None,
 ) -> RNNLayer:

@@ -49,7 +49,7 @@ class RNN(nn.Module):
     merge: str = "concat"
     dropout: float = 0.0
     reverse: bool = False
-    unroll: int = 1
+    unroll: int | None = None
     return_carry: bool = False
     deterministic: bool | None = None
 

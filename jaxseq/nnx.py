@@ -96,7 +96,7 @@ class RNN(nnx.Module):
         merge: Merge = "concat",
         dropout: float = 0.0,
         reverse: bool = False,
-        unroll: int | bool = 1,
+        unroll: int | bool | None = None,
         return_carry: bool = False,
         params: Any = None,
         deterministic: bool = False,

@@ -106,7 +106,7 @@ def test_layer_and_option_errors(key):
         jaxseq.stack(lstm(H), num_layers=2, dropout=1.0)
     with pytest.raises(ValueError, match="num_layers: expected a positive int, got 0"):
         jaxseq.stack(lstm(H), num_layers=0)
-    with pytest.raises(ValueError, match="unroll: expected a positive int"):
+    with pytest.raises(ValueError, match="unroll: expected None, a positive int"):
         jaxseq.rnn(lstm(H), lstm(H).init(key, F), jnp.zeros((B, T, F)), unroll=0)
     layer = jaxseq.stack(lstm(H), num_layers=2)
     params = layer.init(key, F)

@@ -157,6 +157,33 @@ def test_unroll_option_gives_same_result(unroll, key):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("name", ["lstm", "gru", "elman"])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_batch_of_one_auto_unroll_matches_unroll_one(name, reverse, key):
+    """At batch 1 the default (``unroll=None``) unrolls the forward-only and the
+    gradient loops by measured amounts: outputs and gradients must not change."""
+    cell, params = make(name, key, hidden=H)
+    xs = data(batch=1, time=21)  # not a multiple of the unroll factors
+    n = jnp.asarray([17])
+
+    def loss(p, x, unroll):
+        return (
+            jaxseq.rnn(cell, p, x, lengths=n, reverse=reverse, unroll=unroll)[1] ** 2
+        ).sum()
+
+    for unroll in (None, 1):
+        ys = jax.jit(lambda x, u=unroll: jaxseq.rnn(cell, params, x, lengths=n,
+                                                    reverse=reverse, unroll=u)[1])(xs)  # fmt: skip
+        grads = jax.jit(jax.grad(loss, argnums=(0, 1)), static_argnums=2)(
+            params, xs, unroll
+        )
+        if unroll is None:
+            ys_auto, grads_auto = ys, grads
+    np.testing.assert_allclose(ys_auto, ys, rtol=1e-6, atol=1e-7)
+    for a, b in zip(jax.tree.leaves(grads_auto), jax.tree.leaves(grads), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("merge", ["concat", "sum"])
 def test_bidirectional_equals_two_manual_runs(merge, key):
     cell, p_fw = make("lstm", key, hidden=H)
