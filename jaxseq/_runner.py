@@ -16,7 +16,7 @@ Semantics shared by every runner (``unroll``, ``rnn``, ``bidirectional``):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -115,29 +115,25 @@ def rnn(
     ):
         raise ValueError(f"remat: expected None or a positive int, got {remat!r}.")
     xs_tm = jnp.swapaxes(xs, 0, 1)  # [T, B, F]: scan runs over the leading axis
-    opts = dict(reverse=reverse, unroll=1 if unroll is None else unroll, remat=remat)
     if impl != "scan" and cell.kernel is not None:
         # the step's own trace-time checks (feature size, carry), at no run cost
         x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
         jax.eval_shape(cell.step, params, carry0, x_t)
-        plan = _plan(impl, batch, cell.hidden_size, cell.name)
-        hoist, layout, primal_layout, autodiff = plan
-        primal_unroll = opts["unroll"]
-        if unroll is None and impl == "auto" and batch == 1:
-            primal_unroll, opts["unroll"] = _AUTO_UNROLL.get(cell.name, (1, 1))
+        plan = _plan(impl, batch, cell.hidden_size, cell.name, unroll)
         x_dtype = jax.tree.leaves(params)[0].dtype
         reference = None
-        if autodiff and remat is None:
+        if plan.autodiff and remat is None:
 
             def reference(p, c, x, n):
                 return _scan_rnn(cell, p, c, x, n, reverse=reverse,
-                                 unroll=opts["unroll"], remat=None)  # fmt: skip
+                                 unroll=plan.unroll, remat=None)  # fmt: skip
 
         try:
             carry, ys = fused_rnn(
                 cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
-                hoist=hoist, layout=layout, primal_layout=primal_layout,
-                reference=reference, primal_unroll=primal_unroll, **opts,
+                reverse=reverse, remat=remat, hoist=plan.hoist, layout=plan.layout,
+                primal_layout=plan.primal_layout, unroll=plan.unroll,
+                primal_unroll=plan.primal_unroll, reference=reference,
             )  # fmt: skip
             return carry, jnp.swapaxes(ys, 0, 1)
         except TypeError as err:
@@ -151,7 +147,17 @@ def rnn(
             f"impl: {impl!r} needs a cell with a fused kernel; {cell.name!r} has none "
             "(use 'auto' or 'scan')."
         )
-    carry, ys = _scan_rnn(cell, params, carry0, xs_tm, lengths, **opts)
+    unroll = 1 if unroll is None else unroll
+    carry, ys = _scan_rnn(
+        cell,
+        params,
+        carry0,
+        xs_tm,
+        lengths,
+        reverse=reverse,
+        unroll=unroll,
+        remat=remat,
+    )
     return carry, jnp.swapaxes(ys, 0, 1)
 
 
@@ -192,10 +198,25 @@ def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
     return carry, ys.reshape((n_blocks * remat, *ys.shape[2:]))[:time]
 
 
+class _Plan(NamedTuple):
+    """How a fused run is executed (see :func:`_plan`)."""
+
+    hoist: bool  # input projection for all steps before the loop
+    layout: Layout  # of the loops that feed the backward pass
+    primal_layout: Layout  # of a forward-only call
+    autodiff: bool  # gradient by autodiff of the reference loop
+    unroll: int | bool  # of the loops that feed the backward pass
+    primal_unroll: int | bool  # of a forward-only call
+
+
 def _plan(
-    impl: str, batch: int, hidden: int, cell_name: str = ""
-) -> tuple[bool, Layout, Layout, bool]:
-    """``(hoist, layout, primal_layout, autodiff)`` for a fused run.
+    impl: str,
+    batch: int,
+    hidden: int,
+    cell_name: str = "",
+    unroll: int | bool | None = None,
+) -> _Plan:
+    """The :class:`_Plan` of a fused run; ``unroll=None`` lets ``"auto"`` choose.
 
     ``"auto"`` follows the measurements in benchmarks/results/layouts.md (one CPU
     core, interleaved timings of every strategy at eight sizes):
@@ -211,14 +232,15 @@ def _plan(
     * the input projection computed for all steps up front pays off only for a
       batch of one (latency-bound).
     """
+    fixed = 1 if unroll is None else unroll
     if impl == "fused":
-        return False, BATCH_MAJOR, BATCH_MAJOR, False
+        return _Plan(False, BATCH_MAJOR, BATCH_MAJOR, False, fixed, fixed)
     if impl == "fused_fm":
-        return False, FEATURE_MAJOR, FEATURE_MAJOR, False
+        return _Plan(False, FEATURE_MAJOR, FEATURE_MAJOR, False, fixed, fixed)
     if impl == "hoist":
-        return True, BATCH_MAJOR, BATCH_MAJOR, False
+        return _Plan(True, BATCH_MAJOR, BATCH_MAJOR, False, fixed, fixed)
     if impl == "fm_autodiff":
-        return False, FEATURE_MAJOR, FEATURE_MAJOR, True
+        return _Plan(False, FEATURE_MAJOR, FEATURE_MAJOR, True, fixed, fixed)
     fm_grad = _FM_HIDDEN_GRAD.get(cell_name, _FM_HIDDEN_GRAD[""])
     layout = FEATURE_MAJOR if hidden <= fm_grad and batch > 1 else BATCH_MAJOR
     primal = (
@@ -228,7 +250,10 @@ def _plan(
     )
     low, high = _AUTODIFF_HIDDEN.get(cell_name, (0, 0))
     autodiff = low <= hidden <= high and batch > 1
-    return batch == 1, layout, primal, autodiff
+    primal_unroll, grad_unroll = (fixed, fixed)
+    if unroll is None and batch == 1:
+        primal_unroll, grad_unroll = _AUTO_UNROLL.get(cell_name, (1, 1))
+    return _Plan(batch == 1, layout, primal, autodiff, grad_unroll, primal_unroll)
 
 
 # Thresholds of "auto", measured on one CPU core (benchmarks/results/layouts.md):

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from ._markdown import run_python_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -72,13 +73,5 @@ def test_guide_examples_run(page, capsys, monkeypatch):
     if missing:
         pytest.skip(f"{page} needs the optional peers {missing}")
     monkeypatch.setenv("KERAS_BACKEND", "jax")
-    source = (DOCS / page).read_text(encoding="utf-8")
-    blocks = re.findall(r"^```python\n(.*?)^```", source, flags=re.S | re.M)
-    assert blocks, f"{page} has no python blocks"
-    namespace: dict = {"__name__": f"docs_{page[:-3]}"}
-    for i, block in enumerate(blocks):
-        try:
-            exec(compile(block, f"{page}[block {i}]", "exec"), namespace)
-        except Exception as err:  # pragma: no cover - names the failing block
-            raise AssertionError(f"docs/{page} block {i} failed:\n{block}") from err
+    assert run_python_blocks(DOCS / page, f"docs_{page[:-3]}"), f"{page}: no blocks"
     capsys.readouterr()
