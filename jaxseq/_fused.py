@@ -43,9 +43,11 @@ class SequenceKernel(NamedTuple):
             pre-activation, ``x W_x (+ input bias)``.
         forward: ``forward(lay, params, carry, ax) -> (carry, y, res)``: one step
             given the projected input; ``res`` is what ``backward`` needs.
-        backward: ``backward(lay, params, res, carry_prev, dcarry) -> (dcarry_prev,
+        backward: ``backward(lay, params_t, res, carry_prev, dcarry) -> (dcarry_prev,
             dpre)``: gradient of the step w.r.t. the incoming carry and the
-            pre-activations ``dpre`` (a pytree the cell chooses).
+            pre-activations ``dpre`` (a pytree the cell chooses); ``params_t`` are
+            the parameters after ``layout.prepare_t``, for ``lay.mm_t`` and
+            ``lay.cols_t``.
         grads: ``grads(lay, params, xs, carry_prevs, res, dpre) -> (dparams,
             dxs)``: parameter gradients (in the parameters' own orientation) and
             input gradients from all steps at once (arrays stacked over time).
@@ -64,12 +66,20 @@ def _where(lay: Layout, mask: jax.Array, a: Any, b: Any) -> Any:
     return jax.tree.map(lambda x, y: jnp.where(keep, x, y), a, b)
 
 
-def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll):
-    """The primal loop (no residuals). ``xs`` ``[T, B, F]``, carry ``[B, ...]``."""
+def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, hoist):
+    """The primal loop (no residuals). ``xs`` ``[T, B, F]``, carry ``[B, ...]``.
+    ``hoist``: the input projection for all steps first, then ``kernel.forward``
+    (its residuals unused, so XLA drops them) on each projected step."""
+    seq = lay.steps(xs)
+    if hoist:
+        seq = kernel.project(lay, params, seq)
 
     def body(carry, inp):
         x, m = inp
-        new, y = kernel.equations(lay, params, carry, x)
+        if hoist:
+            new, y, _ = kernel.forward(lay, params, carry, x)
+        else:
+            new, y = kernel.equations(lay, params, carry, x)
         if m is not None:
             new = _where(lay, m, new, carry)
             y = jnp.where(lay.keep(m), y, jnp.zeros_like(y))
@@ -78,7 +88,7 @@ def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll):
     carry, ys = jax.lax.scan(
         body,
         lay.carry(carry0),
-        (lay.steps(xs), valid),
+        (seq, valid),
         reverse=reverse,
         unroll=unroll,
     )
@@ -107,8 +117,11 @@ def _forward(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, hoist):
 
 def _backward(kernel, lay, params, xs, valid, saved, dcarry, dys, *, reverse, unroll):
     """The reverse loop carrying only the state's gradient, then the large
-    matmuls: ``(dparams, dcarry0, dxs)``. Arrays in ``lay``."""
+    matmuls: ``(dparams, dcarry0, dxs)``. Arrays in ``lay``; ``params`` as given
+    to ``fused_rnn`` (not yet prepared)."""
     carry_prevs, res = saved
+    params_t = lay.prepare_t(params)
+    params = lay.prepare(params)
 
     def body(dcarry, inp):
         dy, m, carry_prev, r = inp
@@ -119,7 +132,7 @@ def _backward(kernel, lay, params, xs, valid, saved, dcarry, dys, *, reverse, un
         else:
             dnew = dcarry
         dnew = dnew._replace(h=dnew.h + dy)
-        dprev, dpre = kernel.backward(lay, params, r, carry_prev, dnew)
+        dprev, dpre = kernel.backward(lay, params_t, r, carry_prev, dnew)
         if m is not None:  # padded steps pass the carry's gradient straight through
             dprev = _where(lay, m, dprev, dcarry)
         return dprev, dpre
@@ -146,6 +159,7 @@ def fused_rnn(
     remat: int | None = None,
     reference: Callable[..., tuple[Any, jax.Array]] | None = None,
     primal_unroll: int | bool | None = None,
+    primal_hoist: bool | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run a kernel over time-major ``xs`` ``[T, B, F]``; returns ``(carry, ys)``
     with carry leaves ``[B, ...]`` and ``ys`` ``[T, B, H]``.
@@ -162,7 +176,8 @@ def fused_rnn(
     gradient is JAX's autodiff of that reference loop instead of the kernel's
     backward (at tiny sizes the fused kernel's large matmuls have nothing to
     amortise), while a forward-only call still runs the primal loop.
-    ``primal_unroll`` (default: ``unroll``) is the unroll of that forward-only loop.
+    ``primal_unroll`` and ``primal_hoist`` (defaults: ``unroll``, ``hoist``) are
+    the unroll and the hoisting of that forward-only loop.
     """
     time, batch = xs.shape[0], xs.shape[1]
     if remat is not None and time % remat and lengths is None:
@@ -177,10 +192,14 @@ def fused_rnn(
         return jnp.arange(steps, dtype=lengths.dtype)[:, None] < lengths[None, :]
 
     primal_opts = dict(opts, unroll=unroll if primal_unroll is None else primal_unroll)
+    primal_hoist = hoist if primal_hoist is None else primal_hoist
 
     def primal(params, carry0, xs, valid):
         p = primal_layout.prepare(params)
-        return _forward_only(kernel, primal_layout, p, carry0, xs, valid, **primal_opts)
+        return _forward_only(
+            kernel, primal_layout, p, carry0, xs, valid, hoist=primal_hoist,
+            **primal_opts,
+        )
 
     def forward(params, carry0, xs, valid):
         """Forward in ``lay`` with residuals: (carry [B,..], ys [T,B,H], saved)."""
@@ -191,9 +210,8 @@ def fused_rnn(
         return lay.carry(carry), lay.steps(ys), saved
 
     def backward(params, xs, valid, saved, dcarry, dys):
-        p = lay.prepare(params)
         dparams, dcarry0, dxs = _backward(
-            kernel, lay, p, lay.steps(xs), valid, saved, lay.carry(dcarry),
+            kernel, lay, params, lay.steps(xs), valid, saved, lay.carry(dcarry),
             lay.steps(dys), **opts,
         )  # fmt: skip
         return dparams, lay.carry(dcarry0), lay.steps(dxs)

@@ -55,13 +55,28 @@ def _gram_fm(a: jax.Array, d: jax.Array) -> jax.Array:
     )
 
 
+def _transposed(a: jax.Array) -> jax.Array:
+    """``a.T`` for a 2-D kernel, materialised once before the backward loop.
+
+    ``d @ w.T`` inside the loop is a dot contracting ``w``'s last axis, which XLA's
+    CPU dot runs markedly slower than a plain ``d @ wt`` (measured: the LSTM's
+    per-step ``[32, 512] x [512, 128]`` product 2.73 -> 2.13 ms over 100 steps,
+    5.5 ms less per call at ``B=128, H=256``). The optimisation barrier keeps XLA
+    from folding the transpose back into the dot.
+    """
+    return jax.lax.optimization_barrier(a.T) if a.ndim == 2 else a
+
+
 class Layout(NamedTuple):
     """Layout-dependent operations (see the module docstring)."""
 
     name: str
     prepare: Callable[[Any], Any]  # params -> params in this layout (outside loops)
     mm: Callable[[jax.Array, jax.Array], jax.Array]  # (a, w) -> a W
-    mm_t: Callable[[jax.Array, jax.Array], jax.Array]  # (d, w) -> d W^T
+    # the backward loop's params: kernels oriented so that mm_t is a plain matmul
+    prepare_t: Callable[[Any], Any]
+    mm_t: Callable[[jax.Array, jax.Array], jax.Array]  # (d, w from prepare_t) -> d W^T
+    cols_t: Callable[[jax.Array, int, int], jax.Array]  # gate columns, prepare_t form
     split: Callable[[jax.Array, int], list[jax.Array]]  # gate blocks
     concat: Callable[[list[jax.Array]], jax.Array]  # inverse of split
     bias: Callable[[jax.Array, jax.Array], jax.Array]  # (z, b [G]) -> z + b
@@ -79,7 +94,9 @@ BATCH_MAJOR = Layout(
     name="batch_major",
     prepare=lambda p: p,
     mm=lambda a, w: a @ w,
-    mm_t=lambda d, w: d @ w.T,
+    prepare_t=lambda p: jax.tree.map(_transposed, p),
+    mm_t=lambda d, wt: d @ wt,
+    cols_t=lambda wt, i, j: wt[i:j],
     split=lambda z, n: jnp.split(z, n, axis=-1),
     concat=lambda zs: jnp.concatenate(zs, axis=-1),
     bias=add_bias,
@@ -97,7 +114,9 @@ FEATURE_MAJOR = Layout(
     name="feature_major",
     prepare=lambda p: jax.tree.map(lambda a: a.T if a.ndim == 2 else a, p),
     mm=lambda a, wt: wt @ a,
-    mm_t=lambda d, wt: wt.T @ d,
+    prepare_t=lambda p: p,
+    mm_t=lambda d, w: w @ d,
+    cols_t=lambda w, i, j: w[:, i:j],
     split=lambda z, n: jnp.split(z, n, axis=0),
     concat=lambda zs: jnp.concatenate(zs, axis=0),
     bias=lambda z, b: z + b[:, None],

@@ -71,7 +71,7 @@ def rnn(
         reverse: run each sequence backwards within its own length.
         unroll: steps per loop iteration, forwarded to ``lax.scan``. ``None``
             (default): 1, except where ``impl="auto"`` measured a better value
-            (batch 1: LSTM forward 8, LSTM gradient 2, GRU gradient 4; see
+            (batch 1: the LSTM gradient unrolls 2, the GRU's 4; see
             ``_AUTO_UNROLL``). Unrolling never changes the result.
         impl: ``"auto"`` (default) uses the cell's fused kernel when it has one
             (hand-written backward, see :mod:`jaxseq._fused`), else ``"scan"``:
@@ -133,7 +133,8 @@ def rnn(
                 cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
                 reverse=reverse, remat=remat, hoist=plan.hoist, layout=plan.layout,
                 primal_layout=plan.primal_layout, unroll=plan.unroll,
-                primal_unroll=plan.primal_unroll, reference=reference,
+                primal_unroll=plan.primal_unroll, primal_hoist=plan.primal_hoist,
+                reference=reference,
             )  # fmt: skip
             return carry, jnp.swapaxes(ys, 0, 1)
         except TypeError as err:
@@ -207,6 +208,7 @@ class _Plan(NamedTuple):
     autodiff: bool  # gradient by autodiff of the reference loop
     unroll: int | bool  # of the loops that feed the backward pass
     primal_unroll: int | bool  # of a forward-only call
+    primal_hoist: bool  # input projection up front in a forward-only call
 
 
 def _plan(
@@ -230,17 +232,18 @@ def _plan(
       the kernel's backward (GRU at ``8 <= H <= 32``, up to 1.9x; LSTM at
       ``H = 4``);
     * the input projection computed for all steps up front pays off only for a
-      batch of one (latency-bound).
+      batch of one (latency-bound), and in a forward-only call only for the LSTM
+      and Elman (the GRU's forward is faster projecting step by step).
     """
     fixed = 1 if unroll is None else unroll
     if impl == "fused":
-        return _Plan(False, BATCH_MAJOR, BATCH_MAJOR, False, fixed, fixed)
+        return _Plan(False, BATCH_MAJOR, BATCH_MAJOR, False, fixed, fixed, False)
     if impl == "fused_fm":
-        return _Plan(False, FEATURE_MAJOR, FEATURE_MAJOR, False, fixed, fixed)
+        return _Plan(False, FEATURE_MAJOR, FEATURE_MAJOR, False, fixed, fixed, False)
     if impl == "hoist":
-        return _Plan(True, BATCH_MAJOR, BATCH_MAJOR, False, fixed, fixed)
+        return _Plan(True, BATCH_MAJOR, BATCH_MAJOR, False, fixed, fixed, True)
     if impl == "fm_autodiff":
-        return _Plan(False, FEATURE_MAJOR, FEATURE_MAJOR, True, fixed, fixed)
+        return _Plan(False, FEATURE_MAJOR, FEATURE_MAJOR, True, fixed, fixed, False)
     fm_grad = _FM_HIDDEN_GRAD.get(cell_name, _FM_HIDDEN_GRAD[""])
     layout = FEATURE_MAJOR if hidden <= fm_grad and batch > 1 else BATCH_MAJOR
     primal = (
@@ -253,7 +256,12 @@ def _plan(
     primal_unroll, grad_unroll = (fixed, fixed)
     if unroll is None and batch == 1:
         primal_unroll, grad_unroll = _AUTO_UNROLL.get(cell_name, (1, 1))
-    return _Plan(batch == 1, layout, primal, autodiff, grad_unroll, primal_unroll)
+    primal_hoist = (
+        batch == 1 and cell_name in _PRIMAL_HOIST and primal is BATCH_MAJOR
+    )
+    return _Plan(
+        batch == 1, layout, primal, autodiff, grad_unroll, primal_unroll, primal_hoist
+    )
 
 
 # Thresholds of "auto", measured on one CPU core (benchmarks/results/layouts.md):
@@ -266,9 +274,14 @@ _FM_PRIMAL_MIN_CELLS = 32768
 #: the gradient is autodiff of the reference loop for hidden sizes in this range.
 _AUTODIFF_HIDDEN = {"lstm": (1, 4), "gru": (8, 32)}
 #: ``unroll=None`` at batch 1: (forward-only, gradient) steps per loop iteration,
-#: measured at B=1, T=1000, H=64 (LSTM forward 1.27 -> 1.04 ms, gradient 2.99 ->
-#: 2.76 ms; GRU gradient 2.31 -> 1.92 ms; Elman and the GRU forward gain nothing).
-_AUTO_UNROLL = {"lstm": (8, 2), "gru": (1, 4)}
+#: measured at B=1, T=1000, H=64 (LSTM gradient 3.00 -> 2.88 ms at 2, 2.63 ms at
+#: 4 but with compile time 1.8x Flax's, over the 1.5x the speed goals allow; GRU
+#: gradient 2.47 -> 2.03 ms at 4; the forward passes and Elman gain nothing).
+_AUTO_UNROLL = {"lstm": (1, 2), "gru": (1, 4)}
+#: cells whose forward-only call at batch 1 projects the inputs of all steps
+#: first (LSTM 1.06 -> 0.86 ms, Elman 0.26 -> 0.21 ms at B=1, T=1000, H=64; the
+#: GRU's forward went 0.75 -> 1.26 ms that way).
+_PRIMAL_HOIST = ("lstm", "elman")
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:

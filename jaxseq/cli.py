@@ -9,6 +9,7 @@ commands that use them.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 #: command -> (module holding ``main(argv)``, one-line help)
@@ -48,5 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"jaxseq: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    _retain_host_memory()
     module = importlib.import_module(COMMANDS[name][0])
     return int(module.main(rest) or 0)
+
+
+def _retain_host_memory() -> None:
+    """A command is a whole process: keep freed host memory for XLA's next call
+    (:func:`jaxseq.host.retain_memory`; about 25% off a large CPU training step).
+    ``JAXSEQ_RETAIN_MEMORY=0`` leaves the allocator alone; so does a call made
+    after JAX has started (as when a test drives this function in-process)."""
+    if os.environ.get("JAXSEQ_RETAIN_MEMORY", "1") == "0":
+        return
+    from . import host
+
+    if not host._backend_started():
+        host.retain_memory()

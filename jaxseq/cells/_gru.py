@@ -224,9 +224,9 @@ def _kernel_seed(hidden: int) -> SequenceKernel:
         r, z, n = res
         dh, h = d.h, prev.h
         da_n = dh * (1.0 - z) * (1.0 - n * n)
-        d_rh = lay.mm_t(da_n, lay.cols(p.w_h, 2 * H, 3 * H))
+        d_rh = lay.mm_t(da_n, lay.cols_t(p.w_h, 2 * H, 3 * H))
         d_rz = lay.concat([d_rh * h * r * (1.0 - r), dh * (h - n) * z * (1.0 - z)])
-        dh_prev = lay.mm_t(d_rz, lay.cols(p.w_h, 0, 2 * H)) + d_rh * r + dh * z
+        dh_prev = lay.mm_t(d_rz, lay.cols_t(p.w_h, 0, 2 * H)) + d_rh * r + dh * z
         return GRUCarry(h=dh_prev), lay.concat([d_rz, da_n])
 
     def grads(lay: Layout, p: GRUParams, xs, prevs: GRUCarry, res, da):

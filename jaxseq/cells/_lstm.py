@@ -140,6 +140,29 @@ def _equations(
     return LSTMCarry(h=h, c=c), h
 
 
+def _gates(lay: Layout, z: jax.Array) -> list[jax.Array]:
+    """``sigma(i), sigma(f), tanh(g), sigma(o)`` from the pre-activations ``z``.
+
+    Per gate for a batch (XLA fuses each nonlinearity into its consumer instead of
+    materialising a ``[B, 4H]`` array; sigmoid and tanh over the whole block made
+    the S1 forward 1.6x and the S3 forward 3x slower on CPU). For a single
+    sequence the step is latency-bound and one fused pass over the whole block is
+    faster: ``tanh`` of ``z`` scaled by 1/2 on the sigmoid gates, then
+    ``sigma(x) = (1 + tanh(x / 2)) / 2`` (an identity; in float32 the two agree
+    to about 1e-7 absolutely). Measured at B=1, T=1000, H=64, with the input
+    projection out of the loop: forward 1.32 -> 0.86 ms per call.
+    """
+    batch_axis = 0 if lay.name == "batch_major" else -1
+    if z.ndim < 2 or z.shape[batch_axis] != 1:
+        i, f, g, o = lay.split(z, 4)
+        return [sigmoid(i), sigmoid(f), jnp.tanh(g), sigmoid(o)]
+    size = z.size  # 4H
+    is_g = (jnp.arange(size) // (size // 4)) == 2
+    is_g = is_g[None, :] if batch_axis == 0 else is_g[:, None]
+    t = jnp.tanh(z * jnp.where(is_g, 1.0, 0.5).astype(z.dtype))
+    return lay.split(jnp.where(is_g, t, 0.5 + 0.5 * t), 4)
+
+
 def _kernel() -> SequenceKernel:
     """The LSTM step with its hand-derived backward (see :mod:`jaxseq._fused`).
 
@@ -153,12 +176,7 @@ def _kernel() -> SequenceKernel:
         return lay.bias(lay.mm(x, p.w_x), p.b)
 
     def forward(lay: Layout, p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
-        # per-gate nonlinearities (not one sigmoid over all 4H): XLA then fuses
-        # each into its consumer instead of materialising a [B, 4H] array
-        # (measured: sigmoid and tanh over the whole block, sliced afterwards,
-        # made the S1 forward 1.6x and the S3 forward 3x slower on CPU)
-        i, f, g, o = lay.split(ax + lay.mm(carry.h, p.w_h), 4)
-        i, f, g, o = sigmoid(i), sigmoid(f), jnp.tanh(g), sigmoid(o)
+        i, f, g, o = _gates(lay, ax + lay.mm(carry.h, p.w_h))
         c = f * carry.c + i * g
         tc = jnp.tanh(c)
         h = o * tc

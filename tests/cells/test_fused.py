@@ -59,6 +59,41 @@ def test_fused_values_and_gradients_match_reference(
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5)
 
 
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("reverse,with_lengths", [(False, False), (True, True)])
+@pytest.mark.parametrize("hidden", [H, 20])  # 20: batch-major forward-only loop
+def test_batch_of_one_plan_matches_reference(name, reverse, with_lengths, hidden, key):
+    """At B = 1 "auto" projects all inputs first, unrolls, and (LSTM) takes the
+    gate nonlinearities in one pass over the block via sigma(x) = (1 + tanh(x/2))/2:
+    the forward-only call and the gradient must still equal the reference."""
+    kind = name.split("_")[0]
+    plan = jaxseq._runner._plan("auto", 1, hidden, kind)
+    assert plan.hoist and plan.primal_hoist == (hidden == 20 and kind != "gru")
+    cell, params = make(name, key, hidden=hidden)
+    xs = jax.random.normal(jax.random.key(1), (1, 3 * T, F)) * 3.0  # saturating too
+    carry0 = random_carry(cell, params, jax.random.key(2), batch=(1,))
+    lengths = np.array([2 * T]) if with_lengths else None
+
+    def run(impl):
+        return jax.jit(
+            lambda p, x, c: jaxseq.rnn(
+                cell, p, x, lengths=lengths, carry0=c, reverse=reverse, impl=impl
+            )
+        )(params, xs, carry0)
+
+    def close(a, b):  # float32 summation order differs: errors scale with |b|max
+        np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * max(np.abs(b).max(), 1))
+
+    for a, b in zip(jax.tree.leaves(run("auto")), jax.tree.leaves(run("scan"))):
+        close(a, b)
+    ref = jax.jit(jax.value_and_grad(loss_fn(cell, "scan", lengths, reverse), (0, 1, 2)))
+    new = jax.jit(jax.value_and_grad(loss_fn(cell, "auto", lengths, reverse), (0, 1, 2)))
+    (v_ref, g_ref), (v_new, g_new) = ref(params, xs, carry0), new(params, xs, carry0)
+    np.testing.assert_allclose(v_new, v_ref, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(g_new), jax.tree.leaves(g_ref), strict=True):
+        close(a, b)
+
+
 @pytest.mark.parametrize("name", ["lstm", "gru"])
 def test_fused_bfloat16_gradients_close_to_reference(name, key):
     cell, params = make(name, key, hidden=H, dtype=jnp.bfloat16)
