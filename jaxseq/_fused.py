@@ -21,6 +21,7 @@ against, gradients included.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, NamedTuple
 
 import jax
@@ -74,12 +75,14 @@ def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, ho
     if hoist:
         seq = kernel.project(lay, params, seq)
 
+        def step(carry, ax):
+            return kernel.forward(lay, params, carry, ax)[:2]
+    else:
+        step = partial(kernel.equations, lay, params)
+
     def body(carry, inp):
         x, m = inp
-        if hoist:
-            new, y, _ = kernel.forward(lay, params, carry, x)
-        else:
-            new, y = kernel.equations(lay, params, carry, x)
+        new, y = step(carry, x)
         if m is not None:
             new = _where(lay, m, new, carry)
             y = jnp.where(lay.keep(m), y, jnp.zeros_like(y))
@@ -197,7 +200,13 @@ def fused_rnn(
     def primal(params, carry0, xs, valid):
         p = primal_layout.prepare(params)
         return _forward_only(
-            kernel, primal_layout, p, carry0, xs, valid, hoist=primal_hoist,
+            kernel,
+            primal_layout,
+            p,
+            carry0,
+            xs,
+            valid,
+            hoist=primal_hoist,
             **primal_opts,
         )
 

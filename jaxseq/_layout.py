@@ -82,6 +82,7 @@ class Layout(NamedTuple):
     bias: Callable[[jax.Array, jax.Array], jax.Array]  # (z, b [G]) -> z + b
     cols: Callable[[jax.Array, int, int], jax.Array]  # gate columns of a kernel
     keep: Callable[[jax.Array], jax.Array]  # mask [B] -> broadcastable to a step
+    batch: Callable[[jax.Array], int]  # B of one step's array ([B, K] or [K, B])
     steps: Callable[[jax.Array], jax.Array]  # [T, B, K] <-> this layout, both ways
     carry: Callable[[Any], Any]  # carry leaves [B, H] <-> this layout, both ways
     gram: Callable[[jax.Array, jax.Array], jax.Array]  # sum_{t,b} a d^T -> [K, G]
@@ -102,6 +103,7 @@ BATCH_MAJOR = Layout(
     bias=add_bias,
     cols=lambda w, i, j: w[:, i:j],
     keep=lambda m: m[:, None],
+    batch=lambda a: a.shape[0],
     steps=lambda a: a,
     carry=lambda c: c,
     gram=lambda a, d: _flat(a).T @ _flat(d),
@@ -122,6 +124,7 @@ FEATURE_MAJOR = Layout(
     bias=lambda z, b: z + b[:, None],
     cols=lambda wt, i, j: wt[i:j],
     keep=lambda m: m[None, :],
+    batch=lambda a: a.shape[-1],
     steps=lambda a: jnp.swapaxes(a, 1, 2),
     carry=lambda c: jax.tree.map(jnp.transpose, c),
     gram=_gram_fm,

@@ -30,7 +30,14 @@ from .cells import Cell
 Merge = Literal["concat", "sum"]
 Impl = Literal["auto", "fused", "fused_fm", "hoist", "fm_autodiff", "scan"]
 _IMPLS = ("auto", "fused", "fused_fm", "hoist", "fm_autodiff", "scan")
-_FUSED = ("fused", "fused_fm", "hoist", "fm_autodiff")
+#: the explicit strategies: ``impl -> (hoist, layout, autodiff)``
+_EXPLICIT = {
+    "fused": (False, BATCH_MAJOR, False),
+    "fused_fm": (False, FEATURE_MAJOR, False),
+    "hoist": (True, BATCH_MAJOR, False),
+    "fm_autodiff": (False, FEATURE_MAJOR, True),
+}
+_FUSED = tuple(_EXPLICIT)
 
 
 def _batched_carry0(cell: Cell, params: Any, batch: int) -> Any:
@@ -236,14 +243,9 @@ def _plan(
       and Elman (the GRU's forward is faster projecting step by step).
     """
     fixed = 1 if unroll is None else unroll
-    if impl == "fused":
-        return _Plan(False, BATCH_MAJOR, BATCH_MAJOR, False, fixed, fixed, False)
-    if impl == "fused_fm":
-        return _Plan(False, FEATURE_MAJOR, FEATURE_MAJOR, False, fixed, fixed, False)
-    if impl == "hoist":
-        return _Plan(True, BATCH_MAJOR, BATCH_MAJOR, False, fixed, fixed, True)
-    if impl == "fm_autodiff":
-        return _Plan(False, FEATURE_MAJOR, FEATURE_MAJOR, True, fixed, fixed, False)
+    if impl in _EXPLICIT:
+        hoist, layout, autodiff = _EXPLICIT[impl]
+        return _Plan(hoist, layout, layout, autodiff, fixed, fixed, hoist)
     fm_grad = _FM_HIDDEN_GRAD.get(cell_name, _FM_HIDDEN_GRAD[""])
     layout = FEATURE_MAJOR if hidden <= fm_grad and batch > 1 else BATCH_MAJOR
     primal = (
@@ -256,9 +258,8 @@ def _plan(
     primal_unroll, grad_unroll = (fixed, fixed)
     if unroll is None and batch == 1:
         primal_unroll, grad_unroll = _AUTO_UNROLL.get(cell_name, (1, 1))
-    primal_hoist = (
-        batch == 1 and cell_name in _PRIMAL_HOIST and primal is BATCH_MAJOR
-    )
+    # (measured with batch-major steps only; a small H at B=1 runs feature-major)
+    primal_hoist = batch == 1 and cell_name in _PRIMAL_HOIST and primal is BATCH_MAJOR
     return _Plan(
         batch == 1, layout, primal, autodiff, grad_unroll, primal_unroll, primal_hoist
     )

@@ -152,15 +152,13 @@ def _gates(lay: Layout, z: jax.Array) -> list[jax.Array]:
     to about 1e-7 absolutely). Measured at B=1, T=1000, H=64, with the input
     projection out of the loop: forward 1.32 -> 0.86 ms per call.
     """
-    batch_axis = 0 if lay.name == "batch_major" else -1
-    if z.ndim < 2 or z.shape[batch_axis] != 1:
-        i, f, g, o = lay.split(z, 4)
+    i, f, g, o = lay.split(z, 4)
+    if lay.batch(z) != 1:
         return [sigmoid(i), sigmoid(f), jnp.tanh(g), sigmoid(o)]
-    size = z.size  # 4H
-    is_g = (jnp.arange(size) // (size // 4)) == 2
-    is_g = is_g[None, :] if batch_axis == 0 else is_g[:, None]
-    t = jnp.tanh(z * jnp.where(is_g, 1.0, 0.5).astype(z.dtype))
-    return lay.split(jnp.where(is_g, t, 0.5 + 0.5 * t), 4)
+    half, one = jnp.full_like(i, 0.5), jnp.ones_like(g)
+    scale = lay.concat([half, half, one, half])  # a constant XLA folds
+    t = jnp.tanh(z * scale)
+    return lay.split(t * scale + (1 - scale), 4)  # (1 + t) / 2 on sigmoid gates
 
 
 def _kernel() -> SequenceKernel:

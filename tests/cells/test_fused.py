@@ -84,10 +84,16 @@ def test_batch_of_one_plan_matches_reference(name, reverse, with_lengths, hidden
     def close(a, b):  # float32 summation order differs: errors scale with |b|max
         np.testing.assert_allclose(a, b, rtol=2e-5, atol=2e-5 * max(np.abs(b).max(), 1))
 
-    for a, b in zip(jax.tree.leaves(run("auto")), jax.tree.leaves(run("scan"))):
+    for a, b in zip(
+        jax.tree.leaves(run("auto")), jax.tree.leaves(run("scan")), strict=True
+    ):
         close(a, b)
-    ref = jax.jit(jax.value_and_grad(loss_fn(cell, "scan", lengths, reverse), (0, 1, 2)))
-    new = jax.jit(jax.value_and_grad(loss_fn(cell, "auto", lengths, reverse), (0, 1, 2)))
+    ref = jax.jit(
+        jax.value_and_grad(loss_fn(cell, "scan", lengths, reverse), (0, 1, 2))
+    )
+    new = jax.jit(
+        jax.value_and_grad(loss_fn(cell, "auto", lengths, reverse), (0, 1, 2))
+    )
     (v_ref, g_ref), (v_new, g_new) = ref(params, xs, carry0), new(params, xs, carry0)
     np.testing.assert_allclose(v_new, v_ref, rtol=1e-5)
     for a, b in zip(jax.tree.leaves(g_new), jax.tree.leaves(g_ref), strict=True):
