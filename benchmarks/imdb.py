@@ -383,8 +383,13 @@ def speed_duel(data: Data, quick: bool, rounds: int) -> dict[str, list[float]]:
     import keras
 
     from jaxseq import models
-    from jaxseq.models._bucketed import bucket_lengths, sortish_batches
-    from jaxseq.train import bucket_by_length, init_state, make_train_step
+    from jaxseq.train import (
+        bucket_by_length,
+        bucket_lengths,
+        init_state,
+        make_train_step,
+        sortish_batches,
+    )
 
     _, recipe = recipe_for("lab", quick)
     vocab, f_fit, _, _ = data.features(recipe)

@@ -13,9 +13,8 @@ import jax
 import numpy as np
 
 from .. import text
-from ..train import fit
+from ..train import bucket_by_length, bucket_lengths, fit, sortish_order, take
 from ._base import count_params
-from ._bucketed import bucketed_fit
 from .classifier import (
     RECIPES,
     Classifier,
@@ -158,41 +157,48 @@ def train_features(
         len(y_train),
         len(y_valid),
     )
-    common = dict(
+    batch_size = min(recipe.batch_size, len(y_train))
+    data = (f_train.ids, f_train.lengths, y_train)
+    valid = (f_valid.ids, f_valid.lengths, y_valid) if len(y_valid) else None
+    batching: dict[str, Any] = {}
+    if recipe.bucketing:
+        # batches of similar lengths trimmed to the smallest of four buckets
+        # (quarters of maxlen) that holds them: one compile per bucket, about
+        # as many recurrent steps as the reviews have tokens
+        batching["batch_order"] = sortish_order(f_train.lengths, batch_size, seed=seed)
+        batching["collate"] = bucket_by_length(bucket_lengths(f_train.ids.shape[1]))
+        per_epoch = len(batching["batch_order"](0))
+        if valid is not None:  # evaluated in order: sorted, its batches bucket too
+            valid = take(valid, np.argsort(f_valid.lengths, kind="stable"))
+    else:
+        per_epoch = len(y_train) // batch_size
+    left_out = len(y_train) - per_epoch * batch_size
+    if left_out:
+        logger.info(
+            "%d of %d training examples sit out each epoch (incomplete batches; "
+            "different ones every epoch)",
+            left_out,
+            len(y_train),
+        )
+    result = fit(
+        loss_function(model),
+        optimizer(recipe),
+        params,
+        data,
         key=k_fit,
-        batch_size=min(recipe.batch_size, len(y_train)),
+        batch_size=batch_size,
         epochs=recipe.epochs,
         seed=seed,
-        valid_data=(f_valid.ids, f_valid.lengths, y_valid) if len(y_valid) else None,
+        valid_data=valid,
+        eval_batch_size=max(recipe.batch_size, 256),
+        monitor="accuracy",
+        mode="max",
         patience=recipe.patience,
         restore_best=recipe.patience is not None,
         log_dir=log_dir,
         progress=progress,
+        **batching,
     )
-    data = (f_train.ids, f_train.lengths, y_train)
-    if recipe.bucketing:
-        result = bucketed_fit(
-            loss_function(model), optimizer(recipe), params, data, **common
-        )
-    else:
-        left_out = len(y_train) % common["batch_size"]
-        if left_out:
-            logger.info(
-                "%d of %d training examples sit out each epoch (the incomplete "
-                "last batch; different ones every epoch)",
-                left_out,
-                len(y_train),
-            )
-        result = fit(
-            loss_function(model),
-            optimizer(recipe),
-            params,
-            data,
-            eval_batch_size=max(recipe.batch_size, 256),
-            monitor="accuracy",
-            mode="max",
-            **common,
-        )
     params = jax.device_get(result.params)
     best = result.best_epoch if recipe.patience is not None else len(result.history)
     return TrainResult(

@@ -11,7 +11,8 @@ module                    contents
 ``tbptt``                 :func:`truncated_bptt`, :func:`chunk_lengths`
 ``regularization``        :func:`ridge_penalty`, :func:`ridge`, :func:`labels_by_path`
 ``loop``                  :func:`fit`, :class:`FitResult`, :class:`NonFiniteError`
-``batching``              :func:`bucket_by_length`, :func:`epoch_order`
+``batching``              :func:`bucket_by_length`, :func:`bucket_lengths`,
+                          :func:`epoch_order`, :func:`sortish_order`
 ``checkpoint``            Orbax: :func:`checkpoint_manager`, :func:`save_checkpoint`,
                           :func:`restore_checkpoint`, :func:`latest_step`
 ``parallel``              :func:`data_mesh`, :func:`replicate`, :func:`shard_batch`,
@@ -19,7 +20,17 @@ module                    contents
 ========================  ====================================================
 """
 
-from .batching import bucket_by_length, epoch_order, num_examples, take
+from .batching import (
+    BatchOrder,
+    bucket_by_length,
+    bucket_lengths,
+    epoch_order,
+    num_batches,
+    num_examples,
+    sortish_batches,
+    sortish_order,
+    take,
+)
 from .checkpoint import (
     Restored,
     checkpoint_manager,
@@ -56,6 +67,7 @@ from .tbptt import chunk_lengths, truncated_bptt
 
 __all__ = [
     "BATCH_AXIS",
+    "BatchOrder",
     "FitResult",
     "NonFiniteError",
     "OPTIMIZERS",
@@ -64,6 +76,7 @@ __all__ = [
     "accumulate",
     "batch_sharded",
     "bucket_by_length",
+    "bucket_lengths",
     "checkpoint_manager",
     "chunk_lengths",
     "data_mesh",
@@ -76,6 +89,7 @@ __all__ = [
     "latest_step",
     "make_eval_step",
     "make_train_step",
+    "num_batches",
     "num_examples",
     "optimizer",
     "path_name",
@@ -89,6 +103,8 @@ __all__ = [
     "robbins_monro",
     "save_checkpoint",
     "shard_batch",
+    "sortish_batches",
+    "sortish_order",
     "summarize",
     "take",
     "train_step_fn",

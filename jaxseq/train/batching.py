@@ -2,17 +2,28 @@
 
 Data are pytrees (typically tuples) of NumPy arrays sharing a leading example
 axis, e.g. ``(ids [N, T], lengths [N], labels [N])``.
+
+A :data:`BatchOrder` chooses an epoch's minibatches for :func:`~jaxseq.train.fit`
+(``batch_order=``): by default each epoch is a uniformly random permutation
+(:func:`epoch_order`); :func:`sortish_order` draws batches of examples of
+similar lengths, which with :func:`bucket_by_length` lets a recurrent layer
+run about as many steps as the sequences have tokens.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
 
 Collate = Callable[[Any], Any]
+#: ``batch_order(epoch) -> batches``: the example indices of each minibatch of
+#: the 0-based ``epoch``, in order. It must be a pure function of ``epoch`` (a
+#: resumed run recomputes the epoch it stopped in) and give the same number of
+#: batches of ``batch_size`` indices every epoch.
+BatchOrder = Callable[[int], Sequence[np.ndarray]]
 
 
 def bucket_by_length(
@@ -97,3 +108,87 @@ def take(data: Any, idx: np.ndarray) -> Any:
 def epoch_order(seed: int, epoch: int, num_examples: int) -> np.ndarray:
     """The permutation of example indices for 0-based ``epoch`` (reproducible)."""
     return np.random.default_rng((seed, epoch)).permutation(num_examples)
+
+
+def bucket_lengths(maxlen: int, count: int = 4) -> tuple[int, ...]:
+    """``count`` evenly spaced bucket lengths up to ``maxlen`` (for
+    :func:`bucket_by_length`), e.g. ``(100, 200, 300, 400)`` for 400."""
+    if isinstance(maxlen, bool) or not isinstance(maxlen, int) or maxlen < 1:
+        raise ValueError(f"maxlen: expected a positive int, got {maxlen!r}.")
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ValueError(f"count: expected a positive int, got {count!r}.")
+    return tuple(sorted({max(1, maxlen * k // count) for k in range(1, count + 1)}))
+
+
+def sortish_batches(
+    lengths: np.ndarray, batch_size: int, rng: np.random.Generator, pool: int = 32
+) -> list[np.ndarray]:
+    """One epoch's batches: indices of examples of similar lengths.
+
+    A random permutation is cut into pools of ``pool * batch_size`` examples;
+    each pool is sorted by length and cut into batches of ``batch_size``; the
+    batches are shuffled (the "sortish" sampling of bucketed iterators). Only
+    the last pool can end in an incomplete batch, which is dropped: as in
+    :func:`fit`'s own order, ``N // batch_size`` batches, and the up to
+    ``batch_size - 1`` examples left out differ from epoch to epoch.
+
+    Args:
+        lengths: ``[N]`` sequence lengths.
+        batch_size: examples per batch.
+        rng: the epoch's NumPy generator.
+        pool: batches per sorted pool (larger: more uniform lengths per batch,
+            less randomness in which examples share a batch).
+
+    Returns:
+        ``num_batches(N, batch_size, pool)`` index arrays of ``batch_size``.
+    """
+    lengths = np.asarray(lengths)
+    order = rng.permutation(len(lengths))
+    batches = []
+    for start in range(0, len(order), pool * batch_size):
+        chunk = order[start : start + pool * batch_size]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        full = len(chunk) // batch_size * batch_size
+        batches.extend(chunk[:full].reshape(-1, batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def num_batches(num_examples: int, batch_size: int, pool: int = 32) -> int:
+    """Batches per epoch of :func:`sortish_batches`."""
+    full, rest = divmod(num_examples, pool * batch_size)
+    return full * pool + rest // batch_size
+
+
+def sortish_order(
+    lengths: np.ndarray, batch_size: int, *, seed: int = 0, pool: int = 32
+) -> BatchOrder:
+    """A :data:`BatchOrder` of :func:`sortish_batches`, epoch ``e`` drawn from
+    ``numpy.random.default_rng((seed, e))`` (so a resumed run redraws it).
+
+    Examples:
+        >>> import numpy as np
+        >>> from jaxseq.train import sortish_order
+        >>> order = sortish_order(np.arange(1000) % 97, 10, pool=4)
+        >>> batches = order(0)
+        >>> len(batches), batches[0].shape, bool((order(0)[3] == batches[3]).all())
+        (100, (10,), True)
+    """
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1:
+        raise ValueError(
+            f"lengths: expected a 1-D array [N], got shape {lengths.shape}."
+        )
+    for name, value in (("batch_size", batch_size), ("pool", pool)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected a positive int, got {value!r}.")
+    if num_batches(len(lengths), batch_size, pool) < 1:
+        raise ValueError(
+            f"batch_size: expected at most the number of examples ({len(lengths)}), "
+            f"got {batch_size}."
+        )
+
+    def order(epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng((seed, epoch))
+        return sortish_batches(lengths, batch_size, rng, pool)
+
+    return order

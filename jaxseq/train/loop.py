@@ -7,6 +7,9 @@ permutation of the examples, drawn from ``numpy.random.default_rng((seed,
 epoch))``: minibatches are without replacement, the last incomplete batch is
 dropped (every batch has the same shape), and the order of any epoch can be
 recomputed, which is how a resumed run continues mid-epoch at the same batch.
+A ``batch_order`` (:data:`~jaxseq.train.batching.BatchOrder`, e.g.
+:func:`~jaxseq.train.sortish_order`) replaces that order by one of its own,
+under the same rule: a function of the epoch.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import optax
 from tqdm import tqdm
 
 from . import parallel
-from .batching import Collate, epoch_order, num_examples, take
+from .batching import BatchOrder, Collate, epoch_order, num_examples, take
 from .checkpoint import checkpoint_manager, restore_checkpoint, save_checkpoint
 from .history import plot_history, write_metrics
 from .step import (
@@ -164,6 +167,10 @@ class _Fit:
         self.train_data, self.valid_data = train_data, valid_data
         self.n = num_examples("train_data", train_data)
         self.spe = self.n // opts["batch_size"]
+        if opts["batch_order"] is not None:
+            self.spe = len(opts["batch_order"](0))
+            if self.spe == 0:
+                raise ValueError("batch_order: expected at least one batch, got none.")
         self.mesh = opts["mesh"]
         self.collate = opts["collate"] or (lambda batch: batch)
         shard = {}
@@ -175,9 +182,11 @@ class _Fit:
             }
         self.train_step = make_train_step(loss_fn, optimizer, **shard)
         self.eval_step = make_eval_step(loss_fn)
-        self.run = _Run(
-            num_examples=self.n, batch_size=opts["batch_size"], seed=opts["seed"]
-        )
+        config = dict(num_examples=self.n, batch_size=opts["batch_size"])
+        config["seed"] = opts["seed"]
+        if opts["batch_order"] is not None:  # (a checkpoint of a default run lacks it)
+            config["batches_per_epoch"] = self.spe
+        self.run = _Run(**config)
         self.manager = None
         if opts["checkpoint_dir"] is not None:
             self.manager = checkpoint_manager(
@@ -187,6 +196,22 @@ class _Fit:
         self.primary = parallel.is_primary()
 
     # -- data ---------------------------------------------------------------
+    def batches(self, epoch: int) -> Any:
+        """The index arrays of ``epoch``'s minibatches."""
+        size = self.o["batch_size"]
+        if self.o["batch_order"] is None:
+            order = epoch_order(self.o["seed"], epoch, self.n)
+            return [order[b * size : (b + 1) * size] for b in range(self.spe)]
+        batches = self.o["batch_order"](epoch)
+        shapes = {np.shape(b) for b in batches}
+        if len(batches) != self.spe or (batches and shapes != {(size,)}):
+            raise ValueError(
+                f"batch_order: expected {self.spe} batches (as in epoch 1) of "
+                f"{size} indices each for epoch {epoch + 1}, got {len(batches)} "
+                f"of shapes {sorted(shapes)}."
+            )
+        return batches
+
     def _batch(self, idx: np.ndarray) -> Any:
         batch = self.collate(take(self.train_data, idx))
         if self.mesh is None:
@@ -298,11 +323,10 @@ class _Fit:
         )
         epoch = step // spe
         while epoch < o["epochs"] and not run.stopped:
-            order = epoch_order(o["seed"], epoch, self.n)
+            batches = self.batches(epoch)
             tic = time.perf_counter()
             for b in range(step % spe, spe):  # mid-epoch after a resume
-                idx = order[b * o["batch_size"] : (b + 1) * o["batch_size"]]
-                state, metrics = self.train_step(state, self._batch(idx))
+                state, metrics = self.train_step(state, self._batch(batches[b]))
                 metrics = jax.device_get(metrics)
                 if not metrics["finite"]:
                     bar.close()
@@ -345,6 +369,7 @@ def fit(
     min_delta: float = 0.0,
     restore_best: bool = True,
     collate: Collate | None = None,
+    batch_order: BatchOrder | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int | None = None,
     max_to_keep: int | None = 2,
@@ -384,6 +409,12 @@ def fit(
         min_delta: the least change that counts as an improvement.
         restore_best: return the best epoch's parameters in ``FitResult.params``.
         collate: host function applied to each minibatch before the step.
+        batch_order: ``batch_order(epoch) -> batches``, the example indices of
+            each of the epoch's minibatches (default: consecutive slices of
+            :func:`epoch_order`); the same number of ``batch_size`` batches
+            every epoch, and a pure function of ``epoch`` so that ``resume``
+            finds the same batches (:func:`sortish_order` draws batches of
+            similar lengths for ``collate=bucket_by_length(...)``).
         checkpoint_dir: directory for Orbax checkpoints (``None``: none).
         checkpoint_every: also checkpoint every this many steps (the run always
             checkpoints at its end).

@@ -1,5 +1,5 @@
-"""Length-bucketed batches: every batch full, examples of similar length, and
-trimming a batch to its bucket changes neither the loss nor the gradient."""
+"""Trimming a batch of the lab model to its length bucket changes neither the
+loss nor the gradient (the batch orders are tested in tests/train)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,7 @@ import jax
 import numpy as np
 
 from jaxseq import models
-from jaxseq.models._bucketed import bucket_lengths, num_batches, sortish_batches
-from jaxseq.train import bucket_by_length
-
-
-def test_sortish_batches_cover_the_epoch_in_similar_lengths():
-    rng = np.random.default_rng(0)
-    lengths = rng.integers(1, 400, 5000)
-    batches = sortish_batches(lengths, 64, np.random.default_rng(1), pool=8)
-    assert len(batches) == num_batches(5000, 64, pool=8) == 78
-    flat = np.concatenate(batches)
-    assert all(len(b) == 64 for b in batches) and len(set(flat)) == len(flat)
-    assert 5000 - len(flat) < 64 * (5000 // (8 * 64) + 1)  # < one batch per pool
-    spread = np.mean([np.ptp(lengths[b]) for b in batches])
-    assert spread < 0.2 * np.ptp(lengths)  # a random batch spans almost all
-    again = sortish_batches(lengths, 64, np.random.default_rng(1), pool=8)
-    assert all((a == b).all() for a, b in zip(batches, again, strict=True))
-
-
-def test_bucket_lengths():
-    assert bucket_lengths(400) == (100, 200, 300, 400)
-    assert bucket_lengths(3) == (1, 2, 3)
+from jaxseq.train import bucket_by_length, bucket_lengths
 
 
 def test_trimming_to_the_bucket_keeps_loss_and_gradient():
