@@ -126,7 +126,10 @@ def rnn(
         # the step's own trace-time checks (feature size, carry), at no run cost
         x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
         jax.eval_shape(cell.step, params, carry0, x_t)
-        plan = _plan(impl, batch, cell.hidden_size, cell.name, unroll)
+        plan = _plan(
+            impl, batch, cell.hidden_size, cell.name, unroll,
+            masked_reverse=reverse and lengths is not None,
+        )  # fmt: skip
         x_dtype = jax.tree.leaves(params)[0].dtype
         reference = None
         if plan.autodiff and remat is None:
@@ -224,6 +227,7 @@ def _plan(
     hidden: int,
     cell_name: str = "",
     unroll: int | bool | None = None,
+    masked_reverse: bool = False,
 ) -> _Plan:
     """The :class:`_Plan` of a fused run; ``unroll=None`` lets ``"auto"`` choose.
 
@@ -237,7 +241,8 @@ def _plan(
       feature-major for Elman up to ``H = 32`` and for the gated cells at
       ``H = 4``; autodiff of the reference loop where XLA compiles it better than
       the kernel's backward (GRU at ``8 <= H <= 32``, up to 1.9x; LSTM at
-      ``H = 4``);
+      ``H = 4``, except when reading masked sequences backwards, as the seed's
+      IMDb lab model does: there the autodiff loop is the slower one);
     * the input projection computed for all steps up front pays off only for a
       batch of one (latency-bound), and in a forward-only call only for the LSTM
       and Elman (the GRU's forward is faster projecting step by step).
@@ -255,6 +260,8 @@ def _plan(
     )
     low, high = _AUTODIFF_HIDDEN.get(cell_name, (0, 0))
     autodiff = low <= hidden <= high and batch > 1
+    if masked_reverse and cell_name in _NO_AUTODIFF_MASKED_REVERSE:
+        autodiff = False
     primal_unroll, grad_unroll = (fixed, fixed)
     if unroll is None and batch == 1:
         primal_unroll, grad_unroll = _AUTO_UNROLL.get(cell_name, (1, 1))
@@ -274,6 +281,13 @@ _FM_HIDDEN_PRIMAL = 16
 _FM_PRIMAL_MIN_CELLS = 32768
 #: the gradient is autodiff of the reference loop for hidden sizes in this range.
 _AUTODIFF_HIDDEN = {"lstm": (1, 4), "gru": (8, 32)}
+#: ... except for these cells when the loop runs backwards with ``lengths``:
+#: autodiff of that masked reverse loop measured slower than the kernel's
+#: backward (LSTM, B=512, H=4, one core, fwd+bwd ms, feature-major kernel
+#: against autodiff: T=100 3.55 / 4.28, T=200 8.03 / 9.11, T=400 18.2 / 20.0
+#: with host memory retained, 33.1 / 35.9 without), while forwards, or without
+#: lengths, autodiff stays ahead (T=200: 7.78 / 8.43 masked forwards).
+_NO_AUTODIFF_MASKED_REVERSE = ("lstm",)
 #: ``unroll=None`` at batch 1: (forward-only, gradient) steps per loop iteration,
 #: measured at B=1, T=1000, H=64 (LSTM gradient 3.00 -> 2.88 ms at 2, 2.63 ms at
 #: 4 but with compile time 1.8x Flax's, over the 1.5x the speed goals allow; GRU
