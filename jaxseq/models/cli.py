@@ -210,6 +210,15 @@ def _train_parser() -> argparse.ArgumentParser:
         help="validation split; auto: by movie when movie ids are known",
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=None,
+        metavar="STEPS",
+        help="checkpoint into OUT/ckpt every STEPS steps (default: every epoch); "
+        "running the same command with the same --out continues from the last one",
+    )
+    p.add_argument("--no-checkpoints", action="store_true", help="write no checkpoints")
     p.add_argument("--no-test", action="store_true", help="skip the test evaluation")
     p.add_argument(
         "--strict-utf8",
@@ -284,6 +293,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from ..train import latest_step
     from . import save
     from .classifier import evaluate
     from .training import train
@@ -298,6 +308,10 @@ def _train(args: argparse.Namespace) -> int:
         f"jaxseq train imdb: model {args.model}, {len(fit)} training / {len(valid)} "
         f"validation reviews from {args.data}, run directory {out}"
     )
+    ckpt = None if args.no_checkpoints else os.path.join(out, "ckpt")
+    last = None if ckpt is None else latest_step(ckpt)
+    if last is not None:
+        print(f"continuing from the checkpoint at step {last} in {ckpt}")
     result = train(
         args.model,
         fit.texts,
@@ -308,6 +322,8 @@ def _train(args: argparse.Namespace) -> int:
         seed=args.seed,
         log_dir=out,
         progress=not args.quiet,
+        checkpoint_dir=ckpt,
+        checkpoint_every=args.checkpoint_every,
     )
     summary = _summary(args, recipe, result)
     if not args.no_test:

@@ -80,6 +80,8 @@ def train(
     seed: int = 0,
     log_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainResult:
     """Fit a vocabulary and train model ``name`` with early stopping on the
     validation accuracy.
@@ -96,6 +98,10 @@ def train(
         log_dir: where :func:`jaxseq.train.fit` writes ``metrics.jsonl``,
             ``metrics.csv`` and ``curves.png`` after every epoch.
         progress: show progress bars.
+        checkpoint_dir: Orbax checkpoints of the run there (``None``: none); a
+            call with the same data, recipe and seed continues from the latest
+            one (the vocabulary and features are recomputed, identically).
+        checkpoint_every: steps between checkpoints (default: one per epoch).
 
     Returns:
         A :class:`TrainResult`.
@@ -122,6 +128,8 @@ def train(
         seed=seed,
         log_dir=log_dir,
         progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every,
     )
     return result._replace(timings={**timings, **result.timings})
 
@@ -138,6 +146,8 @@ def train_features(
     seed: int = 0,
     log_dir: str | os.PathLike[str] | None = None,
     progress: bool = True,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+    checkpoint_every: int | None = None,
 ) -> TrainResult:
     """:func:`train` on texts already featurised with ``vocab`` and
     ``recipe.inputs`` (to reuse one vectorisation for several models)."""
@@ -197,6 +207,8 @@ def train_features(
         restore_best=recipe.patience is not None,
         log_dir=log_dir,
         progress=progress,
+        checkpoint_dir=checkpoint_dir,
+        checkpoint_every=checkpoint_every or per_epoch,
         **batching,
     )
     params = jax.device_get(result.params)

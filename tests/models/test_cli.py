@@ -167,3 +167,42 @@ def test_bad_model_options(capsys):
         == 1
     )
     assert "unknown option(s) ['colour']" in capsys.readouterr().err
+
+
+def _train_lab(cwd: Path, out: str, epochs: int) -> subprocess.CompletedProcess:
+    done = run(
+        "jaxseq.models.cli_train", "imdb", "--model", "lab", "--data", "sample",
+        "--epochs", str(epochs), "--maxlen", "32", "--batch-size", "64",
+        "--out", out, "--quiet", "--no-test", cwd=cwd,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def test_train_continues_from_its_checkpoint(tmp_path):
+    """One epoch (1,599 reviews, batch 64: 24 steps), then the same command
+    asking for two continues from that epoch's checkpoint and ends where a
+    two-epoch run ends, bit for bit."""
+    import numpy as np
+
+    _train_lab(tmp_path, "runs/a", 1)
+    again = _train_lab(tmp_path, "runs/a", 2)
+    assert "continuing from the checkpoint at step 24 in runs/a/ckpt" in again.stdout
+    _train_lab(tmp_path, "runs/b", 2)
+    a, b = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
+    history = [
+        [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+        for d in (a, b)
+    ]
+    keys = ("epoch", "step", "train_loss", "valid_accuracy")
+    assert [[r[k] for k in keys] for r in history[0]] == [
+        [r[k] for k in keys] for r in history[1]
+    ]
+    assert len(history[0]) == 2
+    with (
+        np.load(a / "model" / "params.npz") as pa,
+        np.load(b / "model" / "params.npz") as pb,
+    ):
+        assert sorted(pa.files) == sorted(pb.files)
+        for name in pa.files:
+            np.testing.assert_array_equal(pa[name], pb[name], err_msg=name)
