@@ -74,6 +74,11 @@ class NonFiniteError(FloatingPointError):
         self.checkpoint_step = checkpoint_step
 
 
+#: run settings recorded only by some runs (a batch order's count); a resumed run
+#: must agree on them too, recorded or not
+_OPTIONAL_CONFIG = frozenset({"batches_per_epoch"})
+
+
 class _Run:
     """Host bookkeeping of a run (everything in a checkpoint's ``meta``)."""
 
@@ -102,7 +107,8 @@ class _Run:
         }
 
     def load(self, meta: dict[str, Any], best_params: Any) -> None:
-        for name, value in self.config.items():
+        for name in [*self.config, *(_OPTIONAL_CONFIG - self.config.keys())]:
+            value = self.config.get(name)
             if meta.get(name) != value:
                 raise ValueError(
                     f"{name}: expected {meta.get(name)!r} to resume the checkpointed "
@@ -182,8 +188,11 @@ class _Fit:
             }
         self.train_step = make_train_step(loss_fn, optimizer, **shard)
         self.eval_step = make_eval_step(loss_fn)
-        config = dict(num_examples=self.n, batch_size=opts["batch_size"])
-        config["seed"] = opts["seed"]
+        config = {
+            "num_examples": self.n,
+            "batch_size": opts["batch_size"],
+            "seed": opts["seed"],
+        }
         if opts["batch_order"] is not None:  # (a checkpoint of a default run lacks it)
             config["batches_per_epoch"] = self.spe
         self.run = _Run(**config)

@@ -125,6 +125,18 @@ def test_fit_trains_on_the_batch_order_and_resumes_mid_epoch(tmp_path):
             **{**common, "batch_order": other, "epochs": EPOCHS + 1},
             **ckpt,
         )
+    # nor without one
+    with pytest.raises(
+        ValueError, match=r"batches_per_epoch: expected \d+ to resume .*got None"
+    ):
+        fit(
+            _recorder(),
+            optax.sgd(1.0),
+            _params(order),
+            data,
+            **{**common, "batch_order": None, "epochs": EPOCHS + 1},
+            **ckpt,
+        )
 
 
 def test_batch_order_must_keep_its_shape():
