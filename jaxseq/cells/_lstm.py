@@ -168,6 +168,11 @@ def _kernel() -> SequenceKernel:
     the step's outputs: ``do = dh tanh(C_t)``, ``dC = dc + dh o (1 - tanh^2 C_t)``,
     ``di = dC g``, ``df = dC C_{t-1}``, ``dg = dC i``, ``dC_{t-1} = dC f``, each
     through its nonlinearity's derivative, and ``dh_{t-1} = dz W_h^T``.
+
+    The residuals are the four activated gates; ``tanh(C_t)`` is recomputed in
+    the backward loop from them and ``C_{t-1}`` rather than stored (one
+    ``[T, B, H]`` array less: fwd+bwd 2% faster at S1 and S2, 1-4% on the IMDb
+    lab model, measured on one CPU core).
     """
 
     def project(lay: Layout, p: LSTMParams, x: jax.Array) -> jax.Array:
@@ -176,12 +181,12 @@ def _kernel() -> SequenceKernel:
     def forward(lay: Layout, p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
         i, f, g, o = _gates(lay, ax + lay.mm(carry.h, p.w_h))
         c = f * carry.c + i * g
-        tc = jnp.tanh(c)
-        h = o * tc
-        return LSTMCarry(h=h, c=c), h, (i, f, g, o, tc)
+        h = o * jnp.tanh(c)
+        return LSTMCarry(h=h, c=c), h, (i, f, g, o)
 
     def backward(lay: Layout, p: LSTMParams, res, prev: LSTMCarry, d: LSTMCarry):
-        i, f, g, o, tc = res
+        i, f, g, o = res
+        tc = jnp.tanh(f * prev.c + i * g)  # tanh(C_t), recomputed
         dc = d.c + d.h * o * (1.0 - tc * tc)
         dz = lay.concat(
             [
