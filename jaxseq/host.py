@@ -7,7 +7,7 @@ the kernel on ``free``, so every call of a large program touches new pages: one
 page fault per 4 KiB, each zeroing its page. For the gradient of a recurrent
 layer, whose residuals are ``O(T B H)`` numbers, that is a large share of the
 time: measured on one core at ``B=128, T=200, I=128, H=256``, an LSTM
-forward+backward call took 463 ms with the default allocator and 346 ms after
+forward+backward call took 444 ms with the default allocator and 334 ms after
 :func:`retain_memory` (every JAX library in the process and PyTorch gain too;
 see ``benchmarks/results/speed_retain.md``).
 

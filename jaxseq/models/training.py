@@ -177,11 +177,9 @@ def train_features(
         # as many recurrent steps as the reviews have tokens
         batching["batch_order"] = sortish_order(f_train.lengths, batch_size, seed=seed)
         batching["collate"] = bucket_by_length(bucket_lengths(f_train.ids.shape[1]))
-        per_epoch = len(batching["batch_order"](0))
         if valid is not None:  # evaluated in order: sorted, its batches bucket too
             valid = take(valid, np.argsort(f_valid.lengths, kind="stable"))
-    else:
-        per_epoch = len(y_train) // batch_size
+    per_epoch = len(y_train) // batch_size  # either order: only full batches
     left_out = len(y_train) - per_epoch * batch_size
     if left_out:
         logger.info(

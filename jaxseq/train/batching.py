@@ -140,7 +140,7 @@ def sortish_batches(
             less randomness in which examples share a batch).
 
     Returns:
-        ``num_batches(N, batch_size, pool)`` index arrays of ``batch_size``.
+        ``N // batch_size`` index arrays of ``batch_size``.
     """
     lengths = np.asarray(lengths)
     order = rng.permutation(len(lengths))
@@ -151,12 +151,6 @@ def sortish_batches(
         full = len(chunk) // batch_size * batch_size
         batches.extend(chunk[:full].reshape(-1, batch_size))
     return [batches[i] for i in rng.permutation(len(batches))]
-
-
-def num_batches(num_examples: int, batch_size: int, pool: int = 32) -> int:
-    """Batches per epoch of :func:`sortish_batches`."""
-    full, rest = divmod(num_examples, pool * batch_size)
-    return full * pool + rest // batch_size
 
 
 def sortish_order(
@@ -181,7 +175,7 @@ def sortish_order(
     for name, value in (("batch_size", batch_size), ("pool", pool)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name}: expected a positive int, got {value!r}.")
-    if num_batches(len(lengths), batch_size, pool) < 1:
+    if len(lengths) < batch_size:
         raise ValueError(
             f"batch_size: expected at most the number of examples ({len(lengths)}), "
             f"got {batch_size}."
