@@ -11,8 +11,13 @@ steps; ``hoist``: batch-major with the input projection computed up front;
 Usage::
 
     python benchmarks/layouts.py [--quick] [--clock wall|cpu]
+    python benchmarks/layouts.py --masked-reverse --cells lstm --clock cpu
 
-Writes ``benchmarks/results/layouts.md`` and ``layouts.json``.
+Writes ``benchmarks/results/layouts.md`` and ``layouts.json``. With
+``--masked-reverse`` the sequences have lengths (log-normal, median about T/2.2,
+clipped to [5, T], as IMDb reviews under ``maxlen``) and run backwards, as in the
+seed's IMDb lab model, at the lab model's sizes; results in
+``layouts_masked_reverse.md``/``.json``.
 """
 
 from __future__ import annotations
@@ -44,16 +49,25 @@ GRID = [  # (B, T, I, H)
     (128, 200, 128, 256),
     (1, 1000, 32, 64),
 ]
+#: the seed's IMDb lab model's LSTM (B=512, H=4) at two review lengths
+MASKED_REVERSE_GRID = [(512, 200, 4, 4), (512, 400, 4, 4)]
 IMPLS = ("scan", "fused", "fused_fm", "hoist", "fm_autodiff", "auto")
 
 
-def build(cell_name, B, T, I, H, impl):
+def lengths_like_reviews(B, T):
+    rng = np.random.default_rng(0)
+    return np.clip(rng.lognormal(np.log(T / 2.2), 0.7, B), 5, T).astype(np.int32)
+
+
+def build(cell_name, B, T, I, H, impl, masked_reverse=False):
     cell = getattr(jaxseq.cells, cell_name)(H)
     params = cell.init(jax.random.key(0), I)
     xs = jax.random.normal(jax.random.key(1), (B, T, I))
+    lengths = lengths_like_reviews(B, T) if masked_reverse else None
 
     def ys(p, x):
-        return jaxseq.rnn(cell, p, x, impl=impl)[1]
+        return jaxseq.rnn(cell, p, x, lengths=lengths, reverse=masked_reverse,
+                          impl=impl)[1]  # fmt: skip
 
     fwd = jax.jit(ys)
     bwd = jax.jit(jax.grad(lambda p, x: ys(p, x).sum(), argnums=(0, 1)))
@@ -66,13 +80,24 @@ def main(argv=None) -> int:
     ap.add_argument("--clock", choices=("wall", "cpu"), default="wall")
     ap.add_argument("--cells", default="lstm,gru,elman")
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument(
+        "--masked-reverse",
+        action="store_true",
+        help="sequences with lengths, read backwards (the IMDb lab model's case)",
+    )
     args = ap.parse_args(argv)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     grid = GRID[:1] + GRID[5:6] if args.quick else GRID
+    name = "layouts"
+    if args.masked_reverse:
+        grid, name = MASKED_REVERSE_GRID, "layouts_masked_reverse"
     rows = []
     for B, T, I, H in grid:
         for cell_name in args.cells.split(","):
-            fns = {impl: build(cell_name, B, T, I, H, impl) for impl in IMPLS}
+            fns = {
+                impl: build(cell_name, B, T, I, H, impl, args.masked_reverse)
+                for impl in IMPLS
+            }
             for mode in ("fwd", "fwdbwd"):
                 calls = {impl: fns[impl][mode] for impl in IMPLS}
                 for fn, a in calls.values():
@@ -108,7 +133,8 @@ def main(argv=None) -> int:
                 )
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"clock": args.clock, "jax": jax.__version__, "cores": 1}
-    (RESULTS / "layouts.json").write_text(
+    meta["masked_reverse"] = args.masked_reverse
+    (RESULTS / f"{name}.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=1)
     )
     head = (
@@ -119,7 +145,13 @@ def main(argv=None) -> int:
         "",
         f"Median ms per call ({args.clock} clock), jax {jax.__version__}. "
         "`auto` is what `jaxseq.rnn` does by default; auto/best > 1 marks a size "
-        "where its rule misses the fastest variant.",
+        "where its rule misses the fastest variant."
+        + (
+            " Sequences with lengths (log-normal, median about T/2.2), read "
+            "backwards, as in the IMDb lab model."
+            if args.masked_reverse
+            else ""
+        ),
         "",
         head,
         "|" + "---|" * (len(IMPLS) + 8),
@@ -131,8 +163,8 @@ def main(argv=None) -> int:
             + " | ".join(f"{r['median_ms'][k]:.2f}" for k in IMPLS)
             + f" | {r['best']} | {r['auto_over_best']:.2f} |"
         )
-    (RESULTS / "layouts.md").write_text("\n".join(lines) + "\n")
-    print(f"wrote {RESULTS / 'layouts.md'}")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {RESULTS / f'{name}.md'}")
     return 0
 
 

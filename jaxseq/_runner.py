@@ -283,10 +283,10 @@ _FM_PRIMAL_MIN_CELLS = 32768
 _AUTODIFF_HIDDEN = {"lstm": (1, 4), "gru": (8, 32)}
 #: ... except for these cells when the loop runs backwards with ``lengths``:
 #: autodiff of that masked reverse loop measured slower than the kernel's
-#: backward (LSTM, B=512, H=4, one core, fwd+bwd ms, feature-major kernel
-#: against autodiff: T=100 3.55 / 4.28, T=200 8.03 / 9.11, T=400 18.2 / 20.0
-#: with host memory retained, 33.1 / 35.9 without), while forwards, or without
-#: lengths, autodiff stays ahead (T=200: 7.78 / 8.43 masked forwards).
+#: backward (benchmarks/results/layouts_masked_reverse.md: LSTM, B=512, H=4,
+#: fwd+bwd feature-major kernel against autodiff 7.42 / 9.15 ms at T=200,
+#: 31.3 / 38.2 ms at T=400), while without lengths autodiff stays ahead
+#: (layouts.md, T=200).
 _NO_AUTODIFF_MASKED_REVERSE = ("lstm",)
 #: ``unroll=None`` at batch 1: (forward-only, gradient) steps per loop iteration,
 #: measured at B=1, T=1000, H=64 (LSTM gradient 3.00 -> 2.88 ms at 2, 2.63 ms at
