@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _machine import describe
 
 from jaxseq.models import InputSpec
 
@@ -839,8 +840,7 @@ def main(argv: list[str] | None = None) -> int:
             rows["ensemble"] = extra
     meta = {
         "wall_minutes": (time.perf_counter() - start) / 60,
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs shared with other "
-        "jobs "
+        "machine": f"{describe()}, shared with other jobs "
         f"(1-minute load average {load_before:.1f} at the start, "
         f"{os.getloadavg()[0]:.1f} at the end); Python "
         f"{platform.python_version()}, jax {_version('jax')}, flax "

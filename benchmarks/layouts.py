@@ -36,6 +36,8 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _machine import describe  # noqa: E402
+
 import jaxseq  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -133,6 +135,7 @@ def main(argv=None) -> int:
                 )
     RESULTS.mkdir(parents=True, exist_ok=True)
     meta = {"clock": args.clock, "jax": jax.__version__, "cores": 1}
+    meta["machine"] = describe(1)
     meta["masked_reverse"] = args.masked_reverse
     (RESULTS / f"{name}.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=1)
@@ -143,7 +146,8 @@ def main(argv=None) -> int:
     lines = [
         "# Implementation by size (one core)",
         "",
-        f"Median ms per call ({args.clock} clock), jax {jax.__version__}. "
+        f"Median ms per call ({args.clock} clock), jax {jax.__version__}, "
+        f"{meta['machine']}. "
         "`auto` is what `jaxseq.rnn` does by default; auto/best > 1 marks a size "
         "where its rule misses the fastest variant."
         + (

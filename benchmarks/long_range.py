@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from _machine import describe
 
 import jaxseq
 from jaxseq import diagnostics as dg
@@ -492,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
     config = {k: v for k, v in vars(args).items() if k != "out"}
     config["argv"] = " ".join(sys.argv[1:] if argv is None else argv)
     config |= {
-        "machine": f"{platform.machine()} {platform.system()}, "
+        "machine": f"{describe()}, "
         f"{jax.device_count()} {jax.default_backend()} device(s)",
         "backend": jax.default_backend(),
         "jax": jax.__version__,

@@ -29,6 +29,8 @@ import jax
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _machine import describe  # noqa: E402
+
 import jaxseq  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -79,7 +81,8 @@ def main(argv=None) -> int:
                     flush=True,
                 )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"B": B, "I": I, "H": H, "cell": "lstm", "jax": jax.__version__}
+    meta = {"B": B, "I": I, "H": H, "cell": "lstm", "jax": jax.__version__,
+            "machine": describe()}
     (RESULTS / "memory.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=1)
     )
@@ -89,7 +92,8 @@ def main(argv=None) -> int:
         f"LSTM, B={B}, I={I}, H={H}, float32, gradient w.r.t. parameters and "
         "inputs. `temp MB` is XLA's scratch allocation for the compiled "
         "gradient (exact); `remat` = sqrt(T) keeps one carry per block and "
-        "recomputes each block in the backward pass.",
+        "recomputes each block in the backward pass. "
+        f"CPU: {meta['machine']}.",
         "",
         "| impl | T | remat | temp MB | time s | time ratio vs no remat |",
         "|---|---|---|---|---|---|",

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from functools import partial
@@ -116,6 +115,7 @@ else:
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
+from _machine import describe  # noqa: E402
 
 import jaxseq  # noqa: E402
 
@@ -595,7 +595,7 @@ def main():
     meta = {
         "clock": ARGS.clock,
         "cores": N_CORES,
-        "machine": f"{platform.machine()} {platform.processor()}",
+        "machine": describe(N_CORES),
         "jax": jax.__version__,
         "dot_peak_gflops": peak,
         "skipped": skipped,

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from _machine import describe
+
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 CONFIG = {"batch": 64, "seq_len": 64, "vocab": 1000, "embed": 32, "hidden": 64}
@@ -194,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = {
         "platform": platform.platform(),
+        "cpu": describe(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "jax": jax.__version__,
@@ -211,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
         "# Train step throughput",
         "",
         f"`python benchmarks/train.py` on {machine['cpu_count']} CPU cores "
-        f"({machine['platform']}), jax {machine['jax']}. IMDb-shaped LSTM: batch "
+        f"({machine['cpu']}; {machine['platform']}), jax {machine['jax']}. "
+        "IMDb-shaped LSTM: batch "
         f"{CONFIG['batch']}, {CONFIG['seq_len']} steps, vocab {CONFIG['vocab']}, "
         f"embed {CONFIG['embed']}, hidden {CONFIG['hidden']}; Adam with clipping; "
         f"best of {args.repeats} timings of {args.steps} steps, waiting for each step. "
