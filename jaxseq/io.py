@@ -38,6 +38,8 @@ import json
 import os
 import shutil
 import tempfile
+import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -49,6 +51,10 @@ import numpy as np
 from . import cells as _cells
 from .cells._dropout import RecurrentDropoutCarry, recurrent_dropout
 from .layers import BiCarry, BiParams, RNNLayer, stack
+
+#: Errors of a damaged ``params.npz`` member: a bad CRC-32 or header
+#: (``BadZipFile``), a damaged compressed stream, a cut ``.npy`` header or body.
+_ARRAY_ERRORS = (zipfile.BadZipFile, zlib.error, ValueError, OSError, EOFError)
 
 FORMAT_NAME = "jaxseq.model"
 #: Written into every saved model; :func:`load` refuses any other value.
@@ -163,8 +169,12 @@ def _decode_leaf(spec: dict[str, Any], arrays: Any, used: set[str]) -> jax.Array
         raise ValueError(f"{path}: missing from {ARRAYS_FILE}.")
     try:
         a = arrays[path]
-    except (ValueError, OSError, EOFError) as err:  # e.g. an object (pickle) array
-        raise ValueError(f"{path}: unreadable in {ARRAYS_FILE} ({err}).") from err
+    except _ARRAY_ERRORS as err:  # a damaged member, or an object (pickle) array
+        file = getattr(getattr(arrays, "zip", None), "filename", None) or ARRAYS_FILE
+        raise ValueError(
+            f"{file}: array {path} is unreadable ({type(err).__name__}: {err}); the "
+            "file is corrupt or was not written by jaxseq. Save the model again."
+        ) from err
     if tuple(a.shape) != shape:
         raise ValueError(
             f"{path}: expected shape {shape} (recorded in {CONFIG_FILE}), got "
@@ -331,19 +341,30 @@ def load(
     path = Path(path)
     header = _read_header(path)
     all_types = {**KNOWN_TYPES, **dict(types or {})}
-    with open(path / ARRAYS_FILE, "rb") as fh:  # closed even if np.load fails
+    file = path / ARRAYS_FILE
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"{file}: no such file; the saved model in {os.fspath(path)} is "
+            f"incomplete ({CONFIG_FILE} without {ARRAYS_FILE}). Save it again."
+        )
+    with open(file, "rb") as fh:  # closed even if np.load fails
         try:
             arrays = np.load(fh, allow_pickle=False)
         except Exception as err:  # zipfile/format errors of a damaged file
-            raise ValueError(f"{path / ARRAYS_FILE}: unreadable ({err}).") from err
+            raise ValueError(
+                f"{file}: unreadable ({type(err).__name__}: {err}); the file is "
+                "truncated or corrupt. Save the model again."
+            ) from err
         used: set[str] = set()
         try:
             params = _decode(header["params"], arrays, all_types, used)
-        except (KeyError, TypeError) as err:
+        except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"{path / CONFIG_FILE}: bad pytree ({err}).") from err
         unexpected = sorted(set(arrays.files) - used)
     if unexpected:
-        raise ValueError(f"{ARRAYS_FILE}: unexpected arrays {unexpected[:5]}.")
+        raise ValueError(
+            f"{file}: unexpected arrays {unexpected[:5]} (not in {CONFIG_FILE})."
+        )
     if like is not None:
         check_like(params, like)
     vocab = _load_vocab(path, header["vocab"])
@@ -353,13 +374,27 @@ def load(
 def _load_vocab(path: Path, kind: str | None) -> Any:
     if kind is None:
         return None
+    file = path / VOCAB_FILE
+    if kind not in ("jaxseq.text.Vocabulary", "mapping"):
+        raise ValueError(f"{path / CONFIG_FILE}: unknown vocab kind {kind!r}.")
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"{file}: no such file, but {CONFIG_FILE} records a vocabulary; the "
+            "saved model is incomplete. Save it again."
+        )
     if kind == "jaxseq.text.Vocabulary":
         from .text import load_vocabulary
 
-        return load_vocabulary(path / VOCAB_FILE)
-    if kind == "mapping":
-        return json.loads((path / VOCAB_FILE).read_text(encoding="utf-8"))
-    raise ValueError(f"{path / CONFIG_FILE}: unknown vocab kind {kind!r}.")
+        return load_vocabulary(file)
+    try:
+        mapping = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ValueError(f"{file}: corrupt JSON ({err}).") from err
+    if not isinstance(mapping, dict) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in mapping.values()
+    ):
+        raise ValueError(f"{file}: expected a JSON object of token -> int id.")
+    return mapping
 
 
 def check_like(params: Any, like: Any) -> None:
@@ -426,7 +461,13 @@ def layer_config(layer: RNNLayer, params: Sequence[Any]) -> dict[str, Any]:
 
 def layer_from_config(config: Mapping[str, Any]) -> RNNLayer:
     """Rebuild the :class:`~jaxseq.layers.RNNLayer` described by
-    :func:`layer_config` (cells by ``name`` + ``options`` + ``hidden_size``)."""
+    :func:`layer_config` (cells by ``name`` + ``options`` + ``hidden_size``).
+
+    Raises:
+        ValueError: when ``config`` lacks a field or holds a bad value (the
+            message names the field, e.g. ``config.cells[1].hidden_size``).
+    """
+    _check_layer_config(config)
     cells = []
     for i, c in enumerate(config["cells"]):
         if c.get("name") not in _FACTORIES:
@@ -449,6 +490,27 @@ def layer_from_config(config: Mapping[str, Any]) -> RNNLayer:
         dropout=float(config.get("dropout", 0.0)),
         reverse=bool(config.get("reverse", False)),
     )
+
+
+def _check_layer_config(config: Any) -> None:
+    """The structure :func:`layer_from_config` reads, with clear errors."""
+    if not isinstance(config, Mapping):
+        raise ValueError(f"config: expected a dict, got {type(config).__name__}.")
+    cells = config.get("cells")
+    if not isinstance(cells, list) or not cells:
+        raise ValueError(f"config.cells: expected a non-empty list, got {cells!r:.80}.")
+    for i, c in enumerate(cells):
+        if not isinstance(c, Mapping):
+            raise ValueError(f"config.cells[{i}]: expected a dict, got {c!r:.80}.")
+        hidden = c.get("hidden_size")
+        if not isinstance(hidden, int) or isinstance(hidden, bool) or hidden < 1:
+            raise ValueError(
+                f"config.cells[{i}].hidden_size: expected an int >= 1, got {hidden!r}."
+            )
+        if not isinstance(c.get("options", {}), Mapping):
+            raise ValueError(
+                f"config.cells[{i}].options: expected a dict, got {c['options']!r:.80}."
+            )
 
 
 def save_layer(
@@ -479,8 +541,13 @@ def load_layer(path: str | os.PathLike[str]) -> tuple[RNNLayer, Any]:
     saved = load(path)
     if "layer" not in saved.config:
         raise ValueError(f"{os.fspath(path)}: config has no 'layer' entry.")
-    layer = layer_from_config(saved.config["layer"])
-    size = int(saved.config["layer"]["input_size"])
+    try:
+        layer = layer_from_config(saved.config["layer"])
+        size = saved.config["layer"].get("input_size")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise ValueError(f"config.input_size: expected an int >= 1, got {size!r}.")
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{Path(path) / CONFIG_FILE}: {err}") from err
     like = jax.eval_shape(lambda k: layer.init(k, size), jax.random.key(0))
     check_like(saved.params, like)
     return layer, saved.params

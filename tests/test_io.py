@@ -164,7 +164,7 @@ def test_corrupt_and_unsafe_files(tmp_path):
     arrays["params[0].fw.b"] = np.array([object()] * 16, dtype=object)
     np.savez(path / io.ARRAYS_FILE, **arrays)
     with pytest.raises(
-        ValueError, match=r"params\[0\].fw.b: unreadable .*allow_pickle"
+        ValueError, match=r"params.npz: array params\[0\].fw.b is unreadable .*pickle"
     ):
         io.load(path)
     # unknown type names are never imported
@@ -195,3 +195,112 @@ def test_save_refusals(tmp_path):
     with pytest.raises(ValueError, match="built-in cell"):
         io.layer_config(custom, custom.init(jax.random.key(0), F))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m", "other"]
+
+
+def damage(file, offset_in_member: int, member: int = 0) -> str:
+    """Flip one byte inside the data of a member of the zip ``file``; return the
+    member's name."""
+    with zipfile.ZipFile(file) as z:
+        info = z.infolist()[member]
+    data = bytearray(file.read_bytes())
+    start = info.header_offset + 30 + len(info.filename.encode()) + len(info.extra)
+    data[start + offset_in_member] ^= 0xFF
+    file.write_bytes(bytes(data))
+    return info.filename.removesuffix(".npy")
+
+
+@pytest.mark.parametrize("where", ["npy header", "array data"])
+def test_crc_error_in_params_names_the_file(tmp_path, where):
+    path = saved(tmp_path)
+    file = path / io.ARRAYS_FILE
+    leaf = damage(file, 20 if where == "npy header" else 140)
+    with pytest.raises(ValueError, match="BadZipFile: Bad CRC-32") as err:
+        io.load(path)
+    assert f"{file}: array {leaf} is unreadable" in str(err.value)
+
+
+def test_damaged_compressed_params_name_the_file(tmp_path):
+    path = saved(tmp_path)
+    file = path / io.ARRAYS_FILE
+    with np.load(file) as z:
+        arrays = dict(z)
+    np.savez_compressed(file, **arrays)
+    with zipfile.ZipFile(file) as z:
+        middle = z.infolist()[0].compress_size // 2
+    damage(file, middle)
+    with pytest.raises(ValueError, match=r"is unreadable \((BadZipFile|error)") as err:
+        io.load(path)
+    assert str(file) in str(err.value)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.99])
+def test_truncated_params_name_the_file(tmp_path, keep):
+    path = saved(tmp_path)
+    file = path / io.ARRAYS_FILE
+    data = file.read_bytes()
+    file.write_bytes(data[: int(keep * len(data))])
+    with pytest.raises(ValueError, match="truncated or corrupt") as err:
+        io.load(path)
+    assert str(file) in str(err.value)
+
+
+def test_missing_files_are_named(tmp_path):
+    path = saved(tmp_path)
+    (path / io.ARRAYS_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="incomplete") as err:
+        io.load(path)
+    assert str(path / io.ARRAYS_FILE) in str(err.value)
+    with pytest.raises(FileNotFoundError, match="no jaxseq.json; not a saved model"):
+        io.load(tmp_path / "nothing")
+    from jaxseq import text
+
+    layer, params = model_params()
+    fitted = text.build_vocabulary(["a film"], text.word_tokenizer())
+    for vocab in ({"a": 2}, fitted):
+        io.save_layer(tmp_path / "v", layer, params, vocab=vocab, overwrite=True)
+        (tmp_path / "v" / io.VOCAB_FILE).unlink()
+        with pytest.raises(FileNotFoundError, match="records a vocabulary") as err:
+            io.load(tmp_path / "v")
+        assert str(tmp_path / "v" / io.VOCAB_FILE) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "match"),
+    [(b"{not json", "corrupt JSON"), (b'["a"]', "expected a JSON object")],
+)
+def test_corrupt_vocab_mapping_names_the_file(tmp_path, content, match):
+    layer, params = model_params()
+    io.save_layer(tmp_path / "m", layer, params, vocab={"a": 2})
+    (tmp_path / "m" / io.VOCAB_FILE).write_bytes(content)
+    with pytest.raises(ValueError, match=match) as err:
+        io.load(tmp_path / "m")
+    assert str(tmp_path / "m" / io.VOCAB_FILE) in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "match"),
+    [
+        (lambda c: c.pop("cells"), r"config.cells: expected a non-empty list"),
+        (lambda c: c.update(cells=[3]), r"config.cells\[0\]: expected a dict"),
+        (
+            lambda c: c["cells"][1].update(hidden_size="4"),
+            r"config.cells\[1\].hidden_size: expected an int >= 1, got '4'",
+        ),
+        (lambda c: c.pop("input_size"), "config.input_size: expected an int >= 1"),
+        (lambda c: c["cells"][0].update(name="rnn"), r"config.cells\[0\].name"),
+    ],
+)
+def test_malformed_layer_config_names_the_file_and_field(tmp_path, edit, match):
+    path = saved(tmp_path)
+    edit_header(path, lambda h: edit(h["config"]["layer"]))
+    with pytest.raises(ValueError, match=match) as err:
+        io.load_layer(path)
+    assert str(path / io.CONFIG_FILE) in str(err.value)
+
+
+def test_malformed_pytree_entry_names_the_config(tmp_path):
+    path = saved(tmp_path)
+    edit_header(path, lambda h: h["params"]["tuple"][0].update(fields=["fw", "bw"]))
+    with pytest.raises(ValueError, match="bad pytree") as err:
+        io.load(path)
+    assert str(path / io.CONFIG_FILE) in str(err.value)

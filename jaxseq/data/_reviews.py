@@ -51,8 +51,24 @@ class Reviews:
         return len(self.texts)
 
     def take(self, indices: Sequence[int] | np.ndarray) -> Reviews:
-        """The reviews at ``indices`` (in that order)."""
-        idx = np.asarray(indices, dtype=np.int64)
+        """The reviews at ``indices`` (in that order).
+
+        Raises:
+            ValueError: unless ``indices`` are integers in ``[0, len(self))``
+                (negative indices are refused, not counted from the end).
+        """
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+            raise ValueError(
+                f"indices: expected a 1-D sequence of integers, got shape "
+                f"{idx.shape} and dtype {idx.dtype}."
+            )
+        idx = idx.astype(np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= len(self)):
+            bad = int(idx.min() if idx.min() < 0 else idx.max())
+            raise ValueError(
+                f"indices: expected every index in [0, {len(self)}), got {bad}."
+            )
         return Reviews(
             texts=[self.texts[i] for i in idx.tolist()],
             labels=self.labels[idx],

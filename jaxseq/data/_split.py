@@ -10,6 +10,11 @@ import numpy as np
 from jaxtyping import Int
 
 
+def _check_seed(seed: object) -> None:
+    if not isinstance(seed, int | np.integer) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed: expected an int >= 0, got {seed!r}.")
+
+
 def _check_fraction(fraction: float) -> float:
     if not isinstance(fraction, int | float) or not 0.0 < fraction < 1.0:
         raise ValueError(
@@ -25,11 +30,13 @@ def random_split(
     1, at most ``n - 1``) indices go to validation.
 
     Raises:
-        ValueError: when ``n < 2`` or ``fraction`` is not in ``(0, 1)``.
+        ValueError: when ``n`` is not an int >= 2, ``fraction`` is not in
+            ``(0, 1)`` or ``seed`` is not an int >= 0.
     """
     fraction = _check_fraction(fraction)
-    if n < 2:
-        raise ValueError(f"n: expected at least 2 examples to split, got {n}.")
+    _check_seed(seed)
+    if not isinstance(n, int | np.integer) or isinstance(n, bool) or n < 2:
+        raise ValueError(f"n: expected an int >= 2 (examples to split), got {n!r}.")
     n_valid = min(max(round(fraction * n), 1), n - 1)
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_valid:]), np.sort(perm[:n_valid])
@@ -54,10 +61,11 @@ def group_split(
         ``(train_idx, valid_idx)``, sorted int64 index arrays.
 
     Raises:
-        ValueError: on a bad ``fraction``, fewer than two distinct groups, or
-            negative labels (jaxseq marks unknown groups with -1).
+        ValueError: on a bad ``fraction`` or ``seed``, fewer than two distinct
+            groups, or negative labels (jaxseq marks unknown groups with -1).
     """
     fraction = _check_fraction(fraction)
+    _check_seed(seed)
     groups = np.asarray(groups)
     if groups.ndim != 1 or not np.issubdtype(groups.dtype, np.integer):
         raise ValueError(

@@ -1,4 +1,5 @@
-"""Read the Stanford ``aclImdb`` layout from a tar archive or a directory."""
+"""Read the Stanford ``aclImdb`` layout from a tar archive or a directory, and
+refuse a split that is incomplete (the rules are in ``imdb.load_archive``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ _REVIEW = re.compile(r"^(?:\./)?(?:[^/]+/)?(train|test)/(neg|pos)/(\d+)_(\d+)\.t
 _URLS = re.compile(r"^(?:\./)?(?:[^/]+/)?(train|test)/urls_(neg|pos)\.txt$")
 _LABEL_DIR_FILE = re.compile(r"^(?:\./)?(?:[^/]+/)?(train|test)/(neg|pos)/[^/]+$")
 _MOVIE = re.compile(r"/title/tt(\d+)")
+#: Reviews per label and split in the original data set (and URLs per urls file).
+FULL_PER_LABEL = 12_500
 
 
 def read_stanford(path: str, split: str, errors: str) -> Reviews:
@@ -91,6 +94,7 @@ def _collect(
             skipped[:3],
         )
     rows.sort(key=lambda row: (row[0], row[1]))
+    _check_complete(rows, urls, split, where)
     texts = decode_texts([row[3] for row in rows], [row[4] for row in rows], errors)
     movie_ids = _movie_ids(rows, urls, where, split)
     report_empty(texts, where, split)
@@ -101,6 +105,45 @@ def _collect(
         review_ids=np.array([row[1] for row in rows], dtype=np.int32),
         ratings=np.array([row[2] for row in rows], dtype=np.int32),
     )
+
+
+def _check_complete(
+    rows: list[tuple[int, int, int, bytes, str]],
+    urls: dict[int, list[bytes]],
+    split: str,
+    where: str,
+) -> None:
+    """Refuse a split with a review twice, one label only, or an incomplete full
+    set (see the module docstring). ``rows`` are sorted by (label, id)."""
+    for before, row in zip(rows, rows[1:], strict=False):
+        if before[:2] == row[:2]:
+            raise ValueError(
+                f"{where}: review id {row[1]} appears twice in the {split} "
+                f"{LABEL_NAMES[row[0]]} folder ({before[4]} and {row[4]}); expected "
+                "each id once. The archive is corrupt or not the IMDb layout."
+            )
+    counts = [sum(1 for row in rows if row[0] == label) for label in (0, 1)]
+    if 0 in counts:
+        empty = LABEL_NAMES[counts.index(0)]
+        raise ValueError(
+            f"{where}: the {split!r} split holds {counts[0]} negative and "
+            f"{counts[1]} positive reviews; expected both labels, but "
+            f"aclImdb/{split}/{empty}/ holds none. The archive or directory is "
+            "incomplete; download the data set again."
+        )
+    for label, name in enumerate(LABEL_NAMES):
+        if len(urls.get(label, [])) != FULL_PER_LABEL:
+            continue
+        ids = {row[1] for row in rows if row[0] == label}
+        missing = sorted(set(range(FULL_PER_LABEL)) - ids)
+        if missing:
+            raise ValueError(
+                f"{where}: aclImdb/{split}/urls_{name}.txt lists the full data "
+                f"set's {FULL_PER_LABEL} {name} reviews, but aclImdb/{split}/{name}/ "
+                f"holds {len(ids)} (missing ids {missing[:5]}"
+                f"{', ...' if len(missing) > 5 else ''}). The archive or directory "
+                "is incomplete; download the data set again."
+            )
 
 
 def _movie_ids(

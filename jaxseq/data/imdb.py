@@ -111,17 +111,40 @@ def load_archive(
         errors: ``"replace"`` decodes invalid UTF-8 bytes as U+FFFD and logs how
             many reviews had any; ``"strict"`` raises instead.
 
+    Completeness (refused with ``ValueError`` naming the file):
+
+    - an archive must end where its writer ended it: the tar end-of-archive
+      marker after the last member, and a compressed stream that reaches its
+      end marker with a matching checksum (:func:`jaxseq.data.iter_archive`);
+    - the split must hold both labels, and each review id once per label;
+    - the full data set: a label whose ``urls_<label>.txt`` lists 12,500 URLs
+      (the original's, one per review id) must hold all 12,500 reviews, ids
+      ``0 .. 12,499``.
+
+    A smaller data set in the same layout (say 500 reviews of each label) loads
+    as it is: any counts with both labels, and ``urls_<label>.txt`` with one
+    line per id up to its largest (line ``i`` is the movie of review ``i``),
+    or left out (its reviews' movie ids are then -1, with a warning). A
+    directory has no end marker: an extraction cut short is caught only by the
+    label and full-set rules, so prefer loading the archive itself.
+
     Returns:
         :class:`Reviews`, negative then positive, by review id.
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        ValueError: on a bad ``split`` or ``errors``, when the split holds no
-            review, on invalid UTF-8 with ``errors="strict"``, and (as
+        TypeError: when ``path`` is not a path.
+        ValueError: on a bad ``split`` or ``errors``; when the split holds no
+            review or is incomplete (above); on invalid UTF-8 with
+            ``errors="strict"``; and (as
             :class:`~jaxseq.data.UnsafeArchiveError` /
             :class:`~jaxseq.data.CorruptArchiveError`) for an archive with unsafe
             members or one that cannot be read.
     """
+    if not isinstance(path, str | os.PathLike):
+        raise TypeError(
+            f"path: expected a file or directory path, got {type(path).__name__}."
+        )
     _check_split(split)
     _check_errors(errors)
     return read_stanford(os.fspath(path), split, errors)
@@ -297,9 +320,16 @@ def validation_split(
         ``(train, valid)`` :class:`Reviews`, each in the input's order.
 
     Raises:
+        TypeError: when ``reviews`` is not :class:`Reviews`.
         ValueError: with ``by="movie"`` when movie ids are unknown (-1), e.g.
-            from :func:`load_tfds`; load the archive instead.
+            from :func:`load_tfds`; load the archive instead; on a bad ``by``,
+            ``fraction`` or ``seed``.
     """
+    if not isinstance(reviews, Reviews):
+        raise TypeError(
+            f"reviews: expected jaxseq.data.Reviews (from imdb.load), got "
+            f"{type(reviews).__name__}."
+        )
     if by == "movie":
         if (reviews.movie_ids < 0).any():
             raise ValueError(

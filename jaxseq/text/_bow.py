@@ -123,7 +123,7 @@ def idf(vocab: Vocabulary, *, smooth_idf: bool = True) -> Float[np.ndarray, " V"
         ValueError: with ``smooth_idf=False`` when a token has zero document
             frequency (a vocabulary not built by :func:`build_vocabulary`).
     """
-    n = float(vocab.num_docs)
+    n = float(check_vocabulary(vocab).num_docs)
     df = vocab.doc_counts[NUM_RESERVED:].astype(np.float64)
     if smooth_idf:
         n, df = n + 1.0, df + 1.0

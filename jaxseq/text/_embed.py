@@ -54,6 +54,11 @@ def embedding_init(
     Returns:
         ``[V, D]`` table.
 
+    Raises:
+        TypeError: when ``key`` is not a PRNG key or ``dtype`` not floating.
+        ValueError: when a size is not an int >= 1, ``scale`` is negative or
+            not finite, or ``padding_id`` is not a row of the table.
+
     Examples:
         >>> import jax
         >>> from jaxseq.text import embed, embedding_init
@@ -61,16 +66,38 @@ def embedding_init(
         >>> embed(table, jax.numpy.array([[3, 0]])).shape
         (1, 2, 4)
     """
+    if not (
+        isinstance(key, jax.Array)
+        and (
+            jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+            or (key.dtype == jnp.uint32 and key.ndim == 1)
+        )
+    ):
+        raise TypeError(
+            "key: expected a PRNG key (jax.random.key(seed)), got "
+            f"{type(key).__name__} {getattr(key, 'dtype', '')}".rstrip()
+            + "."
+        )
     for name, value in (("vocab_size", vocab_size), ("dim", dim)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name}: expected an int >= 1, got {value!r}.")
-    if padding_id is not None and not 0 <= padding_id < vocab_size:
+    if not isinstance(scale, int | float) or not 0 <= scale < float("inf"):
+        raise ValueError(f"scale: expected a finite number >= 0, got {scale!r}.")
+    if padding_id is not None and (
+        not isinstance(padding_id, int)
+        or isinstance(padding_id, bool)
+        or not 0 <= padding_id < vocab_size
+    ):
         raise ValueError(
             f"padding_id: expected None or an id in [0, {vocab_size}), got "
             f"{padding_id!r}."
         )
-    if not jnp.issubdtype(dtype, jnp.floating):
-        raise TypeError(f"dtype: expected a floating dtype, got {dtype}.")
+    try:
+        floating = jnp.issubdtype(dtype, jnp.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise TypeError(f"dtype: expected a floating dtype, got {dtype!r}.")
     table = jax.random.uniform(
         key, (vocab_size, dim), dtype=dtype, minval=-scale, maxval=scale
     )

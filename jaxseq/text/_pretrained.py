@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any, Literal, NamedTuple
 
@@ -106,28 +107,53 @@ def load_pretrained(
             the line or vector number); or when no vocabulary token is found
             (usually a wrong format or a tokenizer/casing mismatch).
     """
-    if format not in _FORMATS:
-        raise ValueError(f"format: expected one of {_FORMATS}, got {format!r}.")
+    _check_options(format, fold_case, seed, max_examples, dtype)
     check_vocabulary(vocab)
     path = os.fspath(path)
     reader = _read_binary if format == "word2vec-binary" else _read_text
     exact: dict[int, np.ndarray] = {}
     folded: dict[int, np.ndarray] = {}
     dim, count = 0, 0
-    with _open(path, binary=format == "word2vec-binary") as f:
-        found = reader(
-            f, path, header=format != "glove", want=vocab.index, fold_case=fold_case
-        )
-        for word, vector, dim in found:  # noqa: B007 (dim is read after the loop)
-            count += 1
-            if vector is None:
-                continue
-            i = vocab.index.get(word)
-            if i is not None:
-                exact.setdefault(i, vector)
-            else:
-                folded.setdefault(vocab.index[word.lower()], vector)
+    try:
+        with _open(path, binary=format == "word2vec-binary") as f:
+            found = reader(
+                f, path, header=format != "glove", want=vocab.index, fold_case=fold_case
+            )
+            for word, vector, dim in found:  # noqa: B007 (dim is read after the loop)
+                count += 1
+                if vector is None:
+                    continue
+                i = vocab.index.get(word)
+                if i is not None:
+                    exact.setdefault(i, vector)
+                else:
+                    folded.setdefault(vocab.index[word.lower()], vector)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise ValueError(
+            f"{path}: cannot decompress the file ({type(err).__name__}: {err}); it "
+            "is truncated or corrupt, or not gzip-compressed despite its .gz suffix."
+        ) from err
     return _assemble(vocab, exact, folded, dim, count, seed, max_examples, dtype, path)
+
+
+def _check_options(
+    format: object, fold_case: object, seed: object, max_examples: object, dtype: Any
+) -> None:
+    if format not in _FORMATS:
+        raise ValueError(f"format: expected one of {_FORMATS}, got {format!r}.")
+    if not isinstance(fold_case, bool):
+        raise TypeError(f"fold_case: expected a bool, got {fold_case!r}.")
+    for name, value in (("seed", seed), ("max_examples", max_examples)):
+        if not isinstance(value, int | np.integer) or isinstance(value, bool):
+            raise TypeError(f"{name}: expected an int >= 0, got {value!r}.")
+        if value < 0:
+            raise ValueError(f"{name}: expected an int >= 0, got {value!r}.")
+    try:
+        floating = np.issubdtype(np.dtype(dtype), np.floating)
+    except TypeError:
+        floating = False
+    if not floating:
+        raise TypeError(f"dtype: expected a floating dtype, got {dtype!r}.")
 
 
 def _assemble(
@@ -185,10 +211,10 @@ def _open(path: str, binary: bool) -> IO[Any]:
 
 def _header(line: str | bytes, path: str) -> tuple[int, int]:
     parts = line.split()
-    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+    if len(parts) != 2 or not all(p.isdigit() for p in parts) or int(parts[1]) < 1:
         raise ValueError(
-            f"{path}:1: expected a word2vec header '<count> <dim>', got "
-            f"{line[:80]!r}. For a file without a header use format='glove'."
+            f"{path}:1: expected a word2vec header '<count> <dim>' with dim >= 1, "
+            f"got {line[:80]!r}. For a file without a header use format='glove'."
         )
     return int(parts[0]), int(parts[1])
 
@@ -199,17 +225,22 @@ def _read_text(
     """Yield ``(word, vector, dim)``; the vector is parsed only for a word some
     vocabulary token needs (``None`` otherwise), which keeps large files fast."""
     expected, dim = _header(f.readline(), path) if header else (None, 0)
+    source = "the header's dim" if header else ""
     count = 0
     for lineno, line in enumerate(f, start=2 if header else 1):
         fields = line.rstrip("\n").rstrip(" \r").split(" ")
         if not line.strip():
             continue
         if not dim:
-            dim = len(fields) - 1
-        if dim < 1 or len(fields) < dim + 1 or (header and len(fields) != dim + 1):
+            dim, source = len(fields) - 1, f"the size of the vector on line {lineno}"
+        # GloVe words may hold spaces (glove.840B: ". . ."), so a longer line is
+        # a multi-word token, unless the field before the vector is a number too.
+        extra = len(fields) > dim + 1 and (header or _is_number(fields[-dim - 1]))
+        if dim < 1 or len(fields) < dim + 1 or extra:
             raise ValueError(
-                f"{path}:{lineno}: expected a word and {max(dim, 1)} numbers, got "
-                f"{len(fields) - 1} fields after the first."
+                f"{path}:{lineno}: expected a word and {max(dim, 1)} numbers "
+                f"({source or 'at least one'}), got {_count_numbers(fields)} "
+                "numbers after the word."
             )
         count += 1
         word = " ".join(fields[:-dim])
@@ -226,9 +257,40 @@ def _read_text(
 
 def _parse(fields: list[str], path: str, lineno: int) -> np.ndarray:
     try:
-        return np.array(fields, dtype=np.float64)
+        vector = np.array(fields, dtype=np.float64)
     except ValueError as err:
         raise ValueError(f"{path}:{lineno}: bad number in vector ({err}).") from err
+    return _finite(vector, f"{path}:{lineno}")
+
+
+def _finite(vector: np.ndarray, where: str) -> np.ndarray:
+    """``vector`` unless it holds a NaN or an infinity (one such entry would make
+    the standard deviation, hence every randomly initialised row, NaN)."""
+    if not np.isfinite(vector).all():
+        k = int(np.flatnonzero(~np.isfinite(vector))[0])
+        raise ValueError(
+            f"{where}: expected finite numbers, got {vector[k]} at position {k + 1} "
+            "of the vector. The file is corrupt."
+        )
+    return vector
+
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _count_numbers(fields: list[str]) -> int:
+    """How many fields after the first, at the end of a line, are numbers."""
+    n = 0
+    for field in reversed(fields[1:]):
+        if not _is_number(field):
+            break
+        n += 1
+    return n
 
 
 def _read_binary(
@@ -246,9 +308,18 @@ def _read_binary(
                 f"{size} bytes, got {len(raw)}. The file is incomplete."
             )
         if word in want or (fold_case and word.lower() in want):
-            yield word, np.frombuffer(raw, dtype="<f4").astype(np.float64), dim
+            vector = np.frombuffer(raw, dtype="<f4").astype(np.float64)
+            yield word, _finite(vector, f"{path}: vector {k + 1} ({word!r})"), dim
         else:
             yield word, None, dim
+    # Read to the end: gzip checks its checksum there, and data beyond the
+    # announced vectors means a wrong header.
+    while chunk := f.read(1 << 20):
+        if chunk.strip():
+            raise ValueError(
+                f"{path}: more data after the {count} vectors the header announces; "
+                "the header or the file is corrupt."
+            )
 
 
 def _read_word(f: IO[bytes], path: str, k: int) -> str:

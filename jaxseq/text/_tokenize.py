@@ -225,6 +225,8 @@ def standardize(
         >>> standardize("Great!<br /><br />A <i>must</i> SEE")
         'great!  a  must  see'
     """
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected str, got {type(text).__name__}.")
     if strip_html:
         text = HTML_TAG.sub(" ", text)
     return text.lower() if lower else text
@@ -307,7 +309,7 @@ def tokenizer_function(tokenizer: Tokenizer) -> Callable[[str], list[str]]:
             tokens = split(text.lower() if lower else text)
         if hi == 1:
             return tokens
-        return ngrams(tokens, (lo, hi), joiner=joiner)
+        return _ngrams(tokens, lo, hi, joiner)
 
     return run
 
@@ -381,12 +383,24 @@ def ngrams(
 ) -> list[str]:
     """All n-grams of ``tokens`` for ``lo <= n <= hi``, by size then position.
 
+    Raises:
+        TypeError: when ``tokens`` is not a sequence of strings.
+        ValueError: when ``ngram_range`` is not a pair with ``1 <= lo <= hi``.
+
     Examples:
         >>> from jaxseq.text import ngrams
         >>> ngrams(["a", "b", "c"], (1, 3))
         ['a', 'b', 'c', 'a b', 'b c', 'a b c']
     """
-    lo, hi = _ngram_range(tuple(ngram_range))
+    tokens = check_texts(tokens, "tokens")
+    if not isinstance(ngram_range, tuple | list):
+        raise ValueError(f"ngram_range: expected a pair (lo, hi), got {ngram_range!r}.")
+    if not isinstance(joiner, str):
+        raise TypeError(f"joiner: expected str, got {type(joiner).__name__}.")
+    return _ngrams(tokens, *_ngram_range(tuple(ngram_range)), joiner)
+
+
+def _ngrams(tokens: Sequence[str], lo: int, hi: int, joiner: str) -> list[str]:
     out: list[str] = []
     for n in range(lo, min(hi, len(tokens)) + 1):
         if n == 1:

@@ -116,7 +116,8 @@ def build_vocabulary(
         token string (ascending).
 
     Raises:
-        ValueError: when ``max_size < 2`` or ``min_freq < 1``.
+        ValueError: when ``max_size < 2`` or ``min_freq < 1``, or when ``texts``
+            is empty or holds no token at all.
         TypeError: when ``texts`` is not a sequence of strings.
 
     Examples:
@@ -135,6 +136,10 @@ def build_vocabulary(
     if not _is_int(min_freq) or min_freq < 1:
         raise ValueError(f"min_freq: expected an int >= 1, got {min_freq!r}.")
     texts = check_texts(texts)
+    if not texts:
+        raise ValueError(
+            "texts: expected at least one training text, got an empty sequence."
+        )
     fn = tokenizer_function(check_tokenizer(tokenizer))
     counts: Counter[str] = Counter()
     doc_counts: Counter[str] = Counter()
@@ -145,6 +150,11 @@ def build_vocabulary(
             doc_counts.update(set(tokens))
     for reserved in (PAD_TOKEN, OOV_TOKEN):
         counts.pop(reserved, None)
+    if not counts:
+        raise ValueError(
+            f"texts: expected text with tokens, got {len(texts)} text(s) without "
+            f"any token for {tokenizer} (empty or all punctuation?)."
+        )
     keep = None if max_size is None else max_size - NUM_RESERVED
     ranked = _rank(counts, min_freq, keep)
     words = [tok for tok, _ in ranked]

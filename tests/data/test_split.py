@@ -53,7 +53,7 @@ def test_random_split():
         np.sort(np.concatenate([train, valid])), np.arange(1000)
     )
     np.testing.assert_array_equal(valid, random_split(1000, fraction=0.25)[1])
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="n: expected an int >= 2"):
         random_split(1)
 
 
@@ -87,3 +87,43 @@ def test_validation_split_by_movie_needs_movie_ids():
 def test_reviews_checks_field_shapes():
     with pytest.raises(ValueError, match=r"labels: expected shape \(2,\)"):
         Reviews(["a", "b"], np.array([0]), np.zeros(2), np.zeros(2), np.zeros(2))
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: random_split(10.0), "n: expected an int >= 2 .*, got 10.0"),
+        (lambda: random_split(True), "n: expected an int >= 2 .*, got True"),
+        (lambda: random_split(10, seed=-1), "seed: expected an int >= 0, got -1"),
+        (lambda: random_split(10, seed=0.5), "seed: expected an int >= 0, got 0.5"),
+        (lambda: group_split(np.array([1, 2]), seed="a"), "seed: expected an int"),
+        (lambda: random_split(10, fraction=float("nan")), "fraction: expected"),
+    ],
+)
+def test_split_argument_errors(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
+
+
+def test_take_refuses_out_of_range_indices():
+    reviews = imdb.load_sample("test")
+    assert reviews.take([2, 0]).texts == [reviews.texts[2], reviews.texts[0]]
+    # -1 used to be taken from the end; a float index raised deep in NumPy.
+    with pytest.raises(ValueError, match=r"indices: expected every index in "
+                       r"\[0, 1000\), got -1"):  # fmt: skip
+        reviews.take([0, -1])
+    with pytest.raises(ValueError, match="got 1000"):
+        reviews.take(np.array([1000]))
+    with pytest.raises(ValueError, match="indices: expected a 1-D sequence of int"):
+        reviews.take([0.5])
+
+
+def test_loader_argument_types(tmp_path):
+    from jaxseq.data import iter_archive
+
+    with pytest.raises(TypeError, match="reviews: expected jaxseq.data.Reviews"):
+        imdb.validation_split(["a review"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="path: expected a file or directory path"):
+        imdb.load_archive(3, "train")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="select: expected a callable"):
+        next(iter_archive(tmp_path / "a.tar", "train/"))  # type: ignore[arg-type]

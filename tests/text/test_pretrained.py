@@ -179,3 +179,83 @@ def test_no_token_found_and_other_errors(tmp_path, vocab):
         load_pretrained(path, vocab, format="fasttext")  # type: ignore[arg-type]
     with pytest.raises(FileNotFoundError, match="no such vector file"):
         load_pretrained(tmp_path / "absent.txt", vocab, format="glove")
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-Infinity"])
+@pytest.mark.parametrize("fmt", ["glove", "word2vec-text"])
+def test_non_finite_vector_is_refused_naming_the_line(tmp_path, vocab, fmt, bad):
+    """One NaN used to make the std, hence every random row, NaN."""
+    lines = _text_lines(header=fmt != "glove").splitlines()
+    k = next(i for i, line in enumerate(lines) if line.startswith("plot "))
+    lines[k] = f"plot 3.0 {bad} 0.5"
+    path = tmp_path / "vectors.txt"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="expected finite numbers") as err:
+        load_pretrained(path, vocab, format=fmt)
+    assert f"{path}:{k + 1}:" in str(err.value) and "position 2" in str(err.value)
+
+
+def test_non_finite_binary_vector_is_refused(tmp_path, vocab):
+    path = tmp_path / "vectors.bin"
+    path.write_bytes(
+        b"2 3\nfilm " + struct.pack("<3f", 1, 2, 3) + b"\nplot "
+        + struct.pack("<3f", 1, float("nan"), 3) + b"\n"
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"vector 2 \('plot'\): expected finite"):
+        load_pretrained(path, vocab, format="word2vec-binary")
+
+
+def test_glove_row_with_more_numbers_is_refused(tmp_path, vocab):
+    """It used to load as the multi-word token 'plot 5' with the last 2 numbers."""
+    path = tmp_path / "glove.txt"
+    path.write_text("film 1 2\n. . . 3 4\nplot 5 6 7\n", encoding="utf-8")
+    with pytest.raises(ValueError) as err:
+        load_pretrained(path, vocab, format="glove")
+    assert str(err.value).startswith(f"{path}:3: expected a word and 2 numbers")
+    assert "the size of the vector on line 1" in str(err.value)
+    assert "got 3 numbers" in str(err.value)
+
+
+def test_header_dim_and_trailing_binary_data(tmp_path, vocab):
+    path = tmp_path / "zero.txt"
+    path.write_text("1 0\nfilm\n")
+    with pytest.raises(ValueError, match=":1: expected a word2vec header .* dim >= 1"):
+        load_pretrained(path, vocab, format="word2vec-text")
+    binary = write_word2vec_binary(tmp_path / "v.bin")
+    binary.write_bytes(binary.read_bytes() + b"extra " + struct.pack("<3f", 1, 2, 3))
+    with pytest.raises(ValueError, match="more data after the 6 vectors"):
+        load_pretrained(binary, vocab, format="word2vec-binary")
+
+
+@pytest.mark.parametrize("fmt", list(WRITERS))
+@pytest.mark.parametrize("damage", ["cut", "crc", "not gzip"])
+def test_corrupt_gzip_names_the_file(tmp_path, vocab, fmt, damage):
+    packed = gzip.compress(WRITERS[fmt](tmp_path / "vectors").read_bytes())
+    if damage == "cut":
+        packed = packed[: len(packed) - 12]
+    elif damage == "crc":
+        packed = packed[:-8] + bytes([packed[-8] ^ 1]) + packed[-7:]
+    else:
+        packed = b"plain text, not gzip"
+    path = tmp_path / "vectors.gz"
+    path.write_bytes(packed)
+    with pytest.raises(ValueError, match="cannot decompress the file") as err:
+        load_pretrained(path, vocab, format=fmt)
+    assert str(err.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"fold_case": "yes"}, TypeError, "fold_case: expected a bool"),
+        ({"seed": -1}, ValueError, "seed: expected an int >= 0, got -1"),
+        ({"seed": 1.5}, TypeError, "seed: expected an int >= 0, got 1.5"),
+        ({"max_examples": -2}, ValueError, "max_examples: expected an int >= 0"),
+        ({"dtype": np.int32}, TypeError, "dtype: expected a floating dtype"),
+        ({"dtype": "nope"}, TypeError, "dtype: expected a floating dtype"),
+    ],
+)
+def test_option_errors(tmp_path, vocab, kwargs, error, match):
+    path = write_glove(tmp_path / "glove.txt")
+    with pytest.raises(error, match=match):
+        load_pretrained(path, vocab, format="glove", **kwargs)
