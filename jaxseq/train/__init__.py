@@ -14,7 +14,9 @@ module                    contents
 ``batching``              :func:`bucket_by_length`, :func:`bucket_lengths`,
                           :func:`epoch_order`, :func:`sortish_order`
 ``checkpoint``            Orbax: :func:`checkpoint_manager`, :func:`save_checkpoint`,
-                          :func:`restore_checkpoint`, :func:`latest_step`
+                          :func:`restore_checkpoint` (verified against checksums),
+                          :func:`latest_step`, :class:`CheckpointError` and its
+                          kinds, :class:`CheckpointWarning`
 ``parallel``              :func:`data_mesh`, :func:`replicate`, :func:`shard_batch`,
                           :func:`initialize_distributed`
 ========================  ====================================================
@@ -31,6 +33,11 @@ from .batching import (
     take,
 )
 from .checkpoint import (
+    CheckpointCorruptError,
+    CheckpointError,
+    CheckpointMismatchError,
+    CheckpointWarning,
+    CheckpointWriteError,
     Restored,
     checkpoint_manager,
     latest_step,
@@ -67,6 +74,11 @@ from .tbptt import chunk_lengths, truncated_bptt
 __all__ = [
     "BATCH_AXIS",
     "BatchOrder",
+    "CheckpointCorruptError",
+    "CheckpointError",
+    "CheckpointMismatchError",
+    "CheckpointWarning",
+    "CheckpointWriteError",
     "FitResult",
     "NonFiniteError",
     "OPTIMIZERS",

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from typing import Any, NamedTuple
 
@@ -24,14 +25,15 @@ import numpy as np
 import optax
 from tqdm import tqdm
 
-from . import parallel
+from . import _fingerprint, parallel
+from ._resume import RunCheckpoints
 from .batching import BatchOrder, Collate, epoch_order, num_examples, take
-from .checkpoint import checkpoint_manager, restore_checkpoint, save_checkpoint
 from .history import plot_history, write_metrics
 from .step import (
     LossFn,
     TrainState,
     accumulate,
+    check_key,
     init_state,
     make_eval_step,
     make_train_step,
@@ -50,7 +52,11 @@ class FitResult(NamedTuple):
             ``train_<metric>``, ``valid_<metric>``, ``seconds``.
         best_epoch: the 1-based epoch ``params`` come from (``None`` without
             validation).
-        stopped_early: whether early stopping ended the run.
+        stopped_early: whether early stopping ended the run (this call or the
+            checkpointed run it resumed).
+        resumed_from: the verified checkpoint step this call continued from
+            (``None``: it started afresh); ``state.step - resumed_from`` steps
+            were trained by this call.
     """
 
     params: Any
@@ -58,6 +64,7 @@ class FitResult(NamedTuple):
     history: list[dict[str, Any]]
     best_epoch: int | None
     stopped_early: bool
+    resumed_from: int | None = None
 
 
 class NonFiniteError(FloatingPointError):
@@ -65,7 +72,8 @@ class NonFiniteError(FloatingPointError):
 
     Attributes:
         step: the 0-based update that produced it (it was not applied).
-        checkpoint_step: the step of the last good checkpoint, or ``None``.
+        checkpoint_step: the step of the newest checkpoint that was read back
+            and verified against its checksums, or ``None``.
     """
 
     def __init__(self, message: str, step: int, checkpoint_step: int | None):
@@ -74,16 +82,10 @@ class NonFiniteError(FloatingPointError):
         self.checkpoint_step = checkpoint_step
 
 
-#: run settings recorded only by some runs (a batch order's count); a resumed run
-#: must agree on them too, recorded or not
-_OPTIONAL_CONFIG = frozenset({"batches_per_epoch"})
-
-
 class _Run:
     """Host bookkeeping of a run (everything in a checkpoint's ``meta``)."""
 
-    def __init__(self, **config: Any):
-        self.config = config
+    def __init__(self):
         self.history: list[dict[str, Any]] = []
         self.totals: dict[str, float] = {}
         self.best: float | None = None
@@ -94,7 +96,6 @@ class _Run:
 
     def meta(self, step: int, steps_per_epoch: int) -> dict[str, Any]:
         return {
-            **self.config,
             "step": step,
             "epoch": step // steps_per_epoch,
             "batch": step % steps_per_epoch,
@@ -107,13 +108,6 @@ class _Run:
         }
 
     def load(self, meta: dict[str, Any], best_params: Any) -> None:
-        for name in [*self.config, *(_OPTIONAL_CONFIG - self.config.keys())]:
-            value = self.config.get(name)
-            if meta.get(name) != value:
-                raise ValueError(
-                    f"{name}: expected {meta.get(name)!r} to resume the checkpointed "
-                    f"run, got {value!r}. Use another checkpoint_dir for a new run."
-                )
         self.history = list(meta["history"])
         self.totals = dict(meta["totals"])
         self.best, self.best_epoch = meta["best"], meta["best_epoch"]
@@ -144,14 +138,18 @@ def _check_fit_args(batch_size, epochs, patience, mode, checkpoint_every, n):
         )
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs: expected a positive int, got {epochs!r}.")
-    if patience is not None and (not isinstance(patience, int) or patience < 1):
+    if patience is not None and (
+        isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
+    ):
         raise ValueError(
             f"patience: expected a positive int or None, got {patience!r}."
         )
     if mode not in ("min", "max"):
         raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}.")
     if checkpoint_every is not None and (
-        not isinstance(checkpoint_every, int) or checkpoint_every < 1
+        isinstance(checkpoint_every, bool)
+        or not isinstance(checkpoint_every, int)
+        or checkpoint_every < 1
     ):
         raise ValueError(
             f"checkpoint_every: expected a positive int (steps) or None, got "
@@ -188,21 +186,30 @@ class _Fit:
             }
         self.train_step = make_train_step(loss_fn, optimizer, **shard)
         self.eval_step = make_eval_step(loss_fn)
-        config = {
-            "num_examples": self.n,
-            "batch_size": opts["batch_size"],
-            "seed": opts["seed"],
-        }
-        if opts["batch_order"] is not None:  # (a checkpoint of a default run lacks it)
-            config["batches_per_epoch"] = self.spe
-        self.run = _Run(**config)
-        self.manager = None
-        if opts["checkpoint_dir"] is not None:
-            self.manager = checkpoint_manager(
-                opts["checkpoint_dir"], max_to_keep=opts["max_to_keep"]
+        self.run = _Run()
+        self.ckpt: RunCheckpoints | None = None
+        if opts["checkpoint_dir"] is not None:  # checks it is writable
+            self.ckpt = RunCheckpoints(
+                opts["checkpoint_dir"],
+                max_to_keep=opts["max_to_keep"],
+                optimizer=optimizer,
             )
-        self.last_saved: int | None = None
+        self.resumed_from: int | None = None
         self.primary = parallel.is_primary()
+
+    def options(self) -> dict[str, Any]:
+        """The fit options that change the result (``epochs`` may grow)."""
+        o = self.o
+        return {
+            "num_examples": self.n,
+            "batch_size": o["batch_size"],
+            "seed": o["seed"],
+            "batches_per_epoch": None if o["batch_order"] is None else self.spe,
+            "monitor": o["monitor"],
+            "mode": o["mode"],
+            "patience": o["patience"],
+            "min_delta": o["min_delta"],
+        }
 
     # -- data ---------------------------------------------------------------
     def batches(self, epoch: int) -> Any:
@@ -245,42 +252,47 @@ class _Fit:
 
     # -- checkpoints ----------------------------------------------------------
     def restore(self, state: TrainState) -> TrainState:
-        if self.manager is None or not self.o["resume"]:
+        if self.ckpt is None:
             return state
-        if self.manager.latest_step() is None:
+        restored = self.ckpt.restore(state, resume=self.o["resume"])
+        if restored is None:
             return state
-        restored = restore_checkpoint(self.manager, state)
         self.run.load(restored.meta, restored.best_params)
-        self.last_saved = int(restored.state.step)
+        self.resumed_from = int(restored.state.step)
+        if self.o["progress"] and self.primary:
+            print(self._resumed_line(self.resumed_from), file=sys.stderr)
         return restored.state
 
-    def save(self, state: TrainState) -> None:
-        step = int(state.step)
-        if self.manager is None or self.last_saved == step:
-            return
-        meta = self.run.meta(step, self.spe)
-        save_checkpoint(self.manager, state, meta, best_params=self.run.best_params)
-        self.last_saved = step
+    def _resumed_line(self, step: int) -> str:
+        line = (
+            f"fit: resuming from the verified checkpoint of step {step} in "
+            f"{self.ckpt.directory} (epoch {step // self.spe + 1}, batch "
+            f"{step % self.spe + 1} of {self.spe})"
+        )
+        if self.run.stopped:
+            return f"{line}; early stopping had ended this run, nothing to train"
+        if step >= self.o["epochs"] * self.spe:
+            return f"{line}; the run had finished all {self.o['epochs']} epochs"
+        return line
 
-    def close(self) -> int | None:
-        if self.manager is None:
-            return None
-        manager, self.manager = self.manager, None
-        manager.wait_until_finished()
-        latest = manager.latest_step()
-        manager.close()
-        return latest
+    def save(self, state: TrainState) -> None:
+        if self.ckpt is not None:
+            meta = self.run.meta(int(state.step), self.spe)
+            self.ckpt.save(state, meta, self.run.best_params)
 
     # -- training -------------------------------------------------------------
     def fail(self, state: TrainState, metrics: dict, epoch: int, batch: int):
         step = int(state.step)
-        latest = self.close()
+        latest = None if self.ckpt is None else self.ckpt.verified_step(state)
         count = float(metrics["count"]) or 1.0
         where = (
-            f"the last good checkpoint is step {latest} in {self.o['checkpoint_dir']} "
-            "(fit(..., resume=True) continues from it)"
+            f"the last good checkpoint is step {latest} in "
+            f"{self.o['checkpoint_dir']}, read back and verified (fit(..., "
+            "resume=True) continues from it)"
             if latest is not None
             else "no checkpoint was written (pass checkpoint_dir= to keep one)"
+            if self.o["checkpoint_dir"] is None
+            else f"no intact checkpoint is left in {self.o['checkpoint_dir']}"
         )
         raise NonFiniteError(
             f"non-finite loss or gradient at step {step} (epoch {epoch + 1}, batch "
@@ -424,12 +436,17 @@ def fit(
             every epoch, and a pure function of ``epoch`` so that ``resume``
             finds the same batches (:func:`sortish_order` draws batches of
             similar lengths for ``collate=bucket_by_length(...)``).
-        checkpoint_dir: directory for Orbax checkpoints (``None``: none).
+        checkpoint_dir: directory for Orbax checkpoints (``None``: none); it
+            must be writable (checked first). Each checkpoint records the
+            checksums of its arrays and the run's fingerprint (options, initial
+            parameters, key, data, the optimiser's updates of a probe gradient).
         checkpoint_every: also checkpoint every this many steps (the run always
             checkpoints at its end).
         max_to_keep: checkpoints kept on disk.
-        resume: continue from the latest checkpoint in ``checkpoint_dir`` when
-            there is one (same data, ``batch_size`` and ``seed`` required).
+        resume: continue from the newest verified checkpoint in
+            ``checkpoint_dir`` when there is one (a damaged newer one is moved
+            aside with a :class:`~jaxseq.train.CheckpointWarning`); the
+            fingerprint must match. ``False``: the directory must hold none.
         log_dir: write ``metrics.jsonl``, ``metrics.csv`` and ``curves.png`` there
             after every epoch.
         progress: show a tqdm progress bar with the running loss.
@@ -441,24 +458,40 @@ def fit(
 
     Raises:
         NonFiniteError: when a step's loss or gradient is not finite; the message
-            names the step, and the last good checkpoint is left in place.
-        ValueError: for invalid arguments, or a checkpoint from another run.
+            names the step and the last verified checkpoint, left in place.
+        CheckpointMismatchError: (a ``ValueError``) ``checkpoint_dir`` holds
+            another run; the message says what differs.
+        CheckpointCorruptError: no checkpoint in ``checkpoint_dir`` is intact.
+        CheckpointWriteError: (an ``OSError``) ``checkpoint_dir`` cannot be
+            written, up front or during the run.
+        ValueError, TypeError: for invalid arguments (``optimizer`` included: its
+            updates of a probe gradient must be finite, descend and move).
     """
     opts = dict(locals())
     n = num_examples("train_data", train_data)
     _check_fit_args(batch_size, epochs, patience, mode, checkpoint_every, n)
+    key = check_key(key)
     if valid_data is not None:
         num_examples("valid_data", valid_data)
     run = _Fit(loss_fn, optimizer, train_data, valid_data, opts)
-    state = init_state(params, optimizer, key)
-    if mesh is not None:
-        state = parallel.replicate(state, mesh)
     try:
+        state = init_state(params, optimizer, key)
+        if mesh is not None:
+            state = parallel.replicate(state, mesh)
+        probe = _fingerprint.initial_probe(optimizer, state.opt_state, state.params)
+        if run.ckpt is not None:
+            run.ckpt.fingerprint = _fingerprint.fingerprint(
+                state, train_data, valid_data, run.options(), probe
+            )
         state = run.restore(state)
         state = run.train(state)
         run.save(state)
-    finally:
-        run.close()
+    except BaseException:
+        if run.ckpt is not None:
+            run.ckpt.abandon()
+        raise
+    if run.ckpt is not None:
+        run.ckpt.close()
     best = run.run.best_params if (restore_best and valid_data is not None) else None
     return FitResult(
         params=state.params if best is None else best,
@@ -466,4 +499,5 @@ def fit(
         history=run.run.history,
         best_epoch=run.run.best_epoch,
         stopped_early=run.run.stopped,
+        resumed_from=run.resumed_from,
     )

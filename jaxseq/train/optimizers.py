@@ -9,9 +9,11 @@ chained in front when ``clip_norm`` is given.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import optax
 
 #: name -> (optax factory, default keyword arguments).
@@ -24,6 +26,42 @@ OPTIMIZERS: dict[str, tuple[Callable[..., optax.GradientTransformation], dict]] 
     "adam": (optax.adam, {}),
     "adamw": (optax.adamw, {}),
 }
+
+
+#: counts at which a schedule's values are checked (finite and >= 0)
+_SCHEDULE_COUNTS = (0, 1, 10, 100, 1_000, 10_000, 100_000)
+
+
+def check_learning_rate(learning_rate: Any) -> float | optax.Schedule:
+    """A positive finite learning rate, or a schedule whose values at counts
+    ``0, 1, 10, ..., 100000`` are finite and ``>= 0`` (a warm-up may start at 0);
+    otherwise a ``TypeError`` or ``ValueError`` naming ``learning_rate``."""
+    if callable(learning_rate):
+        for count in _SCHEDULE_COUNTS:
+            value = float(np.asarray(learning_rate(count)))
+            if not (math.isfinite(value) and value >= 0.0):
+                raise ValueError(
+                    "learning_rate: expected a schedule of finite step sizes >= 0, "
+                    f"got {value!r} at count {count}."
+                )
+        return learning_rate
+    if isinstance(learning_rate, (bool, str, bytes)) or np.ndim(learning_rate) != 0:
+        raise TypeError(
+            "learning_rate: expected a positive number or a schedule count -> lr, "
+            f"got {type(learning_rate).__name__} {learning_rate!r}."
+        )
+    try:
+        value = float(learning_rate)
+    except (TypeError, ValueError):
+        raise TypeError(
+            "learning_rate: expected a positive number or a schedule count -> lr, "
+            f"got {type(learning_rate).__name__} {learning_rate!r}."
+        ) from None
+    if not (math.isfinite(value) and value > 0.0):
+        raise ValueError(
+            f"learning_rate: expected a positive finite number, got {value!r}."
+        )
+    return value
 
 
 def optimizer(
@@ -50,7 +88,11 @@ def optimizer(
         An ``optax.GradientTransformation``.
 
     Raises:
-        ValueError: for an unknown ``name`` or a non-positive ``clip_norm``.
+        ValueError: for an unknown ``name``, a ``learning_rate`` that is not
+            positive and finite (a schedule: negative or not finite at one of
+            the counts 0, 1, 10, ..., 100000), or a non-positive ``clip_norm``.
+        TypeError: for a ``learning_rate`` that is neither a number nor a
+            schedule.
 
     Examples:
         >>> from jaxseq.train import optimizer, robbins_monro
@@ -62,10 +104,11 @@ def optimizer(
             f"name: expected one of {sorted(OPTIMIZERS)}, got {name!r}. Other "
             "optimisers: pass any optax.GradientTransformation directly."
         )
+    learning_rate = check_learning_rate(learning_rate)
+    if clip_norm is not None and not float(clip_norm) > 0.0:
+        raise ValueError(f"clip_norm: expected a positive norm, got {clip_norm!r}.")
     factory, defaults = OPTIMIZERS[name]
     opt = factory(learning_rate=learning_rate, **{**defaults, **kwargs})
     if clip_norm is None:
         return opt
-    if not float(clip_norm) > 0.0:
-        raise ValueError(f"clip_norm: expected a positive norm, got {clip_norm!r}.")
     return optax.chain(optax.clip_by_global_norm(float(clip_norm)), opt)

@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 LossFn = Callable[[Any, Any, jax.Array | None], tuple[jax.Array, Any]]
@@ -51,6 +52,29 @@ class TrainState(NamedTuple):
     key: jax.Array
 
 
+def check_key(key: Any) -> jax.Array:
+    """``key`` if it is one typed PRNG key (``jax.random.key(seed)``, shape
+    ``()``); a ``TypeError`` or ``ValueError`` naming ``key`` otherwise (a legacy
+    raw ``uint32`` key is refused with the way to wrap it)."""
+    expected = "a typed PRNG key from jax.random.key(seed)"
+    if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        if key.shape != ():
+            raise ValueError(
+                f"key: expected {expected} (shape ()), got a key array of shape "
+                f"{key.shape}."
+            )
+        return key
+    if hasattr(key, "dtype") and hasattr(key, "shape"):
+        hint = ""
+        if np.dtype(key.dtype) == np.uint32:
+            hint = " (raw key data: wrap it with jax.random.wrap_key_data)"
+        raise TypeError(
+            f"key: expected {expected}, got an array of dtype {key.dtype} and "
+            f"shape {tuple(key.shape)}{hint}."
+        )
+    raise TypeError(f"key: expected {expected}, got {type(key).__name__} {key!r}.")
+
+
 def init_state(
     params: Any, optimizer: optax.GradientTransformation, key: jax.Array
 ) -> TrainState:
@@ -62,15 +86,9 @@ def init_state(
     Args:
         params: initial parameters.
         optimizer: an Optax transformation.
-        key: the run's PRNG key (``jax.random.key(seed)``).
+        key: the run's PRNG key (``jax.random.key(seed)``; see :func:`check_key`).
     """
-    if not (
-        isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
-    ):
-        raise TypeError(
-            "key: expected a typed PRNG key from jax.random.key(seed), got "
-            f"{type(key).__name__} with dtype {getattr(key, 'dtype', None)}."
-        )
+    key = check_key(key)
     params = jax.tree.map(lambda x: jnp.array(x, copy=True), params)
     key = jax.random.wrap_key_data(
         jnp.array(jax.random.key_data(key), copy=True), impl=jax.random.key_impl(key)
@@ -93,30 +111,66 @@ def _batch_size(batch: Any) -> int:
     return leaves[0].shape[0]
 
 
+_FORM = "loss_fn(params, batch, key) -> (scalar loss, aux dict or None)"
+
+
+def _describe(out: Any) -> str:
+    if isinstance(out, (tuple, list)):
+        return f"a {type(out).__name__} of {len(out)} values"
+    if hasattr(out, "shape") and hasattr(out, "dtype"):
+        return f"one array of shape {tuple(out.shape)} (no aux)"
+    return f"{type(out).__name__}"
+
+
+def checked_loss(loss_fn: LossFn) -> LossFn:
+    """``loss_fn`` with its output checked at trace time: a pair ``(loss,
+    aux)`` with a real scalar ``loss`` and ``aux`` ``None`` or a dict of
+    scalars; otherwise a ``TypeError``/``ValueError`` naming ``loss_fn`` and
+    the expected form."""
+
+    @functools.wraps(loss_fn)
+    def wrapped(params, batch, key):
+        out = loss_fn(params, batch, key)
+        if not (isinstance(out, (tuple, list)) and len(out) == 2):
+            raise TypeError(f"loss_fn: expected {_FORM}, got {_describe(out)}.")
+        loss, aux = out
+        if not hasattr(loss, "dtype"):
+            raise TypeError(
+                f"loss_fn: expected {_FORM}, got a loss of type {type(loss).__name__}."
+            )
+        if jnp.ndim(loss) != 0:
+            raise ValueError(
+                f"loss_fn: expected {_FORM}, got a loss of shape "
+                f"{jnp.shape(loss)} (reduce it to the batch mean)."
+            )
+        if not jnp.issubdtype(loss.dtype, jnp.floating):
+            raise TypeError(
+                f"loss_fn: expected {_FORM} with a floating loss, got dtype "
+                f"{loss.dtype}."
+            )
+        if aux is not None and not isinstance(aux, Mapping):
+            raise TypeError(
+                f"loss_fn: expected {_FORM}, got aux of type {type(aux).__name__}."
+            )
+        for name, value in (aux or {}).items():
+            if jnp.ndim(value) != 0:
+                raise ValueError(
+                    f"loss_fn: expected aux[{name!r}] to be a scalar batch mean, "
+                    f"got shape {jnp.shape(value)}."
+                )
+        return loss, aux
+
+    return wrapped
+
+
 def _metric_sums(loss: jax.Array, aux: Any, batch: Any) -> Metrics:
-    if aux is None:
-        aux = {}
-    if not isinstance(aux, Mapping):
-        raise TypeError(
-            "loss_fn: expected aux to be None or a dict of scalar batch means, got "
-            f"{type(aux).__name__}."
-        )
-    aux = dict(aux)
+    aux = dict(aux or {})
     count = aux.pop("count", None)
     if count is None:
         count = _batch_size(batch)
     count = jnp.asarray(count, jnp.float32)
-    if jnp.ndim(loss) != 0:
-        raise ValueError(
-            f"loss_fn: expected a scalar loss, got shape {jnp.shape(loss)}."
-        )
     sums = {"loss": loss.astype(jnp.float32) * count}
     for name, value in aux.items():
-        if jnp.ndim(value) != 0:
-            raise ValueError(
-                f"loss_fn: expected aux[{name!r}] to be a scalar batch mean, got "
-                f"shape {jnp.shape(value)}."
-            )
         sums[name] = jnp.asarray(value, jnp.float32) * count
     sums["count"] = count
     return sums
@@ -131,6 +185,8 @@ def train_step_fn(
     loss_fn: LossFn, optimizer: optax.GradientTransformation
 ) -> Callable[[TrainState, Any], tuple[TrainState, Metrics]]:
     """The un-jitted train step (for composing under another transformation)."""
+
+    loss_fn = checked_loss(loss_fn)
 
     def train_step(state: TrainState, batch: Any) -> tuple[TrainState, Metrics]:
         key = jax.random.fold_in(state.key, state.step)
@@ -247,6 +303,8 @@ def make_eval_step(
 
 @functools.lru_cache(maxsize=16)
 def _jit_eval_step(loss_fn, params_sharding, batch_sharding):
+    loss_fn = checked_loss(loss_fn)
+
     def eval_step(params: Any, batch: Any) -> Metrics:
         loss, aux = loss_fn(params, batch, None)
         return _metric_sums(loss, aux, batch)

@@ -1,6 +1,7 @@
 """Subprocess entry points for the training tests that need a fresh process:
 a run to SIGKILL and resume, a crash inside a checkpoint write, forced host
-devices (XLA_FLAGS must be set before JAX is imported) and multi-process runs.
+devices (XLA_FLAGS must be set before JAX is imported), multi-process runs and
+a checkpoint directory that cannot be written (the process must exit).
 
 Run as ``python -m tests.train._worker <command> ...`` from the repository root.
 """
@@ -14,7 +15,7 @@ import sys
 import time
 
 
-def _fit(args, **extra):
+def _fit(args, collate=None, **extra):
     import jax
     import numpy as np
 
@@ -22,7 +23,7 @@ def _fit(args, **extra):
 
     from . import _task
 
-    def collate(batch):
+    def slow(batch):
         if args.sleep:
             time.sleep(args.sleep)  # slow the run down so the test can kill it mid-way
         return batch
@@ -38,7 +39,7 @@ def _fit(args, **extra):
         seed=5,
         valid_data=_task.make_data(1, args.valid),
         eval_batch_size=40,
-        collate=collate,
+        collate=collate or slow,
         checkpoint_dir=args.ckpt,
         checkpoint_every=args.every,
         progress=False,
@@ -80,6 +81,71 @@ def _crash_on_commit(n):
         return await original(self, *a, **k)
 
     cls.finalize = finalize
+
+
+def cmd_unwritable(args):
+    """A run whose checkpoint directory cannot be written, from the start or
+    from the second checkpoint on (``--after 2``: once step 2 is committed, the
+    directory is made unwritable with ``--how``: ``replace`` swaps it for a
+    file, ``chattr`` sets the immutable flag (root), ``chmod`` makes it
+    read-only (not root)). Like a CLI, it prints the error as one line on
+    stderr and exits 1, writing the time it returned to ``--out``."""
+    import subprocess
+    from pathlib import Path
+
+    from jaxseq.train import CheckpointError
+
+    ckpt = Path(args.ckpt)
+    calls = [0]
+
+    def collate(batch):
+        calls[0] += 1
+        if args.after and calls[0] == args.after + 2:
+            deadline = time.monotonic() + 60
+            while not (ckpt / str(args.after)).is_dir():
+                assert time.monotonic() < deadline, "no checkpoint appeared"
+                time.sleep(0.01)
+            if args.how == "replace":
+                ckpt.rename(ckpt.with_name(ckpt.name + ".moved"))
+                ckpt.write_text("not a directory")
+            elif args.how == "chattr":
+                subprocess.run(["chattr", "+i", str(ckpt)], check=True)
+            else:
+                ckpt.chmod(0o555)
+        return batch
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+    import optax
+
+    from jaxseq.train import fit
+
+    def loss_fn(w, batch, key):  # quick to compile
+        return jnp.mean((batch[0] @ w - batch[1]) ** 2), None
+
+    x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
+    try:
+        fit(
+            loss_fn,
+            optax.sgd(0.1),
+            jnp.zeros(3),
+            (x, x.sum(1)),
+            key=jax.random.key(0),
+            batch_size=8,
+            epochs=args.epochs,
+            collate=collate,
+            checkpoint_dir=ckpt,
+            checkpoint_every=2,
+            progress=False,
+        )
+        code = 0
+    except CheckpointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        code = 1
+    with open(args.out, "w") as f:
+        f.write(repr(time.time()))
+    sys.exit(code)
 
 
 def cmd_devices(args):
@@ -149,6 +215,13 @@ def main(argv=None):
     p.add_argument("--crash-on-commit", type=int, default=0)
     p.add_argument("--valid", type=int, default=40)
     p.set_defaults(fn=cmd_fit)
+    p = sub.add_parser("unwritable")
+    p.add_argument("--ckpt", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--after", type=int, default=0)
+    p.add_argument("--how", choices=("replace", "chattr", "chmod"), default="replace")
+    p.set_defaults(fn=cmd_unwritable)
     p = sub.add_parser("devices")
     p.add_argument("--out", required=True)
     p.add_argument("--steps", type=int, default=6)

@@ -11,6 +11,7 @@ import optax
 import pytest
 
 from jaxseq.train import (
+    CheckpointMismatchError,
     NonFiniteError,
     bucket_lengths,
     fit,
@@ -115,7 +116,10 @@ def test_fit_trains_on_the_batch_order_and_resumes_mid_epoch(tmp_path):
     def other(epoch):
         return order(epoch)[:-1]
 
-    with pytest.raises(ValueError, match=r"batches_per_epoch: expected \d+ to resume"):
+    with pytest.raises(
+        CheckpointMismatchError,
+        match=r"batches_per_epoch: 10 in the checkpoint, 9 now",
+    ):
         fit(
             _recorder(),
             optax.sgd(1.0),
@@ -126,7 +130,8 @@ def test_fit_trains_on_the_batch_order_and_resumes_mid_epoch(tmp_path):
         )
     # nor without one
     with pytest.raises(
-        ValueError, match=r"batches_per_epoch: expected \d+ to resume .*got None"
+        CheckpointMismatchError,
+        match=r"batches_per_epoch: 10 in the checkpoint, None now",
     ):
         fit(
             _recorder(),

@@ -150,7 +150,9 @@ def test_resume_continues_exactly_and_checks_the_run(tmp_path):
     ]
     with pytest.raises(
         ValueError,
-        match=r"batch_size: expected 16 to resume the checkpointed run, got 8",
+        match=r"checkpoint_dir: .* holds a checkpoint of another run \(batch_size: 16 "
+        r"in the checkpoint, 8 now\)\. To start afresh, pass another checkpoint_dir "
+        r"or delete",
     ):
         fit(
             _task.loss_fn,
@@ -240,6 +242,15 @@ def test_toy_sequence_task_learns(opt):
             {"checkpoint_every": -1},
             r"checkpoint_every: expected a positive int \(steps\) or None, got -1\.",
         ),
+        (
+            {"checkpoint_every": 0},
+            r"checkpoint_every: expected a positive int \(steps\) or None, got 0\.",
+        ),
+        (
+            {"checkpoint_every": True},
+            r"checkpoint_every: expected a positive int \(steps\) or None, got True",
+        ),
+        ({"patience": True}, r"patience: expected a positive int or None, got True"),
     ],
 )
 def test_fit_argument_errors(kwargs, message):

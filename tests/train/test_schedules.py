@@ -132,3 +132,64 @@ def test_optimizer_clip_norm_and_errors():
         optimizer("lbfgs", 0.1)
     with pytest.raises(ValueError, match=r"clip_norm: expected a positive norm, got 0"):
         optimizer("adam", 0.1, clip_norm=0)
+
+
+@pytest.mark.parametrize(
+    "lr,error,match",
+    [
+        (
+            -0.01,
+            ValueError,
+            r"learning_rate: expected a positive finite number, got -0\.01\.",
+        ),
+        (
+            0.0,
+            ValueError,
+            r"learning_rate: expected a positive finite number, got 0\.0\.",
+        ),
+        (
+            float("nan"),
+            ValueError,
+            r"learning_rate: expected a positive finite number, got nan\.",
+        ),
+        (float("inf"), ValueError, r"got inf\."),
+        ("0.1", TypeError, r"learning_rate: expected a positive number or a schedule"),
+        (True, TypeError, r"learning_rate: expected a positive number or a schedule"),
+        (np.array([0.1, 0.2]), TypeError, r"learning_rate: expected a positive number"),
+        (
+            optax.linear_schedule(0.1, -0.1, transition_steps=100),
+            ValueError,
+            r"learning_rate: expected a schedule of finite step sizes >= 0, got "
+            r"-0\.1\d* at count 100\.",
+        ),
+        (
+            lambda count: jnp.log(count - 5.0),
+            ValueError,
+            r"learning_rate: expected a schedule of finite step sizes >= 0, got nan "
+            r"at count 0\.",
+        ),
+    ],
+    ids=[
+        "negative",
+        "zero",
+        "nan",
+        "inf",
+        "str",
+        "bool",
+        "array",
+        "schedule-negative",
+        "schedule-nan",
+    ],
+)
+def test_optimizer_refuses_bad_learning_rates(lr, error, match):
+    with pytest.raises(error, match=match):
+        optimizer("adam", lr)
+
+
+def test_optimizer_accepts_a_warmup_from_zero_and_jax_scalars():
+    warmup = optax.linear_schedule(0.0, 0.1, transition_steps=10)
+    assert optimizer("sgd", warmup) is not None
+    opt = optimizer("sgd", jnp.float32(0.5))
+    g = jnp.array([1.0, -2.0])
+    u, _ = opt.update(g, opt.init(g))
+    np.testing.assert_allclose(u, -0.5 * np.asarray(g))

@@ -152,3 +152,82 @@ def test_eval_step_sums_and_aux_errors():
         bad(params, batch)
     with pytest.raises(TypeError, match=r"key: expected a typed PRNG key"):
         init_state(params, optax.sgd(0.1), jax.random.PRNGKey(0))
+
+
+FORM = r"loss_fn\(params, batch, key\) -> \(scalar loss, aux dict or None\)"
+
+
+@pytest.mark.parametrize(
+    "loss_fn,error,match",
+    [
+        (
+            lambda p, b, k: jnp.mean(b[0] @ p),
+            TypeError,
+            rf"^loss_fn: expected {FORM}, got one array of shape \(\) \(no aux\)\.",
+        ),
+        (
+            lambda p, b, k: (b[0] @ p, None),
+            ValueError,
+            rf"^loss_fn: expected {FORM}, got a loss of shape \(3,\) \(reduce it",
+        ),
+        (
+            lambda p, b, k: (jnp.mean(b[0] @ p), None, None),
+            TypeError,
+            rf"^loss_fn: expected {FORM}, got a tuple of 3 values\.",
+        ),
+        (
+            lambda p, b, k: (jnp.mean(b[0] @ p), [1.0]),
+            TypeError,
+            rf"^loss_fn: expected {FORM}, got aux of type list\.",
+        ),
+        (
+            lambda p, b, k: (1.0, None),
+            TypeError,
+            rf"^loss_fn: expected {FORM}, got a loss of type float\.",
+        ),
+        (
+            lambda p, b, k: (jnp.sum(b[0] @ p > 0), None),
+            TypeError,
+            rf"^loss_fn: expected {FORM} with a floating loss, got dtype int32\.",
+        ),
+    ],
+    ids=["no-aux", "not-scalar", "three", "aux-list", "python-float", "int-loss"],
+)
+def test_malformed_loss_fn_fails_at_trace_time_naming_it(loss_fn, error, match):
+    opt = optax.sgd(0.1)
+    state = init_state(jnp.ones(2), opt, jax.random.key(0))
+    batch = (np.ones((3, 2), np.float32),)
+    with pytest.raises(error, match=match):
+        make_train_step(loss_fn, opt)(state, batch)
+    with pytest.raises(error, match=match):
+        make_eval_step(loss_fn)(state.params, batch)
+
+
+@pytest.mark.parametrize(
+    "key,error,match",
+    [
+        (
+            0,
+            TypeError,
+            r"^key: expected a typed PRNG key from jax\.random\.key\(seed\), "
+            r"got int 0\.",
+        ),
+        (
+            np.zeros(3, np.uint32),
+            TypeError,
+            r"got an array of dtype uint32 and shape "
+            r"\(3,\) \(raw key data: wrap it",
+        ),
+        (jnp.zeros(2), TypeError, r"got an array of dtype float32 and shape \(2,\)\."),
+        (
+            jax.random.split(jax.random.key(0)),
+            ValueError,
+            r"^key: expected a typed PRNG key .* \(shape \(\)\), got a key array of "
+            r"shape \(2,\)\.",
+        ),
+    ],
+    ids=["int", "raw-uint32", "float-array", "key-array"],
+)
+def test_non_key_is_refused_naming_key(key, error, match):
+    with pytest.raises(error, match=match):
+        init_state(jnp.ones(2), optax.sgd(0.1), key)
