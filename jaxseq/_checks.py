@@ -6,6 +6,7 @@ user can fix the call without reading jaxseq's source.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -99,3 +100,77 @@ def _describe(tree: Any) -> str:
         for p, x in leaves
     )
     return f"{type(tree).__name__}({fields})"
+
+
+def check_params(
+    name: str,
+    cell: Any,
+    params: Any,
+    input_size: int,
+    *,
+    input_axes: bool = False,
+) -> None:
+    """Raise ``ValueError`` unless ``params`` could come from
+    ``cell.init(key, input_size)``: the same pytree structure (parameter type and
+    fields) and leaf shapes. Dtypes are not compared (imported or cast
+    parameters are fine).
+
+    Works for any :class:`~jaxseq.cells.Cell`: the expected shapes come from an
+    abstract evaluation of ``cell.init`` (``jax.eval_shape``, nothing computed,
+    cached per cell and input size). The axes that grow with the input size
+    (found by evaluating ``init`` at ``input_size + 1`` too) are compared only
+    with ``input_axes=True`` (a later layer of a stack, whose input size the
+    layer below fixes); the runner leaves them to the cell's step, which names
+    ``xs`` and may legitimately read more features than ``init`` was given (a
+    wrapper that appends inputs, as the gradient-flow diagnostics do).
+    """
+    shapes = _init_shapes(cell, input_size)
+    if shapes is None:  # an init that cannot be evaluated abstractly: the step checks
+        return
+    expected, grown = shapes
+    what = f"{cell.name} cell of hidden size {cell.hidden_size}"
+    if jax.tree.structure(params) != jax.tree.structure(expected):
+        raise ValueError(
+            f"{name}: expected the parameters of the {what} (cell.init(key, "
+            f"{input_size})): {_describe(expected)}, got {_describe(params)}. "
+            "Parameters of another cell type or of another layer?"
+        )
+    got = jax.tree_util.tree_flatten_with_path(params)[0]
+    for (path, g), e, e1 in zip(
+        got, jax.tree.leaves(expected), jax.tree.leaves(grown), strict=True
+    ):
+        g_shape, e_shape = tuple(np.shape(g)), tuple(e.shape)
+        if len(g_shape) == len(e_shape) and not input_axes:
+            # axes that grow with the input size: as received (the step checks)
+            e_shape = tuple(
+                gd if ed != e1d else ed
+                for gd, ed, e1d in zip(g_shape, e_shape, e1.shape, strict=True)
+            )
+        if g_shape != e_shape:
+            raise ValueError(
+                f"{name}{jax.tree_util.keystr(path)}: expected shape {e_shape} (the "
+                f"{what} at input size {input_size}), got shape {g_shape}."
+            )
+
+
+def _init_shapes(cell: Any, input_size: int) -> tuple[Any, Any] | None:
+    """``cell.init``'s abstract output at ``input_size`` and ``input_size + 1``."""
+    try:
+        return _cached_init_shapes(cell, input_size)
+    except TypeError as err:  # an unhashable cell (options holding a list, ...)
+        if "unhashable" not in str(err):
+            raise
+    return _init_shapes_uncached(cell, input_size)
+
+
+def _init_shapes_uncached(cell: Any, input_size: int) -> tuple[Any, Any] | None:
+    try:
+        return tuple(  # type: ignore[return-value]
+            jax.eval_shape(lambda n=n: cell.init(jax.random.key(0), n))
+            for n in (input_size, input_size + 1)
+        )
+    except Exception:  # noqa: BLE001 - a user init that is not traceable
+        return None
+
+
+_cached_init_shapes = functools.lru_cache(maxsize=256)(_init_shapes_uncached)

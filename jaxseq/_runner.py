@@ -22,7 +22,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_carry, check_floating, check_lengths, check_rank
+from ._checks import (
+    check_carry,
+    check_floating,
+    check_lengths,
+    check_params,
+    check_rank,
+)
 from ._fused import fused_rnn
 from ._layout import BATCH_MAJOR, FEATURE_MAJOR, Layout
 from .cells import Cell
@@ -101,10 +107,13 @@ def rnn(
 
     Raises:
         ValueError, TypeError: at trace time, for a wrong rank, feature size, dtype,
-            ``lengths`` shape or values (when concrete), or carry shape.
+            ``lengths`` shape or values (when concrete), or carry shape, and for
+            ``params`` that ``cell.init`` would not make (another cell type or
+            hidden size).
     """
     check_rank("xs", xs, 3, "[B, T, F]: batch, time, features")
     check_floating("xs", xs)
+    check_params("params", cell, params, xs.shape[2])
     _check_unroll(unroll)
     batch, time = xs.shape[0], xs.shape[1]
     if lengths is not None:
@@ -402,6 +411,9 @@ def bidirectional(
     """
     if merge not in ("concat", "sum"):
         raise ValueError(f"merge: expected 'concat' or 'sum', got {merge!r}.")
+    check_rank("xs", xs, 3, "[B, T, F]: batch, time, features")
+    check_params("params_fw", cell_fw, params_fw, xs.shape[2])
+    check_params("params_bw", cell_bw, params_bw, xs.shape[2])
     c_fw, c_bw = (None, None) if carry0 is None else carry0
     opts = dict(lengths=lengths, unroll=unroll, impl=impl, remat=remat)
     carry_fw, y_fw = rnn(cell_fw, params_fw, xs, carry0=c_fw, **opts)

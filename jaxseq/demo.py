@@ -31,24 +31,38 @@ from collections.abc import Sequence
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Train the lab model on the shipped sample and report held-out accuracy."""
-    parser = argparse.ArgumentParser(
+    from . import cli
+
+    parser = cli.Parser(
         prog="jaxseq demo",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--epochs", type=int, default=25, help="epochs (default 25)")
-    parser.add_argument("--batch-size", type=int, default=32, help="default 32")
-    parser.add_argument("--learning-rate", type=float, default=3e-3)
-    parser.add_argument("--maxlen", type=int, default=400, help="tokens per review")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--epochs", type=cli.positive_int, default=25, help="epochs (default 25)"
+    )
+    parser.add_argument(
+        "--batch-size", type=cli.positive_int, default=32, help="default 32"
+    )
+    parser.add_argument(
+        "--learning-rate", type=cli.positive_float, default=3e-3, help="default 3e-3"
+    )
+    parser.add_argument(
+        "--maxlen", type=cli.positive_int, default=400, help="tokens per review"
+    )
+    parser.add_argument("--seed", type=cli.seed, default=0)
     parser.add_argument(
         "--out",
+        type=cli.output_dir,
         default=os.path.join("runs", "demo-lab"),
         help="run directory (default runs/demo-lab)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    return cli.run_command("jaxseq demo", lambda: _demo(args))
 
+
+def _demo(args: argparse.Namespace) -> int:
     import jax
 
     from . import models

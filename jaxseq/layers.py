@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 
 import jax
 
+from ._checks import check_params, check_rank
 from ._runner import Impl, Merge, rnn
 from ._runner import bidirectional as _bidirectional
 from .cells import Cell
@@ -151,11 +152,13 @@ def stack(
             raise ValueError(
                 f"carry0: expected {len(cells)} layers, got {len(carry0)}."
             )
+        check_rank("xs", xs, 3, "[B, T, F]: batch, time, features")
         keys = None if key is None else jax.random.split(key, len(cells))
         carries = []
         ys = xs
         opts = dict(lengths=lengths, unroll=unroll, impl=impl, remat=remat)
         for i, (c, p) in enumerate(zip(cells, params, strict=True)):
+            _check_layer_params(i, c, p, ys.shape[2], bidirectional)
             c0 = None if carry0 is None else carry0[i]
             if bidirectional:
                 carry, ys = _bidirectional(
@@ -179,6 +182,32 @@ def stack(
         reverse=bool(reverse),
         output_size=_layer_output_size(cells[-1], bidirectional, merge),
     )
+
+
+def _check_layer_params(
+    i: int, cell: Cell, params: Any, input_size: int, bidirectional: bool
+) -> None:
+    """Layer ``i``'s parameters against ``cell.init`` at its input size. The
+    first layer's input size is ``xs``'s (a mismatch there is the step's to
+    report, naming ``xs``); a later layer's is fixed by the layer below, so a
+    mismatch there is one of ``params``."""
+    input_axes = i > 0
+    if not bidirectional:
+        check_params(f"params[{i}]", cell, params, input_size, input_axes=input_axes)
+        return
+    if not isinstance(params, BiParams):
+        raise ValueError(
+            f"params[{i}]: expected BiParams(fw, bw) (a bidirectional layer), got "
+            f"{type(params).__name__}."
+        )
+    for name in ("fw", "bw"):
+        check_params(
+            f"params[{i}].{name}",
+            cell,
+            getattr(params, name),
+            input_size,
+            input_axes=input_axes,
+        )
 
 
 def _cells(cell: Cell | Sequence[Cell], num_layers: int | None) -> tuple[Cell, ...]:

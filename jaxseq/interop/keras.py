@@ -152,9 +152,12 @@ def _params(spec: _Spec, weights: list[np.ndarray], input_size: int, dtype: Any)
     if spec.config.get("use_bias", True):
         shapes.append((2, g) if reset_after else (g,))
     _check_shapes(f"Keras layer {spec.name!r}", [a.shape for a in weights], shapes)
-    w = [np.asarray(a, np.float32) for a in weights]
-    bias = w[2] if len(w) == 3 else np.zeros((2, g) if reset_after else (g,))
-    bias = np.asarray(bias, np.float32)
+    # the source's own precision (a float64 Keras layer stays float64 until the
+    # one cast to ``dtype``)
+    w = [_float_array(a) for a in weights]
+    bias = (
+        w[2] if len(w) == 3 else np.zeros((2, g) if reset_after else (g,), w[0].dtype)
+    )
 
     def a(x: np.ndarray) -> Any:
         return jnp.asarray(x, dtype)
@@ -170,6 +173,11 @@ def _params(spec: _Spec, weights: list[np.ndarray], input_size: int, dtype: Any)
         b_x=a(_swap_rz(b_x)),
         b_h=a(_swap_rz(b_h)),
     )
+
+
+def _float_array(a: Any) -> np.ndarray:
+    a = np.asarray(a)
+    return a if np.issubdtype(a.dtype, np.floating) else a.astype(np.float32)
 
 
 def _check_shapes(where: str, got: list[tuple[int, ...]], expected: list) -> None:
@@ -304,7 +312,8 @@ def _direction_arrays(cell: Cell, p: Any) -> list[np.ndarray]:
     w = [_swap_rz(n(p.w_x)), _swap_rz(n(p.w_h))]
     if cell.option("reset_after"):
         return [*w, np.stack([_swap_rz(n(p.b_x)), _swap_rz(n(p.b_h))])]
-    return [*w, _swap_rz(n(p.b_x) + n(p.b_h))]
+    # the two biases add in the parameters' precision, rounded to float32 once
+    return [*w, _swap_rz(n(jnp.asarray(p.b_x) + jnp.asarray(p.b_h)))]
 
 
 def keras_weights(layer: RNNLayer, params: Sequence[Any]) -> list[list[np.ndarray]]:

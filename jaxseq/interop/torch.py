@@ -47,9 +47,16 @@ _MODES = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "elman", "RNN_RELU": "elman"
 
 
 def _np(t: Any) -> np.ndarray:
+    """A NumPy array in the source's own precision (float64 stays float64)."""
     if hasattr(t, "detach"):  # a torch tensor
-        t = t.detach().cpu().numpy()
-    return np.asarray(t)
+        t = t.detach().cpu()
+        if not t.dtype.is_floating_point or t.dtype.itemsize < 4:
+            t = t.float()  # bfloat16/float16 (NumPy has no bfloat16): exact in f32
+        t = t.numpy()
+    a = np.asarray(t)
+    if not np.issubdtype(a.dtype, np.floating):
+        return a.astype(np.float32)
+    return a
 
 
 def _key(name: str, layer: int, reverse: bool) -> str:
@@ -59,7 +66,7 @@ def _key(name: str, layer: int, reverse: bool) -> str:
 def _get(sd: Mapping[str, Any], key: str, shape: tuple[int, ...]) -> np.ndarray:
     if key not in sd:
         raise ValueError(f"state_dict: expected key {key!r}, not found.")
-    a = _np(sd[key]).astype(np.float32)
+    a = _np(sd[key])
     if a.shape != shape:
         raise ValueError(f"state_dict[{key!r}]: expected shape {shape}, got {a.shape}.")
     return a
@@ -82,16 +89,20 @@ def _direction_params(
         b_ih = _get(sd, _key("bias_ih", layer, reverse), (g,))
         b_hh = _get(sd, _key("bias_hh", layer, reverse), (g,))
     else:
-        b_ih = b_hh = np.zeros((g,), np.float32)
+        b_ih = b_hh = np.zeros((g,), w_ih.dtype)
 
     def a(x: np.ndarray) -> Any:
         return jnp.asarray(x, dtype)
 
-    if cell == "lstm":
-        return LSTMParams(w_x=a(w_ih.T), w_h=a(w_hh.T), b=a(b_ih + b_hh))
     if cell == "gru":
         return GRUParams(w_x=a(w_ih.T), w_h=a(w_hh.T), b_x=a(b_ih), b_h=a(b_hh))
-    return ElmanParams(w_x=a(w_ih.T), w_h=a(w_hh.T), b=a(b_ih + b_hh))
+    # The sum in the wider of the source's and the target's precision, rounded
+    # once: float64 weights keep float64's sum (a float32 sum was off by 1e-8).
+    wide = np.promote_types(np.result_type(b_ih, b_hh), np.dtype(dtype))
+    b = a(b_ih.astype(wide) + b_hh.astype(wide))
+    if cell == "lstm":
+        return LSTMParams(w_x=a(w_ih.T), w_h=a(w_hh.T), b=b)
+    return ElmanParams(w_x=a(w_ih.T), w_h=a(w_hh.T), b=b)
 
 
 def params_from_state_dict(

@@ -1,23 +1,16 @@
-"""Command line for text classifiers: ``jaxseq train imdb``, ``jaxseq predict``
-and ``jaxseq eval``.
-
-``jaxseq train imdb --model lstm --data sample`` trains a registered model on
-IMDb (the shipped sample, ``tfds``, or a path to ``aclImdb_v1.tar.gz`` / an
-``aclImdb`` directory), validates on whole held-out movies, evaluates on the
-test split, and writes a run directory::
-
-    runs/imdb-lstm-20250101-120000/
-        model/          the saved classifier (jaxseq.json, params.npz, vocab.json)
-        metrics.jsonl   one line per epoch (also metrics.csv)
-        curves.png      training and validation loss and accuracy
-        result.json     settings, timings and test accuracy
+"""Command line for text classifiers: the pieces every command shares (data
+sources, review texts, one-line errors), ``jaxseq predict`` and ``jaxseq eval``;
+``jaxseq train imdb`` is :mod:`jaxseq.models.cli_train`.
 
 ``jaxseq predict MODEL_DIR "text" ...`` prints the probability that each review
 is positive; ``jaxseq eval MODEL_DIR --data PATH`` reports the accuracy on a
-labelled split. Errors (a missing or corrupt archive, empty or non-UTF-8 text,
-a vocabulary that does not match the model) are reported in one line on stderr
-with exit status 1; counts of truncated, empty or undecodable reviews go to the
-log (stderr).
+labelled split. Options are checked before any data is read: a bad value is
+one line on stderr naming the flag, exit status 2. Errors while running (a
+missing or corrupt archive, empty or non-UTF-8 text, a vocabulary that does not
+match the model, a diverging run, a checkpoint of another run) are one line on
+stderr with exit status 1 (``jaxseq --debug ...`` or ``JAXSEQ_DEBUG=1`` shows the
+traceback); counts of truncated, empty or undecodable reviews go to the log
+(stderr).
 """
 
 from __future__ import annotations
@@ -32,6 +25,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
+from .. import cli as _cli
 
 logger = logging.getLogger("jaxseq.models")
 
@@ -51,21 +46,18 @@ def _setup_logging(quiet: bool) -> None:
 
 
 def _run(prog: str, body: Callable[[], int]) -> int:
-    from ..data import CorruptArchiveError, UnsafeArchiveError
+    """``body()`` with errors as one line on stderr (:func:`jaxseq.cli.run_command`)."""
+    return _cli.run_command(prog, body)
 
-    try:
-        return body()
-    except (
-        CommandError,
-        FileNotFoundError,
-        CorruptArchiveError,
-        UnsafeArchiveError,
-        ValueError,
-        ImportError,
-        UnicodeError,
-    ) as err:
-        print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
+
+def data_source(text: str) -> str:
+    """An ``argparse`` type for ``--data``: ``sample``, ``tfds`` or an existing path."""
+    if text in ("sample", "tfds") or os.path.exists(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"{text} does not exist; expected 'sample', 'tfds', an aclImdb_v1.tar.gz "
+        "archive or an aclImdb directory"
+    )
 
 
 # ------------------------------------------------------------------ data
@@ -78,11 +70,10 @@ def load_split(source: str, split: str, *, strict_utf8: bool = False) -> Any:
         return imdb.load_sample(split)
     if source == "tfds":
         return imdb.load_tfds(split, errors=errors)
-    if not os.path.exists(source):
-        raise CommandError(
-            f"--data: {source} does not exist; expected 'sample', 'tfds', an "
-            "aclImdb_v1.tar.gz archive or an aclImdb directory."
-        )
+    try:
+        data_source(source)
+    except argparse.ArgumentTypeError as err:
+        raise CommandError(f"--data: {err}.") from None
     return imdb.load_archive(source, split, errors=errors)
 
 
@@ -141,251 +132,40 @@ def _read_bytes(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
             return f.read()
-    except FileNotFoundError:
-        raise CommandError(f"--file: {path} does not exist.") from None
-
-
-# ------------------------------------------------------------------ train
-def _train_parser() -> argparse.ArgumentParser:
-    from . import RECIPES, names
-
-    p = argparse.ArgumentParser(
-        prog="jaxseq train",
-        description="Train a text classifier on IMDb (validation split by movie).",
-    )
-    p.add_argument("task", choices=["imdb"], help="the data set (imdb)")
-    p.add_argument(
-        "--model",
-        default="lstm",
-        choices=names(),
-        help="registered model (default lstm)",
-    )
-    p.add_argument(
-        "--data",
-        default="sample",
-        help="'sample' (shipped, default), 'tfds', or a path to "
-        "aclImdb_v1.tar.gz / an aclImdb directory",
-    )
-    p.add_argument(
-        "--out", default=None, help="run directory (default runs/imdb-MODEL-TIMESTAMP)"
-    )
-    for flag, kind, field in [
-        ("--epochs", int, "epochs"),
-        ("--batch-size", int, "batch_size"),
-        ("--lr", float, "learning_rate"),
-        ("--patience", int, "patience"),
-        ("--vocab-size", int, "max_tokens"),
-        ("--maxlen", int, "maxlen"),
-    ]:
-        p.add_argument(
-            flag,
-            type=kind,
-            default=None,
-            dest=field,
-            help=f"override the recipe's {field}",
-        )
-    p.add_argument(
-        "--truncating",
-        choices=["pre", "post"],
-        default=None,
-        help="keep the last (pre) or first (post) maxlen tokens",
-    )
-    p.add_argument(
-        "--no-bucketing",
-        action="store_true",
-        help="uniformly random batches over the full maxlen",
-    )
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="model option, e.g. --option hidden=128 (JSON values)",
-    )
-    p.add_argument("--valid-fraction", type=float, default=0.2)
-    p.add_argument(
-        "--split-by",
-        choices=["auto", "movie", "random"],
-        default="auto",
-        help="validation split; auto: by movie when movie ids are known",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--checkpoint-every",
-        type=int,
-        default=None,
-        metavar="STEPS",
-        help="checkpoint into OUT/ckpt every STEPS steps (default: every epoch); "
-        "running the same command with the same --out continues from the last one",
-    )
-    p.add_argument("--no-checkpoints", action="store_true", help="write no checkpoints")
-    p.add_argument("--no-test", action="store_true", help="skip the test evaluation")
-    p.add_argument(
-        "--strict-utf8",
-        action="store_true",
-        help="refuse reviews that are not valid UTF-8 (default: replace "
-        "bad bytes and count them)",
-    )
-    p.add_argument("--quiet", action="store_true", help="no progress bars or info log")
-    p.epilog = "recipes: " + ", ".join(
-        f"{n} (maxlen {r.inputs.maxlen}, {r.epochs} epochs)" for n, r in RECIPES.items()
-    )
-    return p
-
-
-def _parse_options(pairs: Sequence[str]) -> dict[str, Any]:
-    options = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise CommandError(f"--option: expected KEY=VALUE, got {pair!r}.")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        options[key] = tuple(parsed) if isinstance(parsed, list) else parsed
-    return options
-
-
-def recipe_from_args(args: argparse.Namespace) -> Any:
-    """The model's recipe with the command line's overrides."""
-    from . import RECIPES
-
-    recipe = RECIPES[args.model]
-    changes = {
-        f: getattr(args, f)
-        for f in ("epochs", "batch_size", "learning_rate", "patience", "max_tokens")
-        if getattr(args, f) is not None
-    }
-    inputs = recipe.inputs
-    if args.maxlen is not None:
-        inputs = inputs._replace(maxlen=args.maxlen)
-    if args.truncating is not None:
-        inputs = inputs._replace(truncating=args.truncating)
-    options = {**recipe.options, **_parse_options(args.option)}
-    bucketing = recipe.bucketing and not args.no_bucketing
-    return recipe._replace(
-        **changes, inputs=inputs, options=options, bucketing=bucketing
-    )
-
-
-def _split(train: Any, args: argparse.Namespace) -> tuple[Any, Any]:
-    from ..data import imdb
-
-    by = args.split_by
-    if by == "auto":
-        by = "movie" if (train.movie_ids >= 0).all() else "random"
-        if by == "random":
-            logger.warning(
-                "validation split: movie ids unknown (tensorflow-datasets); splitting "
-                "reviews at random, which overstates validation accuracy"
-            )
-    return imdb.validation_split(
-        train, fraction=args.valid_fraction, by=by, seed=args.seed
-    )
-
-
-def train_main(argv: Sequence[str] | None = None) -> int:
-    """``jaxseq train imdb [options]`` (see ``--help``)."""
-    args = _train_parser().parse_args(argv)
-    _setup_logging(args.quiet)
-    return _run("jaxseq train", lambda: _train(args))
-
-
-def _train(args: argparse.Namespace) -> int:
-    from ..train import latest_step
-    from . import save
-    from .classifier import evaluate
-    from .training import train
-
-    recipe = recipe_from_args(args)
-    out = args.out or os.path.join(
-        "runs", f"imdb-{args.model}-{time.strftime('%Y%m%d-%H%M%S')}"
-    )
-    train_all = load_split(args.data, "train", strict_utf8=args.strict_utf8)
-    fit, valid = _split(train_all, args)
-    print(
-        f"jaxseq train imdb: model {args.model}, {len(fit)} training / {len(valid)} "
-        f"validation reviews from {args.data}, run directory {out}"
-    )
-    ckpt = None if args.no_checkpoints else os.path.join(out, "ckpt")
-    last = None if ckpt is None else latest_step(ckpt)
-    if last is not None:
-        print(f"continuing from the checkpoint at step {last} in {ckpt}")
-    result = train(
-        args.model,
-        fit.texts,
-        fit.labels,
-        valid.texts,
-        valid.labels,
-        recipe=recipe,
-        seed=args.seed,
-        log_dir=out,
-        progress=not args.quiet,
-        checkpoint_dir=ckpt,
-        checkpoint_every=args.checkpoint_every,
-    )
-    summary = _summary(args, recipe, result)
-    if not args.no_test:
-        test = load_split(args.data, "test", strict_utf8=args.strict_utf8)
-        summary["test"] = evaluate(result.classifier, test.texts, test.labels)
-    model_dir = os.path.join(out, "model")
-    save(model_dir, result.classifier, extra=summary, overwrite=True)
-    with open(os.path.join(out, "result.json"), "w", encoding="utf-8") as f:
-        json.dump(summary, f, indent=1)
-    _print_summary(summary, out, model_dir)
-    return 0
-
-
-def _summary(args: argparse.Namespace, recipe: Any, result: Any) -> dict[str, Any]:
-    best = result.history[result.best_epoch - 1] if result.best_epoch else {}
-    return {
-        "model": result.classifier.model.config,
-        "recipe": {**recipe._asdict(), "inputs": recipe.inputs._asdict()},
-        "data": args.data,
-        "seed": args.seed,
-        "params": result.params,
-        "epochs": len(result.history),
-        "best_epoch": result.best_epoch,
-        "valid_accuracy": best.get("valid_accuracy"),
-        "sec_per_epoch": float(np.median([h["seconds"] for h in result.history])),
-        "timings": result.timings,
-    }
-
-
-def _print_summary(summary: dict[str, Any], out: str, model_dir: str) -> None:
-    valid = summary["valid_accuracy"]
-    line = (
-        f"validation accuracy {valid:.4f} (epoch {summary['best_epoch']})"
-        if valid
-        else ""
-    )
-    if "test" in summary:
-        t = summary["test"]
-        line += f"; held-out test accuracy {t['accuracy']:.4f} on {t['count']} reviews"
-    print(line)
-    print(f"model saved to {model_dir}")
-    print(
-        f"curves: {os.path.join(out, 'curves.png')}; metrics: "
-        f"{os.path.join(out, 'metrics.jsonl')}"
-    )
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as err:
+        raise CommandError(f"--file: {path}: {err.strerror}.") from None
 
 
 # ------------------------------------------------------------------ predict
 def predict_main(argv: Sequence[str] | None = None) -> int:
     """``jaxseq predict MODEL_DIR "text" ... | --file PATH``."""
-    p = argparse.ArgumentParser(
+    p = _cli.Parser(
         prog="jaxseq predict",
         description="Probability that each review is positive, from a saved model.",
     )
-    p.add_argument("model_dir", help="a directory written by jaxseq train")
+    p.add_argument(
+        "model_dir",
+        type=_cli.existing_dir,
+        metavar="MODEL_DIR",
+        help="a directory written by jaxseq train",
+    )
     p.add_argument("texts", nargs="*", help="review texts")
-    p.add_argument("--file", help="UTF-8 file with one review per line ('-': stdin)")
+    p.add_argument(
+        "--file",
+        type=_review_file,
+        help="UTF-8 file with one review per line ('-': stdin)",
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per review")
     p.add_argument("--quiet", action="store_true")
     args = p.parse_args(argv)
+    if bool(args.texts) == bool(args.file):
+        p.error("expected review texts or --file PATH (one of them)")
     _setup_logging(args.quiet)
     return _run("jaxseq predict", lambda: _predict(args))
+
+
+def _review_file(text: str) -> str:
+    return text if text == "-" else _cli.existing_file(text)
 
 
 def _load(model_dir: str) -> Any:
@@ -399,8 +179,6 @@ def _load(model_dir: str) -> Any:
 def _predict(args: argparse.Namespace) -> int:
     from .classifier import featurize, predict_logits
 
-    if bool(args.texts) == bool(args.file):
-        raise CommandError("expected review texts or --file PATH (one of them).")
     texts = read_lines(args.file) if args.file else check_texts(args.texts)
     clf = _load(args.model_dir)
     features = featurize(clf.vocab, clf.inputs, texts, what="input texts")
@@ -427,11 +205,18 @@ def _predict(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ eval
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """``jaxseq eval MODEL_DIR --data sample|tfds|PATH [--split test]``."""
-    p = argparse.ArgumentParser(
+    p = _cli.Parser(
         prog="jaxseq eval", description="Accuracy of a saved model on a labelled split."
     )
-    p.add_argument("model_dir")
-    p.add_argument("--data", default="sample", help="'sample', 'tfds' or a path")
+    p.add_argument(
+        "model_dir",
+        type=_cli.existing_dir,
+        metavar="MODEL_DIR",
+        help="a directory written by jaxseq train",
+    )
+    p.add_argument(
+        "--data", default="sample", type=data_source, help="'sample', 'tfds' or a path"
+    )
     p.add_argument("--split", default="test", choices=["train", "test"])
     p.add_argument("--strict-utf8", action="store_true")
     p.add_argument("--quiet", action="store_true")

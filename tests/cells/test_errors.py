@@ -112,3 +112,78 @@ def test_layer_and_option_errors(key):
     params = layer.init(key, F)
     with pytest.raises(ValueError, match="params: expected 2 layers, got 1"):
         layer.apply(params[:1], jnp.zeros((B, T, F)))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: gru(H).init(jax.random.key(0), F),
+            r"params: expected the parameters of the lstm cell of hidden size 4 "
+            r"\(cell.init\(key, 3\)\): LSTMParams\(.w_x: \(3, 16\).*got GRUParams",
+        ),
+        (
+            lambda: lstm(H + 4).init(jax.random.key(0), F),
+            r"params.w_x: expected shape \(3, 16\) \(the lstm cell of hidden size 4 "
+            r"at input size 3\), got shape \(3, 32\)",
+        ),
+        (
+            lambda: jaxseq.cells.elman(H).init(jax.random.key(0), F),
+            r"params: expected .*LSTMParams.*got ElmanParams",
+        ),
+    ],
+    ids=["another_cell", "another_hidden_size", "elman_params"],
+)
+def test_params_of_another_cell_or_size(lstm_setup, make, message):
+    """Params that the cell's init would not make are refused at trace time,
+    naming params, the expected structure/shape and the received one (before:
+    AttributeError 'GRUParams' has no attribute 'b' / a dot_general error)."""
+    cell, _ = lstm_setup
+    params = make()
+    for impl in ("auto", "scan"):
+        with pytest.raises(ValueError, match=message):
+            trace(
+                lambda x, impl=impl: jaxseq.rnn(cell, params, x, impl=impl),
+                jnp.zeros((B, T, F)),
+            )
+    with pytest.raises(ValueError, match=message):
+        jaxseq.unroll(cell, params, cell.init_carry(params), jnp.zeros((T, F)))
+
+
+def test_bidirectional_and_stack_name_the_wrong_params(key):
+    cell = lstm(H)
+    good, other = cell.init(key, F), gru(H).init(key, F)
+    xs = jnp.zeros((B, T, F))
+    with pytest.raises(ValueError, match="params_bw: expected .*LSTMParams.*GRUParams"):
+        trace(lambda x: jaxseq.bidirectional(cell, cell, good, other, x), xs)
+    layer = jaxseq.stack(cell, num_layers=2)
+    params = layer.init(key, F)
+    wrong_size = lstm(H).init(key, H + 1)  # layer 1's input is layer 0's output (H)
+    with pytest.raises(
+        ValueError,
+        match=r"params\[1\].w_x: expected shape \(4, 16\) .*got shape \(5, 16\)",
+    ):
+        trace(lambda x: layer.apply((params[0], wrong_size), x), xs)
+    bi = jaxseq.stack(cell, num_layers=2, bidirectional=True)
+    bi_params = bi.init(key, F)
+    with pytest.raises(ValueError, match=r"params\[0\]: expected BiParams\(fw, bw\)"):
+        bi.apply((good, bi_params[1]), xs)
+    swapped = bi_params[0]._replace(bw=other)
+    with pytest.raises(ValueError, match=r"params\[0\].bw: expected .*GRUParams"):
+        trace(lambda x: bi.apply((swapped, bi_params[1]), x), xs)
+    # the first layer's input size still blames xs
+    with pytest.raises(ValueError, match=r"xs: expected feature size 3 \(lstm "):
+        trace(lambda x: layer.apply(params, x), jnp.zeros((B, T, F + 2)))
+
+
+def test_params_check_covers_a_user_cell(key):
+    """The check asks the cell's own init (no table of built-in names): a
+    wrapped cell (recurrent dropout) is checked like the cell it wraps."""
+    cell = jaxseq.cells.recurrent_dropout(gru(H), 0.5)
+    with pytest.raises(
+        ValueError, match=r"params.w_x: expected shape \(3, 12\) .*got shape \(3, 15\)"
+    ):
+        trace(
+            lambda x: jaxseq.rnn(cell, gru(H + 1).init(key, F), x),
+            jnp.zeros((B, T, F)),
+        )

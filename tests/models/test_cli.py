@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from jaxseq import text
-from jaxseq.models import cli
+from jaxseq.models import cli, cli_train
 
 ROOT = Path(__file__).resolve().parents[2]
+# a module-scoped training run (~1 min on 2 cores) serves most tests here
+pytestmark = pytest.mark.slow
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -101,14 +103,12 @@ def test_predict_reads_a_utf8_file_and_counts_blank_lines(run_dir, tmp_path, cap
     [
         (["MODEL", "   "], "text 1 is empty"),
         (["MODEL", "fine", "bad \udcff byte"], "text 2 is not valid UTF-8 (byte 0xff"),
-        (["MODEL"], "expected review texts or --file PATH"),
-        (["MISSING", "text"], "MODEL_DIR: MISSING is not a directory"),
     ],
 )
-def test_predict_errors(run_dir, tmp_path, capsys, argv, message):
+def test_predict_errors(run_dir, capsys, argv, message):
+    """(Usage errors, checked before the model is read, exit with status 2:
+    tests/test_cli.py.)"""
     argv = [str(run_dir / "model") if a == "MODEL" else a for a in argv]
-    argv = [str(tmp_path / "nowhere") if a == "MISSING" else a for a in argv]
-    message = message.replace("MISSING", str(tmp_path / "nowhere"))
     assert cli.predict_main(argv) == 1
     assert message in capsys.readouterr().err
 
@@ -138,35 +138,25 @@ def test_vocabulary_model_mismatch(run_dir, tmp_path, capsys):
 
 def test_missing_and_corrupt_archives(tmp_path, capsys):
     missing = str(tmp_path / "aclImdb_v1.tar.gz")
-    assert cli.train_main(["imdb", "--data", missing, "--quiet"]) == 1
+    with pytest.raises(SystemExit, match="2"):  # checked when parsing
+        cli_train.train_main(["imdb", "--data", missing, "--quiet"])
     assert f"--data: {missing} does not exist" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt.tar.gz"
     corrupt.write_bytes(b"\x1f\x8b\x08\x00" + os.urandom(64))
-    assert cli.train_main(["imdb", "--data", str(corrupt), "--quiet"]) == 1
+    assert cli_train.train_main(["imdb", "--data", str(corrupt), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert "jaxseq train: error:" in err and str(corrupt) in err
 
 
 def test_bad_model_options(capsys):
-    assert cli.train_main(["imdb", "--model", "gru", "--option", "hidden"]) == 1
-    assert "--option: expected KEY=VALUE, got 'hidden'" in capsys.readouterr().err
-    assert (
-        cli.train_main(
-            [
-                "imdb",
-                "--model",
-                "gru",
-                "--option",
-                "colour=1",
-                "--epochs",
-                "1",
-                "--quiet",
-                "--no-test",
-            ]
-        )
-        == 1
-    )
-    assert "unknown option(s) ['colour']" in capsys.readouterr().err
+    """Checked when parsing, before any data is read (exit status 2)."""
+    for option, message in [
+        ("hidden", "--option: expected KEY=VALUE, got 'hidden'"),
+        ("colour=1", "unknown option(s) ['colour']"),
+    ]:
+        with pytest.raises(SystemExit, match="2"):
+            cli_train.train_main(["imdb", "--model", "gru", "--option", option])
+        assert message in capsys.readouterr().err
 
 
 def _train_lab(cwd: Path, out: str, epochs: int) -> subprocess.CompletedProcess:
