@@ -1,0 +1,115 @@
+"""Language models: next-token prediction, stateful truncated BPTT, generation.
+
+==============  ==========================================================
+module          contents
+==============  ==========================================================
+``loss``        per-step :func:`readout` (optionally tied), :func:`shift_targets`,
+                :func:`sequence_nll`, :func:`sequence_cross_entropy`,
+                :func:`perplexity`, :func:`bits_per_token`
+``streams``     :func:`lm_vocabulary` (``<eos>`` at id 2), :func:`encode_stream`,
+                :func:`batchify`, :func:`chunk_stream`, :func:`read_texts`,
+                :func:`load_texts`
+``reset``       :func:`resettable`: a cell whose carry resets at document starts
+``models``      :class:`LanguageModel`, :func:`rnn_lm`, :func:`transformer_lm`
+``stateful``    :class:`StreamState`, :func:`make_stream_train_step`,
+                :func:`evaluate_stream`, :func:`train_epochs`
+``generate``    :func:`sampling`, :func:`generate`, :func:`make_generator`
+``torch``       :func:`from_torch_lm`: PyTorch word_language_model ``RNNModel``
+==============  ==========================================================
+
+Guide: docs/lm.md.
+"""
+
+from .generate import (
+    Generated,
+    Sampling,
+    filter_logits,
+    generate,
+    make_generator,
+    next_token,
+    sampling,
+)
+from .loss import (
+    Readout,
+    bits_per_token,
+    perplexity,
+    readout,
+    readout_init,
+    sequence_cross_entropy,
+    sequence_nll,
+    shift_targets,
+    token_log_probs,
+)
+from .models import LanguageModel, Window, rnn_lm, sinusoid, transformer_lm
+from .reset import reset_carry, resettable, with_resets
+from .stateful import (
+    EpochResult,
+    StreamState,
+    chunk_loss,
+    evaluate_stream,
+    fresh_carry,
+    init_stream_state,
+    make_stream_eval_step,
+    make_stream_train_step,
+    stream_train_step_fn,
+    train_epochs,
+)
+from .streams import (
+    EOS_ID,
+    EOS_TOKEN,
+    Chunks,
+    TokenStream,
+    batchify,
+    chunk_stream,
+    encode_stream,
+    lm_vocabulary,
+    load_texts,
+    read_texts,
+)
+
+__all__ = [
+    "EOS_ID",
+    "EOS_TOKEN",
+    "Chunks",
+    "EpochResult",
+    "Generated",
+    "LanguageModel",
+    "Readout",
+    "Sampling",
+    "StreamState",
+    "TokenStream",
+    "Window",
+    "batchify",
+    "bits_per_token",
+    "chunk_loss",
+    "chunk_stream",
+    "encode_stream",
+    "evaluate_stream",
+    "filter_logits",
+    "fresh_carry",
+    "generate",
+    "init_stream_state",
+    "lm_vocabulary",
+    "load_texts",
+    "make_generator",
+    "make_stream_eval_step",
+    "make_stream_train_step",
+    "next_token",
+    "perplexity",
+    "read_texts",
+    "readout",
+    "readout_init",
+    "reset_carry",
+    "resettable",
+    "rnn_lm",
+    "sampling",
+    "sequence_cross_entropy",
+    "sequence_nll",
+    "shift_targets",
+    "sinusoid",
+    "stream_train_step_fn",
+    "token_log_probs",
+    "train_epochs",
+    "transformer_lm",
+    "with_resets",
+]
