@@ -1,0 +1,229 @@
+"""Recurrent forecasters against naive, seasonal naive, AutoARIMA, AutoETS and the
+Bayesian non-linear AR, on real series that ship with packages (issue 17).
+
+Series (fixed horizon H, season m of MASE and seasonal naive, rolling origins
+``ORIGINS`` spaced H apart, the last ending at the series' end; everything before
+the first origin is the training part, fitted once):
+
+==============  ==========================================  ===  ===  ============
+name            source                                       H    m   length
+==============  ==========================================  ===  ===  ============
+sunspots        jaxseq/datasets (yearly 1700-2008)           10   1*   309
+co2             statsmodels co2, weekly -> monthly means     12   12   526
+airpassengers   statsforecast.utils.AirPassengers            12   12   144
+nile            statsmodels nile (yearly flow 1871-1970)     5    1    100
+elnino          statsmodels elnino (monthly SST 1950-2010)   12   12   732
+macro:<name>    statsmodels macrodata, 12 quarterly series   8    4    203
+                (one global model over all twelve)
+==============  ==========================================  ===  ===  ============
+
+(*) sunspots' seasonal naive uses the 11-year cycle.
+
+    python benchmarks/forecast.py --quick   # sunspots and air passengers, short runs
+    python benchmarks/forecast.py           # everything; writes results/forecast.*
+
+Needs statsforecast and statsmodels (``pip install "statsforecast>=2.1"
+"statsmodels>=0.14"``); without them only the shipped series and the naive
+methods run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import describe  # noqa: E402
+
+from jaxseq import forecast as fc  # noqa: E402
+from jaxseq.bayes import load_sunspots  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ORIGINS = 4
+HAVE_SF = importlib.util.find_spec("statsforecast") is not None
+HAVE_SM = importlib.util.find_spec("statsmodels") is not None
+
+
+def datasets(quick: bool) -> list[dict]:
+    """Groups of series evaluated together: name -> values, horizon, season."""
+    groups = [
+        dict(
+            series={"sunspots": load_sunspots()[1]},
+            horizon=10,
+            season=1,
+            snaive=11,
+            period=None,
+            window=30,
+        )
+    ]
+    if HAVE_SF:
+        from statsforecast.utils import AirPassengers
+
+        groups.append(
+            dict(
+                series={"airpassengers": np.asarray(AirPassengers, float)},
+                horizon=12,
+                season=12,
+                snaive=12,
+                period=12,
+                window=36,
+            )
+        )
+    if quick or not HAVE_SM:
+        return groups
+    import statsmodels.api as sm
+
+    co2 = sm.datasets.co2.load_pandas().data["co2"].resample("MS").mean()
+    co2 = co2.interpolate().to_numpy()  # 5 empty months of 526, linear fill
+    nile = sm.datasets.nile.load_pandas().data["volume"].to_numpy(float)
+    elnino = sm.datasets.elnino.load_pandas().data.iloc[:, 1:].to_numpy(float).ravel()
+    macro = sm.datasets.macrodata.load_pandas().data.drop(columns=["year", "quarter"])
+    groups += [
+        dict(
+            series={"co2": co2}, horizon=12, season=12, snaive=12, period=12, window=36
+        ),
+        dict(
+            series={"nile": nile}, horizon=5, season=1, snaive=1, period=None, window=15
+        ),
+        dict(
+            series={"elnino": elnino},
+            horizon=12,
+            season=12,
+            snaive=12,
+            period=12,
+            window=36,
+        ),
+        dict(
+            series={f"macro:{c}": macro[c].to_numpy(float) for c in macro},
+            horizon=8,
+            season=4,
+            snaive=4,
+            period=4,
+            window=16,
+        ),
+    ]
+    return groups
+
+
+def methods(group: dict, quick: bool, bayes: bool) -> list[fc.Method]:
+    h, m = group["horizon"], group["snaive"]
+    steps = 400 if quick else 2000
+    out = []
+    for cell in ("lstm", "gru"):
+        config = fc.RecurrentConfig(
+            cell=cell,
+            hidden=32,
+            window=group["window"],
+            period=group["period"],
+            steps=steps,
+            strategy="direct",
+            ensemble=1 if quick else 3,
+        )
+        out.append(fc.recurrent(config, h))
+    out += [fc.naive(), fc.seasonal_naive(m)]
+    if HAVE_SF:
+        out += [fc.auto_arima(group["season"]), fc.auto_ets(group["season"])]
+    if bayes and len(group["series"]) == 1:
+        out.append(
+            fc.bayes_nar(
+                min(group["window"], 6),
+                4,
+                key=jax.random.key(0),
+                num_warmup=200 if quick else 500,
+                num_samples=200 if quick else 500,
+            )
+        )
+    return out
+
+
+def run(quick: bool, bayes: bool) -> list[dict]:
+    rows = []
+    for group in datasets(quick):
+        names = ", ".join(group["series"])
+        print(f"[{time.strftime('%H:%M:%S')}] {names}", flush=True)
+        rows += fc.evaluate(
+            methods(group, quick, bayes),
+            group["series"],
+            horizon=group["horizon"],
+            num_origins=ORIGINS,
+            season=group["season"],
+        )
+    return rows
+
+
+def _summary(rows: list[dict]) -> list[str]:
+    """Per-method mean MASE, the ratio to the better of AutoARIMA/AutoETS, and
+    coverage pooled over series."""
+    by = {}
+    for r in rows:
+        by.setdefault(r["method"], []).append(r)
+    lines = [
+        "| method | mean MASE | mean cov80 | mean cov90 | mean fit s |",
+        "|---|---|---|---|---|",
+    ]
+    for method, rs in by.items():
+        cov = [r["coverage90"] for r in rs if r["coverage90"] is not None]
+        cov8 = [r["coverage80"] for r in rs if r["coverage80"] is not None]
+        lines.append(
+            f"| {method} | {np.mean([r['mase'] for r in rs]):.3f} | "
+            f"{np.mean(cov8):.3f} | {np.mean(cov):.3f} | "
+            f"{np.mean([r['fit_seconds'] for r in rs]):.2f} |"
+        )
+    return lines
+
+
+def write(rows: list[dict], quick: bool, seconds: float) -> None:
+    stem = "forecast_quick" if quick else "forecast"
+    (RESULTS / f"{stem}.json").write_text(json.dumps({"rows": rows}, indent=1))
+    lines = [
+        f"# Forecasting benchmark{' (--quick)' if quick else ''}",
+        "",
+        f"Machine: {describe()}; shared with other jobs (fit times are wall "
+        f"clock under load). Total {seconds / 60:.1f} min.",
+        f"Rolling origins: {ORIGINS} per series, H apart, the last ending "
+        "at the series' end; one fit per method on the training part.",
+        "",
+        "| series | method | H | MASE | sMAPE | RMSE | cov80 | cov90 | WIS/scale "
+        "| fit s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    fmt = lambda v, f: "-" if v is None else format(v, f)
+    for r in rows:
+        lines.append(
+            f"| {r['series']} | {r['method']} | {r['horizon']} | {r['mase']:.3f} | "
+            f"{r['smape']:.1f} | {r['rmse']:.4g} | {fmt(r['coverage80'], '.2f')} | "
+            f"{fmt(r['coverage90'], '.2f')} | {fmt(r['wis'], '.3f')} | "
+            f"{r['fit_seconds']:.2f} |"
+        )
+    lines += ["", "## Means over series", "", *_summary(rows), ""]
+    (RESULTS / f"{stem}.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="two series, short training (writes forecast_quick.*)",
+    )
+    parser.add_argument(
+        "--no-bayes",
+        action="store_true",
+        help="skip the Bayesian non-linear AR (NUTS, slowest)",
+    )
+    args = parser.parse_args()
+    start = time.perf_counter()
+    rows = run(args.quick, not args.no_bayes)
+    write(rows, args.quick, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,73 @@
+"""Forecasting time series with jaxseq's recurrent nets, held against classical
+methods (issue 17).
+
+* Data: :func:`as_collection`, :func:`read_csv` (validated series, CSV with
+  file:line errors); per-series :func:`fit_scaling` on the training part only;
+  :func:`training_windows` / :func:`history_windows` from one or many series,
+  with optional calendar covariates (:func:`seasonal`).
+* Models: :func:`forecaster` on any jaxseq cell or stacked layer, strategies
+  ``"recursive"``, ``"direct"`` and ``"seq2seq"``; heads :func:`gaussian` and
+  :func:`quantile`; :func:`train` (through :func:`jaxseq.train.fit`) and
+  :func:`predict` (point forecasts, 80/90% intervals, sample paths).
+* Evaluation: :func:`evaluate` over rolling origins with the metrics of
+  :mod:`jaxseq.forecast.metrics`; methods :func:`naive`, :func:`seasonal_naive`,
+  :func:`auto_arima`, :func:`auto_ets` (statsforecast, optional),
+  :func:`bayes_nar` and :func:`recurrent`; :func:`plot_forecast`.
+* Command line: ``jaxseq forecast --data series.csv --horizon 12 --model lstm``.
+"""
+
+from . import metrics
+from .baselines import (
+    Method,
+    auto_arima,
+    auto_ets,
+    bayes_nar,
+    naive,
+    seasonal_naive,
+    stack_forecasts,
+)
+from .data import Table, as_collection, check_series, read_csv
+from .evaluate import evaluate, rolling_origins
+from .heads import Head, gaussian, quantile
+from .models import STRATEGIES, Forecaster, forecaster
+from .plots import plot_forecast
+from .predict import Forecast, predict, train
+from .recurrent import CELLS, RecurrentConfig, recurrent
+from .scaling import Scaling, fit_scaling
+from .windows import Windows, history_windows, seasonal, training_windows
+
+__all__ = [
+    "CELLS",
+    "STRATEGIES",
+    "Forecast",
+    "Forecaster",
+    "Head",
+    "Method",
+    "RecurrentConfig",
+    "Scaling",
+    "Table",
+    "Windows",
+    "as_collection",
+    "auto_arima",
+    "auto_ets",
+    "bayes_nar",
+    "check_series",
+    "evaluate",
+    "fit_scaling",
+    "forecaster",
+    "gaussian",
+    "history_windows",
+    "metrics",
+    "naive",
+    "plot_forecast",
+    "predict",
+    "quantile",
+    "read_csv",
+    "recurrent",
+    "rolling_origins",
+    "seasonal",
+    "seasonal_naive",
+    "stack_forecasts",
+    "train",
+    "training_windows",
+]

@@ -1,0 +1,286 @@
+"""``jaxseq forecast``: forecast the series of a CSV file with a recurrent net.
+
+Usage::
+
+    jaxseq forecast --data series.csv --horizon 12 --model lstm --period 12
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+DESCRIPTION = """\
+Train one recurrent forecaster over every series column of a CSV file (a global
+model, per-series scaling fitted on the training part), evaluate it with rolling
+origins against the naive and seasonal-naive methods (and AutoARIMA/AutoETS with
+--baselines, which need statsforecast), then refit on all the data and forecast
+--horizon steps past the end. Writes OUT/forecasts.csv, OUT/metrics.csv and
+.json, OUT/<series>.png and, from jaxseq.train.fit, OUT/train/ (metrics.jsonl,
+curves.png) and OUT/ckpt/ (checkpoints; a rerun resumes from them)."""
+
+EXAMPLES = """\
+examples:
+  jaxseq forecast --data sunspots.csv --time year --horizon 10 --window 30
+  jaxseq forecast --data sales.csv --horizon 12 --period 12 --season 12 \\
+      --model gru --strategy seq2seq --head quantile --baselines autoarima,autoets
+
+The CSV needs a header row and one numeric column per series; --time names a
+column of strictly increasing time stamps. Missing values are refused."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    from jaxseq.cli import Parser, existing_file, output_dir, positive_int, seed
+
+    from .models import STRATEGIES
+    from .recurrent import CELLS, HEADS
+
+    p = Parser(
+        prog="jaxseq forecast",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add = p.add_argument
+    add(
+        "--data",
+        required=True,
+        type=lambda t: Path(existing_file(t)),
+        help="CSV file with a header row",
+    )
+    add("--time", help="time-stamp column (default: rows are consecutive steps)")
+    add("--columns", help="comma-separated series columns (default: all others)")
+    add("--horizon", required=True, type=positive_int, help="steps to forecast")
+    add("--model", choices=sorted(CELLS), default="lstm", help="cell (default lstm)")
+    add(
+        "--strategy",
+        choices=STRATEGIES,
+        default="direct",
+        help="multi-step strategy (default direct)",
+    )
+    add(
+        "--head",
+        choices=sorted(HEADS),
+        default="gaussian",
+        help="output distribution (default gaussian)",
+    )
+    add("--window", type=positive_int, default=24, help="input steps (default 24)")
+    add("--hidden", type=positive_int, default=32, help="hidden units (default 32)")
+    add("--layers", type=positive_int, default=1, help="stacked layers (default 1)")
+    add("--dropout", type=float, default=0.0, help="between layers (default 0)")
+    add("--steps", type=positive_int, default=1500, help="Adam updates (default 1500)")
+    add(
+        "--ensemble", type=positive_int, default=1, help="networks averaged (default 1)"
+    )
+    add("--period", type=float, help="add sin/cos calendar inputs of this period")
+    add(
+        "--season",
+        type=positive_int,
+        default=1,
+        help="seasonal period of MASE and seasonal naive (default 1)",
+    )
+    add(
+        "--origins",
+        type=int,
+        default=3,
+        help="rolling origins of the evaluation, 0 to skip it (default 3)",
+    )
+    add(
+        "--baselines",
+        default="naive,snaive",
+        help="comma-separated: naive, snaive, autoarima, autoets",
+    )
+    add("--seed", type=seed, default=0, help="PRNG seed (default 0)")
+    add(
+        "--out",
+        type=lambda t: Path(output_dir(t)),
+        default=Path("forecast_out"),
+        help="output folder",
+    )
+    add("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: list[str]) -> int:
+    """Entry point of ``jaxseq forecast``; returns the exit status."""
+    args = _parser().parse_args(argv)
+    names: list[str] = []
+    try:
+        return _run(args, names)
+    except (ValueError, TypeError, OSError, ImportError) as err:
+        # the library numbers series; here each is a CSV column with a name
+        message = re.sub(
+            r"series\[(\d+)\]",
+            lambda m: (
+                f"{args.data} column {names[int(m[1])]!r}"
+                if int(m[1]) < len(names)
+                else m[0]
+            ),
+            str(err),
+        )
+        print(f"jaxseq forecast: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _baselines(names: str, season: int):
+    from . import baselines
+
+    table = {
+        "naive": baselines.naive,
+        "snaive": lambda: baselines.seasonal_naive(season),
+        "autoarima": lambda: baselines.auto_arima(season),
+        "autoets": lambda: baselines.auto_ets(season),
+    }
+    chosen = [n.strip() for n in names.split(",") if n.strip()]
+    for name in chosen:
+        if name not in table:
+            raise ValueError(
+                f"--baselines: expected names from {sorted(table)}, got {name!r}."
+            )
+    try:
+        return [table[n]() for n in chosen]
+    except ImportError as err:
+        raise ImportError(
+            f"--baselines: autoarima/autoets need statsforecast (pip install "
+            f"'statsforecast>=2.1'), got {err}."
+        ) from err
+
+
+def _run(args, names: list[str]) -> int:
+    from .data import read_csv
+    from .evaluate import evaluate
+    from .recurrent import RecurrentConfig, recurrent
+
+    if not 0.0 <= args.dropout < 1.0:
+        raise ValueError(f"--dropout: expected a rate in [0, 1), got {args.dropout}.")
+    columns = args.columns.split(",") if args.columns else None
+    table = read_csv(args.data, time=args.time, columns=columns)
+    names.extend(table.names)
+    series = dict(zip(table.names, table.values, strict=True))
+    config = RecurrentConfig(
+        cell=args.model,
+        hidden=args.hidden,
+        num_layers=args.layers,
+        dropout=args.dropout,
+        strategy=args.strategy,
+        head=args.head,
+        window=args.window,
+        period=args.period,
+        steps=args.steps,
+        ensemble=args.ensemble,
+        seed=args.seed,
+    )
+    methods = _baselines(args.baselines, args.season)
+    args.out.mkdir(parents=True, exist_ok=True)
+    progress = not args.no_progress
+    print(f"data: {args.data}: {len(series)} series, {table.values.shape[1]} steps")
+    if args.origins > 0:
+        model = recurrent(config, args.horizon, progress=progress)
+        rows = evaluate(
+            [model, *methods],
+            series,
+            horizon=args.horizon,
+            num_origins=args.origins,
+            season=args.season,
+        )
+        _write_metrics(args.out, rows)
+    final = recurrent(
+        config,
+        args.horizon,
+        progress=progress,
+        checkpoint_dir=(args.out / "ckpt").resolve(),
+        log_dir=args.out / "train",
+    )
+    values = list(series.values())
+    state = final.fit(values)
+    fc = final.forecast(state, list(enumerate(values)), args.horizon)
+    time = np.arange(table.values.shape[1]) if table.time is None else table.time
+    _write_forecasts(args, table.names, time, values, fc)
+    print(f"wrote {args.out}/forecasts.csv and one PNG per series")
+    return 0
+
+
+def _write_metrics(out: Path, rows) -> None:
+    keys = [
+        "series",
+        "method",
+        "horizon",
+        "origins",
+        "mase",
+        "smape",
+        "rmse",
+        "coverage80",
+        "coverage90",
+        "wis",
+        "fit_seconds",
+    ]
+    (out / "metrics.json").write_text(json.dumps({"rows": rows}, indent=1))
+    with open(out / "metrics.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"{'series':<14} {'method':<14} {'MASE':>7} {'sMAPE':>7} {'cov90':>6}")
+    for r in rows:
+        cov = "-" if r["coverage90"] is None else f"{r['coverage90']:.2f}"
+        print(
+            f"{r['series'][:14]:<14} {r['method']:<14} {r['mase']:7.3f} "
+            f"{r['smape']:7.2f} {cov:>6}"
+        )
+
+
+def _write_forecasts(args, names, time, values, fc) -> None:
+    from .plots import plot_forecast
+
+    step = float(np.median(np.diff(time))) if len(time) > 1 else 1.0
+    future = time[-1] + step * np.arange(1, args.horizon + 1)
+    with open(args.out / "forecasts.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(
+            [
+                "series",
+                "step",
+                "time",
+                "mean",
+                "lower80",
+                "upper80",
+                "lower90",
+                "upper90",
+            ]
+        )
+        for i, name in enumerate(names):
+            for h in range(args.horizon):
+                writer.writerow(
+                    [name, h + 1, f"{future[h]:g}"]
+                    + [
+                        f"{v:.6g}"
+                        for v in (
+                            fc.mean[i, h],
+                            fc.lower[0.8][i, h],
+                            fc.upper[0.8][i, h],
+                            fc.lower[0.9][i, h],
+                            fc.upper[0.9][i, h],
+                        )
+                    ]
+                )
+    for i, name in enumerate(names):
+        bands = {p: (fc.lower[p][i], fc.upper[p][i]) for p in fc.lower}
+        plot_forecast(
+            args.out / f"{_safe(name)}.png",
+            time=time,
+            history=values[i],
+            forecasts={f"jaxseq-{args.model}": (future, fc.mean[i], bands)},
+            title=f"{name}: {args.horizon}-step forecast ({args.strategy})",
+            units=name,
+            time_label=args.time or "step",
+            history_tail=max(8 * args.horizon, args.window),
+        )
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "series"

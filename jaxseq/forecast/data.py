@@ -1,0 +1,145 @@
+"""Series in, validated: one or many 1-D series, and a CSV reader.
+
+A *collection* is a list of 1-D float64 NumPy arrays (lengths may differ). Every
+entry point of :mod:`jaxseq.forecast` validates its series here, on the host and
+before anything is compiled: rank, finiteness (missing values are refused, not
+filled: fill or drop them first, explicitly), and a series that does not vary.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+from jaxtyping import ArrayLike
+
+__all__ = ["Table", "as_collection", "check_series", "read_csv"]
+
+
+def check_series(values: ArrayLike, name: str = "series") -> np.ndarray:
+    """One series as a finite 1-D float64 array.
+
+    Raises:
+        ValueError: not 1-D, empty, NaN/inf (naming the first bad index), or
+            non-numeric.
+    """
+    try:
+        y = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name}: expected numbers, got {values!r:.60}.") from err
+    if y.ndim != 1 or y.shape[0] == 0:
+        raise ValueError(
+            f"{name}: expected a non-empty 1-D series, got shape {y.shape}."
+        )
+    bad = np.flatnonzero(~np.isfinite(y))
+    if bad.size:
+        raise ValueError(
+            f"{name}: expected finite values (missing values are refused: fill or "
+            f"drop them first), got {name}[{bad[0]}] = {y[bad[0]]} "
+            f"({bad.size} non-finite in all)."
+        )
+    return y
+
+
+def as_collection(series: ArrayLike | Sequence[ArrayLike], name: str = "series"):
+    """One series (1-D) or many (a list of 1-D, or a 2-D ``[S, T]`` array) as a
+    list of validated 1-D float64 arrays."""
+    if isinstance(series, np.ndarray | list | tuple) and len(series) == 0:
+        raise ValueError(f"{name}: expected at least one series, got none.")
+    first = series[0] if isinstance(series, list | tuple) else None
+    if first is not None and np.ndim(first) >= 1:
+        return [check_series(s, f"{name}[{i}]") for i, s in enumerate(series)]
+    array = np.asarray(series) if not isinstance(series, list | tuple) else None
+    if array is not None and array.ndim == 2:
+        return [check_series(s, f"{name}[{i}]") for i, s in enumerate(array)]
+    return [check_series(series, name)]
+
+
+class Table(NamedTuple):
+    """Columns read by :func:`read_csv`.
+
+    Attributes:
+        time: ``[T]`` the time column as floats (``None`` without one).
+        names: the series' column names.
+        values: ``[S, T]`` one row per series.
+    """
+
+    time: np.ndarray | None
+    names: list[str]
+    values: np.ndarray
+
+
+def _number(cell: str, column: str, line: int, path: Path) -> float:
+    try:
+        value = float(cell)
+    except ValueError:
+        value = None
+    if value is None or not np.isfinite(value):
+        raise ValueError(
+            f"{path}:{line}: column {column!r}: expected a finite number (missing "
+            f"values are refused), got {cell!r}."
+        )
+    return value
+
+
+def read_csv(
+    path: str | Path, *, time: str | None = None, columns: Sequence[str] | None = None
+) -> Table:
+    """Read series from a CSV file with a header row, one series per column.
+
+    Args:
+        path: the file.
+        time: name of a time-stamp column (numbers, e.g. years or days), which must
+            increase strictly; ``None``: rows are consecutive steps.
+        columns: the series to read (default: every column except ``time``).
+
+    Returns:
+        A :class:`Table`.
+
+    Raises:
+        ValueError: a missing file header, unknown column, a row of another width
+            than the header (ragged), an empty or non-numeric cell, unsorted or
+            duplicated time stamps; each names ``path:line`` and the column.
+    """
+    path = Path(path)
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = [(i, r) for i, r in enumerate(csv.reader(handle), 1) if r]
+    if len(rows) < 2:
+        raise ValueError(
+            f"{path}: expected a header and data rows, got {len(rows)} rows."
+        )
+    header = [h.strip() for h in rows[0][1]]
+    names = [h for h in header if h != time] if columns is None else list(columns)
+    for name in [*([time] if time else []), *names]:
+        if name not in header:
+            raise ValueError(f"{path}:1: expected a column {name!r}, got {header}.")
+    if not names:
+        raise ValueError(f"{path}:1: expected at least one series column, got none.")
+    for line, row in rows[1:]:
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}:{line}: expected {len(header)} fields (as the header), got "
+                f"{len(row)}."
+            )
+    table = {
+        name: np.array(
+            [_number(r[header.index(name)].strip(), name, i, path) for i, r in rows[1:]]
+        )
+        for name in ([time] if time else []) + names
+    }
+    stamps = None
+    if time:
+        stamps = table[time]
+        steps = np.diff(stamps)
+        if np.any(steps <= 0):
+            k = int(np.flatnonzero(steps <= 0)[0])
+            kind = "duplicated" if steps[k] == 0 else "unsorted"
+            raise ValueError(
+                f"{path}:{rows[k + 2][0]}: column {time!r}: expected strictly "
+                f"increasing time stamps, got {stamps[k + 1]:g} after {stamps[k]:g} "
+                f"({kind})."
+            )
+    return Table(stamps, names, np.stack([table[n] for n in names]))

@@ -1,0 +1,165 @@
+"""``jaxseq forecast``: bad input gives one line on stderr naming the flag or
+file:line; a tiny run writes forecasts, metrics and a PNG."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+
+import numpy as np
+import pytest
+
+from jaxseq.forecast.cli import main
+
+
+@pytest.fixture
+def csv_file(tmp_path):
+    t = np.arange(60)
+    rng = np.random.default_rng(0)
+    a = 10 + np.sin(2 * np.pi * t / 6) + 0.1 * rng.normal(size=60)
+    b = 3 + 0.05 * t + 0.2 * rng.normal(size=60)
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "day,a,b\n"
+        + "\n".join(f"{d},{x:.4f},{y:.4f}" for d, x, y in zip(t, a, b, strict=True))
+        + "\n"
+    )
+    return path
+
+
+def test_help_lists_the_options(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for flag in (
+        "--data",
+        "--horizon",
+        "--model",
+        "--strategy",
+        "--head",
+        "--window",
+        "--period",
+        "--origins",
+        "--baselines",
+        "--out",
+    ):
+        assert flag in out
+
+
+@pytest.mark.parametrize(
+    "text, args, match",
+    [
+        ("day,a\n1,2\n2,3,4\n", [], r"s2.csv:3: expected 2 fields"),
+        ("day,a\n1,2\n1,3\n", ["--time", "day"], r"s2.csv:3: column 'day'.*duplicated"),
+        ("day,a\n1,2\n2,x\n", [], r"s2.csv:3: column 'a': expected a finite number"),
+        (
+            "day,a\n" + "".join(f"{i},{i % 3}\n" for i in range(10)),
+            ["--window", "8", "--time", "day"],
+            r"s2.csv column 'a': expected at least window \+ horizon = 8 \+ 3 = 11 values",
+        ),
+        (
+            "day,a\n" + "".join(f"{i},5\n" for i in range(40)),
+            ["--window", "4", "--time", "day"],
+            r"s2.csv column 'a': expected values that vary .* constant",
+        ),
+    ],
+)
+def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys, text, args, match):
+    path = tmp_path / "s2.csv"
+    path.write_text(text)
+    code = main(
+        [
+            "--data",
+            str(path),
+            "--horizon",
+            "3",
+            "--origins",
+            "0",
+            "--out",
+            str(tmp_path / "o"),
+            "--no-progress",
+            *args,
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("jaxseq forecast: error:")
+    assert re.search(match, err), err
+
+
+def test_bad_flags(tmp_path, capsys, csv_file):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--data", str(csv_file), "--horizon", "0"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--horizon: expected an integer >= 1, got '0'" in err
+    assert len(err.strip().splitlines()) == 1, err
+    with pytest.raises(SystemExit) as exit_:  # no abbreviated flags
+        main(["--data", str(csv_file), "--horiz", "2"])
+    assert exit_.value.code == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:  # checked before any data is read
+        main(["--data", str(tmp_path / "missing.csv"), "--horizon", "2"])
+    assert "--data" in capsys.readouterr().err
+    code = main(
+        [
+            "--data",
+            str(csv_file),
+            "--horizon",
+            "2",
+            "--baselines",
+            "naive,oops",
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    assert code == 2
+    assert "--baselines: expected names from" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_everything(tmp_path, csv_file):
+    out = tmp_path / "out"
+    code = main(
+        [
+            "--data",
+            str(csv_file),
+            "--time",
+            "day",
+            "--horizon",
+            "3",
+            "--window",
+            "8",
+            "--hidden",
+            "4",
+            "--steps",
+            "20",
+            "--period",
+            "6",
+            "--season",
+            "6",
+            "--origins",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ]
+    )
+    assert code == 0
+    with open(out / "forecasts.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 6 and rows[0]["time"] == "60"
+    for r in rows:
+        assert (
+            float(r["lower90"])
+            <= float(r["lower80"])
+            <= float(r["mean"])
+            <= float(r["upper80"])
+            <= float(r["upper90"])
+        )
+    metrics = json.loads((out / "metrics.json").read_text())["rows"]
+    assert {r["method"] for r in metrics} == {"jaxseq-lstm", "naive", "snaive"}
+    assert (out / "a.png").stat().st_size > 10_000 and (out / "b.png").exists()
+    assert (out / "train" / "metrics.jsonl").exists() and (out / "ckpt").is_dir()
