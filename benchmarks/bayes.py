@@ -15,36 +15,34 @@ quantities, divergences, held-out RMSE of the posterior mean and coverage of the
 Gibbs sweep (with a negative control: the seed's literal step order), the ridge
 (SGD) fit of the same network and a softmax classification example.
 
+With ``--scaling`` it answers another question instead: the time of one Gibbs
+sweep (4 vectorised chains, default moves) for n in {500, ..., 10000} and m in
+{2, 4, 8, 16}, which must grow linearly in n (issue 14: at n = 2000, m = 8 the
+sampler used to hang in jaxlib's batched LAPACK QR).
+
 Usage:
-    python benchmarks/bayes.py          # full run: benchmarks/results/bayes.*
-    python benchmarks/bayes.py --quick  # small run: benchmarks/results/bayes_quick/
+    python benchmarks/bayes.py            # full run: benchmarks/results/bayes.*
+    python benchmarks/bayes.py --quick    # small run: benchmarks/results/bayes_quick/
+    python benchmarks/bayes.py --scaling  # benchmarks/results/bayes_scaling.*
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import platform
+import subprocess
+import time
+from pathlib import Path
 
-# XLA's multi-threaded CPU (Eigen) thread pool can deadlock on large vmapped graphs
-# of small LAPACK calls (it did here, in the 1000-replication calibration with the
-# HMC move); single-threaded Eigen avoids it. Set before JAX starts; it applies to
-# both samplers alike.
-os.environ["XLA_FLAGS"] = (
-    os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
-).strip()
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+from matplotlib.figure import Figure
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import numpyro  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from jaxseq.bayes import (  # noqa: E402
+from jaxseq.bayes import (
     classifier,
     coverage,
     fit,
@@ -61,10 +59,11 @@ from jaxseq.bayes import (  # noqa: E402
     sine_data,
     summary,
 )
-from jaxseq.bayes import conditionals as cond  # noqa: E402
-from jaxseq.bayes import sbc as sbc_lib  # noqa: E402
-from jaxseq.bayes.models import augment, default_prior  # noqa: E402
-from jaxseq.bayes.plots import plot_band, plot_diagnostics, plot_observed, save  # noqa: E402
+from jaxseq.bayes import conditionals as cond
+from jaxseq.bayes import sbc as sbc_lib
+from jaxseq.bayes.kernel import BlockedGibbs
+from jaxseq.bayes.models import augment, default_prior
+from jaxseq.bayes.plots import plot_band, plot_diagnostics, plot_observed, save
 
 RESULTS = Path(__file__).parent / "results"
 OUT = RESULTS  # where files go; main() points it elsewhere for --quick
@@ -506,6 +505,141 @@ def markdown(rows, sbc_runs, ridge, clf, meta, quick):
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------------------- scaling
+SCALING_N = (500, 1000, 2000, 5000, 10_000)
+SCALING_M = (2, 4, 8, 16)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``lscpu``, else ``/proc/cpuinfo``), cores, ISA."""
+    name, info = "", {}
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10)
+        info = dict(
+            (k.strip(), v.strip())
+            for k, _, v in (line.partition(":") for line in out.stdout.splitlines())
+        )
+        name = info.get("Model name", "")
+        if "CPU family" in info and "Model" in info:  # e.g. 25/1: AMD Zen 3
+            name += f" (family {info['CPU family']}, model {info['Model']})"
+    except (OSError, subprocess.SubprocessError):
+        pass
+    if not name and Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "?"
+    name = name or platform.processor() or platform.machine()
+    return f"{name}, {os.cpu_count()} cores, {isa}"
+
+
+def sweep_time(n, m, *, seconds=2.0, chains=CHAINS):
+    """Compile seconds and per-sweep milliseconds (median and min over at least 3
+    timed sweeps, after 2 untimed) of ``chains`` vectorised chains at ``(n, m)``."""
+    x, y = sine_data(0, n)
+    x = jnp.asarray((x - x.mean()) / x.std(), jnp.float32)
+    y = jnp.asarray((y - y.mean()) / y.std(), jnp.float32)
+    kernel = BlockedGibbs(m)
+    keys = jax.random.split(jax.random.key(0), chains)
+    # num_warmup = 10**6: the adaptation stays on, as in a warm-up sweep.
+    state = jax.jit(lambda k, x, y: kernel.init(k, 10**6, None, (x, y), {}))(keys, x, y)
+    start = time.perf_counter()
+    step = jax.jit(lambda s, x, y: kernel.sample(s, (x, y), {}))
+    step = step.lower(state, x, y).compile()
+    compile_s = time.perf_counter() - start
+    for _ in range(2):
+        state = jax.block_until_ready(step(state, x, y))
+    times = []
+    while len(times) < 3 or (sum(times) < seconds and len(times) < 200):
+        start = time.perf_counter()
+        state = jax.block_until_ready(step(state, x, y))
+        times.append(time.perf_counter() - start)
+    assert np.isfinite(np.asarray(state.info.loglik)).all()
+    median, fastest = 1e3 * float(np.median(times)), 1e3 * float(np.min(times))
+    return compile_s, median, fastest, len(times)
+
+
+def scaling() -> None:
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "cpu": cpu_model(),
+        "jax": jax.__version__,
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "load_start": os.getloadavg()[0],
+        "chains": CHAINS,
+        "moves": moves.DEFAULT,
+    }
+    cells = []
+    for m in SCALING_M:
+        for n in SCALING_N:
+            compile_s, median, fastest, reps = sweep_time(n, m)
+            cells.append(dict(n=n, m=m, ms_median=round(median, 2),
+                              ms_min=round(fastest, 2), reps=reps,
+                              compile_s=round(compile_s, 1),
+                              load=round(os.getloadavg()[0], 2)))  # fmt: skip
+            print(json.dumps(cells[-1]), flush=True)
+    meta["load_end"] = os.getloadavg()[0]
+    fits = {}
+    for m in SCALING_M:
+        ns = np.array([c["n"] for c in cells if c["m"] == m], float)
+        ts = np.array([c["ms_min"] for c in cells if c["m"] == m])
+        slope, intercept = np.polyfit(ns, ts, 1)
+        resid = ts - (intercept + slope * ns)
+        fits[m] = dict(ms_per_1000=round(1e3 * slope, 2), ms_at_0=round(intercept, 2),
+                       r2=round(1 - resid @ resid / ((ts - ts.mean()) ** 2).sum(), 4),
+                       ratio_10000_5000=round(ts[-1] / ts[-2], 2))  # fmt: skip
+    report = scaling_markdown(cells, fits, meta)
+    (RESULTS / "bayes_scaling.md").write_text(report)
+    payload = {"cells": cells, "linear_fits": fits, "meta": meta}
+    (RESULTS / "bayes_scaling.json").write_text(json.dumps(payload, indent=1))
+    print(report)
+
+
+def scaling_markdown(cells, fits, meta) -> str:
+    table = {(c["n"], c["m"]): c for c in cells}
+    lines = [
+        "# Gibbs sweep time against n and m",
+        "",
+        f"Written by `benchmarks/bayes.py --scaling` on {meta['date']}. CPU: "
+        f"{meta['cpu']}; jax {meta['jax']}; `XLA_FLAGS={meta['xla_flags']!r}`. "
+        f"1-min load average {meta['load_start']:.1f} at start, "
+        f"{meta['load_end']:.1f} at end (a shared machine: the median is noisy, "
+        "the minimum less so).",
+        "",
+        f"One sweep of {meta['chains']} vectorised chains (`BlockedGibbs`, moves "
+        f"`{meta['moves']}`, warm-up adaptation on), y = sin(3x) + noise, "
+        "standardised. Milliseconds per sweep, minimum (median) over the timed "
+        "sweeps after two untimed ones; compilation excluded.",
+        "",
+        "| n | " + " | ".join(f"m = {m}" for m in SCALING_M) + " |",
+        "|---:|" + "---:|" * len(SCALING_M),
+    ]
+    for n in SCALING_N:
+        row = [f"{table[n, m]['ms_min']:.1f} ({table[n, m]['ms_median']:.1f})"
+               for m in SCALING_M]  # fmt: skip
+        lines.append(f"| {n} | " + " | ".join(row) + " |")
+    lines += [
+        "",
+        "Least-squares line through the minima, per m: milliseconds per 1000 "
+        "observations, intercept, R^2, and the ratio of the times at n = 10000 and "
+        "n = 5000 (2 for a linear cost without overhead).",
+        "",
+        "| m | ms / 1000 obs | ms at n = 0 | R^2 | t(10000) / t(5000) |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for m, f in fits.items():
+        lines.append(
+            f"| {m} | {f['ms_per_1000']} | {f['ms_at_0']} | {f['r2']} | "
+            f"{f['ratio_10000_5000']} |"
+        )
+    compile_s = [c["compile_s"] for c in cells]
+    lines += ["", f"Compilation: {min(compile_s):.0f}-{max(compile_s):.0f} s per "
+              "(n, m).", ""]  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -516,18 +650,26 @@ def main() -> None:
     parser.add_argument(
         "--skip-sbc", action="store_true", help="skip the calibration runs"
     )
+    parser.add_argument(
+        "--scaling",
+        action="store_true",
+        help="only the sweep time against n and m: results/bayes_scaling.*",
+    )
     args = parser.parse_args()
+    if args.scaling:
+        scaling()
+        return
     cfg = QUICK if args.quick else FULL
     global OUT
     OUT = RESULTS / "bayes_quick" if args.quick else RESULTS
     OUT.mkdir(parents=True, exist_ok=True)
     meta = {
         "date": time.strftime("%Y-%m-%d %H:%M"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": cpu_model(),
         "jax": jax.__version__,
         "numpyro": numpyro.__version__,
         "load_start": os.getloadavg()[0],
-        "xla_flags": os.environ["XLA_FLAGS"],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
         "gibbs": cfg["gibbs"],
         "nuts": cfg["nuts"],
     }

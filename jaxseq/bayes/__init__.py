@@ -9,7 +9,9 @@
 * Fitting and prediction: :func:`fit`, :func:`predict`, :func:`forecast`,
   :func:`predictive`; the penalised least-squares network :func:`fit_ridge`.
 * Diagnostics on label-invariant quantities (:func:`label_invariant`,
-  :func:`summary`, :func:`relabel`) and plots (:mod:`jaxseq.bayes.plots`).
+  :func:`summary`, :func:`relabel`) and plots (:mod:`jaxseq.bayes.plots`);
+  :func:`fit` warns (:class:`ConvergenceWarning`, ``Fit.warnings``) about
+  divergences, NUTS tree-depth saturation, R-hat and ESS.
 * Simulation-based calibration of a sweep (:mod:`jaxseq.bayes.sbc`).
 * Command line: ``jaxseq bayes fit --data file.csv --hidden 4 --sampler gibbs``.
 """
@@ -17,13 +19,16 @@
 from . import adaptation, conditionals, gibbs, moves, sbc, simulate
 from .datasets import load_csv, load_sunspots, sine_data
 from .diagnostics import (
+    ConvergenceWarning,
     SummaryRow,
     convergence_warnings,
     coverage,
     ess_bulk,
     ess_tail,
+    fit_warnings,
     format_summary,
     label_invariant,
+    nuts_warnings,
     reference_inputs,
     relabel,
     rhat,
@@ -31,6 +36,7 @@ from .diagnostics import (
 )
 from .infer import (
     Fit,
+    NutsOptions,
     Scaler,
     compile_timer,
     fit,
@@ -56,8 +62,10 @@ from .simulate import initial_position, sample_prior
 
 __all__ = [
     "BlockedGibbs",
+    "ConvergenceWarning",
     "Fit",
     "GibbsKernelState",
+    "NutsOptions",
     "Prediction",
     "Prior",
     "RidgeFit",
@@ -76,6 +84,7 @@ __all__ = [
     "ess_tail",
     "fit",
     "fit_ridge",
+    "fit_warnings",
     "fit_scaler",
     "forecast",
     "format_summary",
@@ -89,6 +98,7 @@ __all__ = [
     "moves",
     "network_mean",
     "noise_sd",
+    "nuts_warnings",
     "predict",
     "predictive",
     "reference_inputs",

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_hidden", "check_xy", "check_x"]
+__all__ = ["check_hidden", "check_mcmc", "check_xy", "check_x"]
+
+CHAIN_METHODS = ("parallel", "vectorized", "sequential")
 
 
 def check_x(x: Any, name: str = "x", num_inputs: int | None = None) -> np.ndarray:
@@ -61,13 +63,50 @@ def check_xy(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def check_hidden(hidden: Any) -> int:
     """Return ``hidden`` as an int; reject anything but a positive integer."""
+    return _check_int("hidden", hidden, 1)
+
+
+def _check_int(name: str, value: Any, low: int) -> int:
     if (
-        isinstance(hidden, bool)
-        or not isinstance(hidden, int | np.integer)
-        or hidden < 1
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or value < low
     ):
-        raise ValueError(f"hidden: expected a positive integer, got {hidden!r}.")
-    return int(hidden)
+        kind = "a positive integer" if low == 1 else f"an integer >= {low}"
+        raise ValueError(f"{name}: expected {kind}, got {value!r}.")
+    return int(value)
+
+
+def check_mcmc(
+    num_warmup: Any,
+    num_samples: Any,
+    num_chains: Any,
+    thinning: Any = 1,
+    chain_method: Any = None,
+) -> tuple[int, int, int, int]:
+    """Validate MCMC run lengths; return them as ints.
+
+    Raises:
+        ValueError: naming the argument and the received value, for
+            ``num_warmup < 0``, ``num_samples < 1``, ``num_chains < 1``,
+            ``thinning < 1``, ``thinning > num_samples`` (no draw would be kept),
+            non-integers and an unknown ``chain_method``.
+    """
+    num_warmup = _check_int("num_warmup", num_warmup, 0)
+    num_samples = _check_int("num_samples", num_samples, 1)
+    num_chains = _check_int("num_chains", num_chains, 1)
+    thinning = _check_int("thinning", thinning, 1)
+    if thinning > num_samples:
+        raise ValueError(
+            f"thinning: expected at most num_samples = {num_samples} (every "
+            f"thinning-th draw is kept), got {thinning}."
+        )
+    if chain_method is not None and chain_method not in CHAIN_METHODS:
+        raise ValueError(
+            f"chain_method: expected None or one of {CHAIN_METHODS}, got "
+            f"{chain_method!r}."
+        )
+    return num_warmup, num_samples, num_chains, thinning
 
 
 def _check_finite(name: str, arr: np.ndarray) -> None:

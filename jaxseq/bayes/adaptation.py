@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
+
+from . import _linalg as la
 
 __all__ = ["AdaptState", "Proposal", "adapt", "init_adaptation", "init_proposal"]
 
@@ -136,7 +139,7 @@ def adapt(
     cov = m2 / jnp.maximum(count - 1.0, 1.0)
     shrink = count / (count + 5.0)
     reg = shrink * cov + 1e-3 * (1 - shrink) * jnp.eye(d, dtype=dtype)
-    chol = jnp.where(switch, jnp.linalg.cholesky(reg), proposal.chol)
+    chol = jnp.where(switch, jax.vmap(la.cholesky)(reg), proposal.chol)
     chol = jnp.where(jnp.isnan(chol).any(), proposal.chol, chol)
     log_scale = jnp.where(switch, jnp.log(2.38 / d**0.5).astype(dtype), log_scale)
     new = Proposal(log_scale, chol, log_tau, log_tau_sweep)

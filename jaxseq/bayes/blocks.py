@@ -57,9 +57,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, Float
 
+from . import _linalg as la
 from .models import Prior
 
 __all__ = ["group_scale_move", "hmc_move", "sigma_beta_move"]
@@ -161,7 +161,7 @@ def hmc_move(
     potential = lambda u: -log_target(to_gamma(u))
     surrogate = log_target if grad_target is None else grad_target
     grad = jax.grad(lambda u: -surrogate(to_gamma(u)))
-    u0 = jax.vmap(lambda c, g: solve_triangular(c, g, lower=True))(chol, gamma)
+    u0 = jax.vmap(lambda c, g: la.solve_triangular(c, g, lower=True))(chol, gamma)
 
     def leapfrog(_, state):
         u, p, g = state

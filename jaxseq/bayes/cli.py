@@ -3,23 +3,33 @@
 Usage::
 
     jaxseq bayes fit --data file.csv --hidden 4 --sampler gibbs
+
+Errors are one line on stderr naming the flag (or the file and line): a bad flag
+value exits with status 2 before any data is read, a problem found while running
+(unreadable data, a constant column, ...) with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 import warnings
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
+
+PROG = "jaxseq bayes"
 
 DESCRIPTION = """\
 Fit y = b0 + sum_j beta_j * logistic(x' gamma_j) + N(0, sigma^2) with the
 Muller-Rios Insua hierarchical prior (inputs and response standardised; data-scaled
 default prior) by the blocked Gibbs/Metropolis sampler or NUTS. Prints a summary of
 label-invariant quantities (sigma, training log-likelihood, f at three inputs) with
-R-hat and bulk/tail ESS, warns when R-hat > 1.01 or ESS < 100 per chain, and writes
+R-hat and bulk/tail ESS, warns (on stderr) about divergent NUTS transitions, NUTS
+trees cut at the maximum depth, R-hat > 1.01 and ESS < 100 per chain, and writes
 the posterior samples and a predictive-band PNG to --out."""
 
 EXAMPLES = """\
@@ -34,14 +44,60 @@ x_mean, x_scale, y_mean, y_scale), or as an ArviZ NetCDF file (--format netcdf,
 needs arviz)."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """No abbreviated flags; a usage error is one line on stderr (exit status 2)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, low: float, high: float = math.inf, *, open_low=False):
+    """An argparse type: a finite ``kind`` in ``[low, high)`` (``(low, high)``
+    with ``open_low``); argparse names the flag in its error."""
+    lo = "(" if open_low else "["
+    expected = f"{'an integer' if kind is int else 'a number'} in {lo}{low}, {high})"
+    if high == math.inf:
+        expected = f"{'an integer' if kind is int else 'a number'} "
+        expected += f"{'>' if open_low else '>='} {low}"
+
+    def check(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {expected}, got {text!r}"
+            ) from None
+        below = value <= low if open_low else value < low
+        if not math.isfinite(value) or below or value >= high:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    check.__name__ = kind.__name__
+    return check
+
+
+def _proposal(text: str) -> str:
+    from .moves import parse_moves
+
+    try:
+        parse_moves(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("proposal: ")) from None
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="jaxseq bayes",
+    parser = _Parser(
+        prog=PROG,
         description=DESCRIPTION,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     p = sub.add_parser(
         "fit",
         help="fit the network to a CSV file",
@@ -58,12 +114,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--ar",
-        type=int,
+        type=_number(int, 0),
         default=0,
         metavar="K",
         help="non-linear AR(K): inputs are the K previous target values",
     )
-    p.add_argument("--hidden", type=int, required=True, help="number of hidden units m")
+    p.add_argument(
+        "--hidden", type=_number(int, 1), required=True, help="number of hidden units m"
+    )
     p.add_argument(
         "--sampler",
         choices=("gibbs", "nuts"),
@@ -73,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--proposal",
         metavar="MOVES",
+        type=_proposal,
         default="rw+scale+flip+hmc+group+sigma_beta",
         help="Gibbs Metropolis moves, '+'-joined: per unit rw, scale, flip, prior; "
         "per sweep hmc, group, sigma_beta "
@@ -81,18 +140,39 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bias", action="store_true", help="drop the output bias b0")
     p.add_argument(
         "--warmup",
-        type=int,
+        type=_number(int, 0),
         default=1000,
         help="warm-up iterations per chain (default 1000)",
     )
     p.add_argument(
-        "--samples", type=int, default=1000, help="draws kept per chain (default 1000)"
+        "--samples",
+        type=_number(int, 1),
+        default=1000,
+        help="draws kept per chain (default 1000)",
     )
-    p.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
-    p.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    p.add_argument(
+        "--chains", type=_number(int, 1), default=4, help="number of chains (default 4)"
+    )
+    p.add_argument(
+        "--seed", type=_number(int, 0, 2**32), default=0, help="PRNG seed (default 0)"
+    )
+    p.add_argument(
+        "--target-accept",
+        type=_number(float, 0.0, 1.0, open_low=True),
+        default=0.8,
+        metavar="P",
+        help="NUTS step-size target acceptance in (0, 1) (default 0.8)",
+    )
+    p.add_argument(
+        "--max-tree-depth",
+        type=_number(int, 1),
+        default=10,
+        metavar="D",
+        help="NUTS maximum tree depth (default 10)",
+    )
     p.add_argument(
         "--holdout",
-        type=float,
+        type=_number(float, 0.0, 1.0),
         default=0.0,
         metavar="FRAC",
         help="hold out this fraction (random rows; the last rows with --ar) "
@@ -100,7 +180,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--prob",
-        type=float,
+        type=_number(float, 0.0, 1.0, open_low=True),
         default=0.9,
         help="probability of the credible and predictive bands (default 0.9)",
     )
@@ -117,38 +197,114 @@ def _parser() -> argparse.ArgumentParser:
         help="samples file format (default npz)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.set_defaults(usage_error=p.error)  # errors found after parsing name `fit`
     return parser
 
 
 def main(argv: list[str]) -> int:
-    """Entry point of ``jaxseq bayes``; returns the exit status."""
-    args = _parser().parse_args(argv)
+    """Entry point of ``jaxseq bayes``; returns the exit status (0 done, 1 an
+    error while running, 2 a bad flag)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        _check_paths(args)
+    except ValueError as err:
+        args.usage_error(str(err))
     try:
         return _fit(args)
     except (ValueError, TypeError, OSError) as err:
-        print(f"jaxseq bayes: error: {err}", file=sys.stderr)
-        return 2
+        print(f"{PROG} {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.filename and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+
+
+def _check_paths(args) -> None:
+    """Flags that name files, checked before anything is read or run."""
+    data = args.data
+    if not data.exists():
+        raise ValueError(f"argument --data: {data} does not exist")
+    if data.is_dir():
+        raise ValueError(
+            f"argument --data: expected a CSV file, got the directory {data}"
+        )
+    if not os.access(data, os.R_OK):
+        raise ValueError(f"argument --data: {data} is not readable")
+    out = args.out.resolve()
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        what = "the file" if parent == out else f"{parent}, a file, inside"
+        raise ValueError(f"argument --out: expected a directory, got {what} {args.out}")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"argument --out: {parent} is not writable")
+    if args.format == "netcdf":
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                import arviz  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "argument --format: netcdf needs arviz (pip install arviz), which "
+                "is not installed"
+            ) from None
+    if args.ar and args.inputs:
+        raise ValueError(
+            f"argument --inputs: expected no input columns with --ar {args.ar} "
+            f"(the inputs are the lagged target), got {args.inputs!r}"
+        )
 
 
 def _load(args):
-    from .datasets import load_csv
+    from .datasets import load_csv, read_rows
     from .models import lagged
 
-    inputs = args.inputs.split(",") if args.inputs else None
+    header = read_rows(args.data)[0]
+    inputs = [c.strip() for c in args.inputs.split(",")] if args.inputs else None
+    flags = [("--target", args.target)] + [("--inputs", c) for c in inputs or []]
+    for flag, name in flags:
+        if name is not None and name not in header:
+            raise ValueError(
+                f"{flag}: expected a column of {args.data} (one of {header}), got "
+                f"{name!r}."
+            )
     if args.ar:
-        if inputs:
-            raise ValueError("--inputs: expected no input columns with --ar, got some.")
         _, series, _, target = load_csv(args.data, target=args.target, inputs=[])
+        if series.shape[0] <= args.ar + 1:
+            raise ValueError(
+                f"--ar: expected fewer lags than {series.shape[0] - 1} (the series "
+                f"in {args.data} has {series.shape[0]} values), got {args.ar}."
+            )
         x, y = lagged(series, args.ar)
         return x, y, [f"{target}[t-{k}]" for k in range(1, args.ar + 1)], target
-    return load_csv(args.data, target=args.target, inputs=inputs)
+    x, y, names, target = load_csv(args.data, target=args.target, inputs=inputs)
+    _check_columns(args.data, x, y, names, target)
+    return x, y, names, target
+
+
+def _check_columns(path, x, y, names, target) -> None:
+    """Name the column (not ``x[:, j]``) when the data cannot be standardised."""
+    if y.shape[0] < 3:
+        raise ValueError(f"{path}: expected at least 3 data rows, got {y.shape[0]}.")
+    for j, name in enumerate(names):
+        if np.ptp(x[:, j]) == 0:
+            raise ValueError(
+                f"{path}: input column {name!r} is constant (= {x[0, j]:g}); leave "
+                "it out with --inputs."
+            )
+    if np.ptp(y) == 0:
+        raise ValueError(
+            f"{path}: target column {target!r} is constant (= {y[0]:g}); nothing "
+            "to fit."
+        )
 
 
 def _split(args, x, y):
-    if not 0.0 <= args.holdout < 1.0:
-        raise ValueError(
-            f"--holdout: expected a fraction in [0, 1), got {args.holdout}."
-        )
     n_test = int(round(args.holdout * y.shape[0]))
     if n_test == 0:
         return x, y, None, None
@@ -164,7 +320,7 @@ def _fit(args) -> int:
     import jax
 
     from . import diagnostics as diag
-    from .infer import fit
+    from .infer import NutsOptions, fit
     from .predict import predict
 
     x, y, names, target = _load(args)
@@ -178,30 +334,42 @@ def _fit(args) -> int:
         f"warmup={args.warmup} samples={args.samples}",
         flush=True,
     )
+    if y_train.shape[0] < 3:
+        raise ValueError(
+            f"--holdout: expected at least 3 training rows to remain, got "
+            f"{y_train.shape[0]} of {y.shape[0]} with --holdout {args.holdout}."
+        )
     key, k_pred, k_test = jax.random.split(jax.random.key(args.seed), 3)
-    result = fit(
-        key,
-        x_train,
-        y_train,
-        hidden=args.hidden,
-        sampler=args.sampler,
-        bias=not args.no_bias,
-        num_warmup=args.warmup,
-        num_samples=args.samples,
-        num_chains=args.chains,
-        proposal=args.proposal,
-        progress_bar=not args.no_progress,
-    )
+    with warnings.catch_warnings():
+        # Printed below from result.warnings, once each, as WARNING lines.
+        warnings.simplefilter("ignore", diag.ConvergenceWarning)
+        result = fit(
+            key,
+            x_train,
+            y_train,
+            hidden=args.hidden,
+            sampler=args.sampler,
+            bias=not args.no_bias,
+            num_warmup=args.warmup,
+            num_samples=args.samples,
+            num_chains=args.chains,
+            proposal=args.proposal,
+            nuts=NutsOptions(args.target_accept, args.max_tree_depth),
+            progress_bar=not args.no_progress,
+        )
     print(f"time: {result.wall_s:.1f} s ({result.compile_s:.1f} s compiling)")
-    _report_sampler(result)
-    rows = diag.summary(diag.label_invariant(result))
-    print("label-invariant posterior summary (original units):")
-    print(diag.format_summary(rows))
-    problems = diag.convergence_warnings(rows, args.chains)
-    for message in problems:
-        print(f"WARNING: {message}", file=sys.stderr)
-    if not problems:
-        print("convergence: R-hat <= 1.01 and ESS >= 100 per chain for all quantities")
+    _report_sampler(result, args.max_tree_depth)
+    if result.samples["prec"].shape[1] >= 4:
+        rows = diag.summary(diag.label_invariant(result))
+        print("label-invariant posterior summary (original units):")
+        print(diag.format_summary(rows))
+    for message in result.warnings:
+        print(f"WARNING: {message}", file=sys.stderr, flush=True)
+    if not result.warnings:
+        print(
+            "convergence: no divergences or tree-depth limits (NUTS), R-hat <= 1.01 "
+            "and ESS >= 100 per chain for all quantities"
+        )
     if x_test is not None:
         pred = predict(k_test, result, x_test, prob=args.prob)
         cov = diag.coverage(y_test, pred.lower, pred.upper)
@@ -216,7 +384,7 @@ def _fit(args) -> int:
     return 0
 
 
-def _report_sampler(result) -> None:
+def _report_sampler(result, max_tree_depth: int) -> None:
     extra = result.extra
     if result.sampler == "gibbs":
         rates = []
@@ -226,10 +394,12 @@ def _report_sampler(result) -> None:
                 rates.append(f"{name[7:]} " + "/".join(f"{r:.2f}" for r in mean))
         print("acceptance (per unit where applicable): " + ", ".join(rates))
     else:
-        depth_cap = extra["num_steps"].max()
+        steps = extra["num_steps"]
+        at_limit = np.mean(steps >= 2 ** (max_tree_depth - 1))
         print(
-            f"divergences: {int(extra['diverging'].sum())}, mean leapfrog steps "
-            f"{extra['num_steps'].mean():.0f} (max {depth_cap})"
+            f"divergences: {int(extra['diverging'].sum())} of {steps.size}, mean "
+            f"leapfrog steps {steps.mean():.0f} (max {steps.max()}), "
+            f"{at_limit:.1%} of trees at the depth limit {max_tree_depth}"
         )
 
 

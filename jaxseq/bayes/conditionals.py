@@ -25,19 +25,23 @@ by the matrix-determinant lemma and completing the square,
     - \tfrac12\log|P| - \tfrac12\left[\sigma^{-2}\|y - Z\hat\beta\|^2
     + (\hat\beta - b)'V^{-1}(\hat\beta - b)\right].
 
-Only ``k x k`` Cholesky factorisations are needed (never ``n x n``), and the
+Only ``k x k`` triangular factors are needed (never ``n x n``), and the
 quadratic form is a sum of non-negative terms rather than a difference of large
 ones, which keeps float32 accurate.
+
+All factorisations and solves use :mod:`jaxseq.bayes._linalg` (plain ``jnp``/``lax``
+loops), never LAPACK: jaxlib's batched CPU LAPACK calls can deadlock XLA's thread
+pool under ``vmap`` over chains (that module explains how).
 """
 
 from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import cho_solve, solve_triangular
 from jaxtyping import Array, Float
 
 from .._typing import Key
+from . import _linalg as la
 
 __all__ = [
     "bartlett",
@@ -84,13 +88,17 @@ def beta_posterior(
 
     Computed in the prior-scaled form :math:`P = V^{-1/2} M V^{-1/2}`,
     :math:`M = I + \sigma^{-2} W'W`, :math:`W = Z V^{1/2}`, without ever forming
-    :math:`W'W`: the triangular factor of ``M`` comes from a QR decomposition of
-    the stacked ``[n + k, k]`` matrix :math:`A = [\sigma^{-1} W; I]`
-    (:math:`A'A = M`), and :math:`\hat\beta - b = V^{1/2} u` with ``u`` the least
-    squares solution of :math:`A u \approx [\sigma^{-1}(y - Zb); 0]`. Forming
-    :math:`W'W` squares the condition number, and in float32 the Cholesky
-    factorisation then fails exactly where the posterior likes to go: nearly
-    collinear hidden units with large, cancelling output weights.
+    :math:`W'W`: the triangular factor of ``M`` comes from a Householder QR
+    decomposition (:func:`jaxseq.bayes._linalg.qr_solve`, ``O(n k^2)``) of the
+    stacked ``[n + k, k]`` matrix :math:`A = [\sigma^{-1} W; I]` (:math:`A'A = M`),
+    and :math:`\hat\beta - b = V^{1/2} u` with ``u`` the least squares solution of
+    :math:`A u \approx [\sigma^{-1}(y - Zb); 0]`. Forming :math:`W'W` squares the
+    condition number, and in float32 the normal equations then fail exactly where
+    the posterior likes to go: nearly collinear hidden units with large,
+    cancelling output weights. Measured on posterior draws of a fit with
+    ``n = 2000``, ``m = 8`` (``cond(M)`` up to 8e7): the Cholesky factor of the
+    float32 Gram matrix gave :func:`marginal_loglik` errors up to 2 nats and NaN in
+    2% of the draws, the QR route at most 5e-4 (float64 reference).
     """
     mean, chol_m, _ = _scaled_posterior(z, y, prec, prior_mean, prior_var)
     return mean, chol_m / jnp.sqrt(prior_var)[:, None]
@@ -99,16 +107,13 @@ def beta_posterior(
 def _scaled_posterior(z, y, prec, prior_mean, prior_var):
     """``(beta_hat, L_M, u)``: ``beta_hat = b + V^{1/2} u``, ``L_M L_M' = M``."""
     sqrt_v = jnp.sqrt(prior_var)
-    n, k = z.shape
+    k = z.shape[1]
     root = jnp.sqrt(prec)
     stacked = jnp.concatenate([root * (z * sqrt_v), jnp.eye(k, dtype=z.dtype)])
-    q, r = jnp.linalg.qr(stacked)  # reduced: q [n + k, k], r [k, k] upper
-    # stacked = (Q D)(D R) with D = diag(sign(diag R)): make the factor's diagonal
-    # positive so that L_M = (D R)' is the Cholesky factor of M.
-    sign = jnp.where(jnp.diagonal(r) < 0, -1.0, 1.0).astype(r.dtype)
-    r = sign[:, None] * r
-    qtb = sign * (q[:n].T @ (root * (y - z @ prior_mean)))  # (Q D)' [root r; 0]
-    u = solve_triangular(r, qtb, lower=False)
+    rhs = jnp.concatenate([root * (y - z @ prior_mean), jnp.zeros((k,), z.dtype)])
+    # R has a non-negative diagonal, so L_M = R' is the Cholesky factor of M.
+    r, qtb = la.qr_solve(stacked, rhs)
+    u = la.solve_triangular(r, qtb, lower=False)
     return prior_mean + sqrt_v * u, r.T, u
 
 
@@ -136,7 +141,9 @@ def beta_from_noise(
     r"""Map ``eps ~ N(0, I_k)`` to :math:`\beta \mid \gamma, \nu, y` as
     :math:`\hat\beta + V^{1/2} L_M'^{-1}\varepsilon` (:func:`beta_posterior`)."""
     mean, chol_m, _ = _scaled_posterior(z, y, prec, prior_mean, prior_var)
-    return mean + jnp.sqrt(prior_var) * solve_triangular(chol_m.T, eps, lower=False)
+    return mean + jnp.sqrt(prior_var) * la.solve_triangular(
+        chol_m, eps, lower=True, transpose=True
+    )
 
 
 def marginal_loglik(
@@ -175,8 +182,8 @@ def marginal_loglik_gram(
     sqrt_v = jnp.sqrt(prior_var)
     w = z * sqrt_v
     m = prec * (w.T @ w) + jnp.eye(w.shape[1], dtype=w.dtype)
-    chol = jnp.linalg.cholesky(m)
-    u = cho_solve((chol, True), prec * (w.T @ (y - z @ prior_mean)))
+    chol = la.cholesky(m)
+    u = la.cho_solve(chol, prec * (w.T @ (y - z @ prior_mean)))
     resid = y - z @ (prior_mean + sqrt_v * u)
     quad = prec * (resid @ resid) + u @ u
     n = y.shape[0]
@@ -247,10 +254,9 @@ def mu_gamma_params(
     :math:`\mu_\gamma \mid \gamma, S_\gamma \sim N(\bar a, \bar A)`:
     :math:`\bar A^{-1} = A^{-1} + m S_\gamma^{-1}`,
     :math:`\bar a = \bar A(A^{-1}a + S_\gamma^{-1}\sum_j\gamma_j)`."""
-    eye = jnp.eye(a.shape[0], dtype=gamma.dtype)
-    A_inv = cho_solve((jnp.linalg.cholesky(A), True), eye)
-    chol = jnp.linalg.cholesky(A_inv + gamma.shape[0] * prec_gamma)
-    mean = cho_solve((chol, True), A_inv @ a + prec_gamma @ jnp.sum(gamma, axis=0))
+    A_inv = la.inv_spd(A)
+    chol = la.cholesky(A_inv + gamma.shape[0] * prec_gamma)
+    mean = la.cho_solve(chol, A_inv @ a + prec_gamma @ jnp.sum(gamma, axis=0))
     return mean, chol
 
 
@@ -265,7 +271,7 @@ def draw_mu_gamma(
     ``mean + L'^{-1} eps``."""
     mean, chol = mu_gamma_params(gamma, prec_gamma, a, A)
     eps = jax.random.normal(key, mean.shape, mean.dtype)
-    return mean + solve_triangular(chol.T, eps, lower=False)
+    return mean + la.solve_triangular(chol, eps, lower=True, transpose=True)
 
 
 def bartlett(
@@ -320,9 +326,10 @@ def prec_gamma_params(
     """
     centred = gamma - mu_gamma
     r = c * C + centred.T @ centred
-    upper = jnp.linalg.cholesky(r).T
     eye = jnp.eye(r.shape[0], dtype=r.dtype)
-    return c + gamma.shape[0], solve_triangular(upper, eye, lower=False)
+    return c + gamma.shape[0], la.solve_triangular(
+        la.cholesky(r), eye, lower=True, transpose=True
+    )
 
 
 def draw_prec_gamma(

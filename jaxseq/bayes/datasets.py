@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import importlib.resources
+import io
 from pathlib import Path
 
 import numpy as np
@@ -60,43 +61,27 @@ def load_csv(
         ``(x [n, p], y [n], input_names, target_name)``.
 
     Raises:
-        ValueError: unknown column, non-numeric or missing cell (naming the column and
-            the 1-based line), or a file without data rows.
+        ValueError: a file that is not UTF-8 text or not valid CSV (naming the file
+            and line), unknown column, non-numeric or missing cell (naming the
+            column and the 1-based line), or a file without data rows.
+        OSError: the file cannot be opened.
     """
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    if len(rows) < 2:
-        raise ValueError(f"data: expected a header and at least one row in {path}.")
-    header = [h.strip() for h in rows[0]]
+    rows = read_rows(path)
+    header = rows[0]
     target = header[-1] if target is None else target
     if inputs is None:
         inputs = [h for h in header if h != target]
         if not inputs:
             raise ValueError(
-                f"data: expected input columns besides {target!r}, got none."
+                f"data: expected input columns besides {target!r} in {path}, got none."
             )
     for name in [target, *inputs]:
         if name not in header:
             raise ValueError(
                 f"column {name!r}: expected one of {header}, got no such column."
             )
-    columns = {}
-    for name in [*inputs, target]:
-        j = header.index(name)
-        values = []
-        for line, row in enumerate(rows[1:], start=2):
-            cell = row[j].strip() if j < len(row) else ""
-            try:
-                value = float(cell)
-            except ValueError:
-                value = None
-            if value is None or not np.isfinite(value):
-                raise ValueError(
-                    f"column {name!r}: expected a finite number on line {line} of "
-                    f"{path}, got {cell!r}."
-                )
-            values.append(value)
-        columns[name] = np.asarray(values)
+    columns = {name: _column(rows, header.index(name), name, path)
+               for name in [*inputs, target]}  # fmt: skip
     n = len(rows) - 1
     x = (
         np.stack([columns[name] for name in inputs], axis=1)
@@ -104,3 +89,51 @@ def load_csv(
         else np.zeros((n, 0))
     )
     return x, columns[target], inputs, target
+
+
+def read_rows(path: str | Path) -> list[list[str]]:
+    """The rows of a CSV file, the header's names stripped.
+
+    Raises:
+        ValueError: not UTF-8 text (naming the file, line and byte), not valid
+            CSV (e.g. a NUL byte; naming the file and line), or fewer than two rows.
+        OSError: the file cannot be opened.
+    """
+    raw = Path(path).read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ValueError(
+            f"{path}:{line}: expected a UTF-8 text CSV file, got the byte "
+            f"{raw[err.start : err.start + 1]!r} at offset {err.start} (a binary "
+            "file?)."
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        rows = list(reader)
+    except csv.Error as err:
+        raise ValueError(
+            f"{path}:{reader.line_num}: expected CSV text, got {err}."
+        ) from None
+    if len(rows) < 2:
+        raise ValueError(f"data: expected a header and at least one row in {path}.")
+    rows[0] = [h.strip() for h in rows[0]]
+    return rows
+
+
+def _column(rows, j, name, path) -> np.ndarray:
+    values = []
+    for line, row in enumerate(rows[1:], start=2):
+        cell = row[j].strip() if j < len(row) else ""
+        try:
+            value = float(cell)
+        except ValueError:
+            value = None
+        if value is None or not np.isfinite(value):
+            raise ValueError(
+                f"column {name!r}: expected a finite number on line {line} of "
+                f"{path}, got {cell!r}."
+            )
+        values.append(value)
+    return np.asarray(values)

@@ -33,18 +33,29 @@ from .infer import Fit
 from .predict import function_draws, noise_sd
 
 __all__ = [
+    "ConvergenceWarning",
     "SummaryRow",
     "convergence_warnings",
     "coverage",
     "ess_bulk",
     "ess_tail",
+    "fit_warnings",
     "format_summary",
+    "nuts_warnings",
     "label_invariant",
     "reference_inputs",
     "relabel",
     "rhat",
     "summary",
 ]
+
+
+class ConvergenceWarning(UserWarning):
+    """The draws of a fit may not represent the posterior: divergent NUTS
+    transitions, NUTS trees cut at the maximum depth, R-hat above or ESS below the
+    thresholds (:func:`fit_warnings`). :func:`~jaxseq.bayes.fit` issues one per
+    problem and keeps the same messages in ``Fit.warnings``."""
+
 
 _ndtri = np.vectorize(NormalDist().inv_cdf, otypes=[float])
 
@@ -176,6 +187,70 @@ def convergence_warnings(
     return out
 
 
+def nuts_warnings(
+    diverging: ArrayLike, num_steps: ArrayLike, max_tree_depth: int
+) -> list[str]:
+    """Messages for divergent transitions and trees that reached ``max_tree_depth``.
+
+    Args:
+        diverging: ``[chains, draws]`` booleans (NumPyro's ``diverging`` field).
+        num_steps: ``[chains, draws]`` leapfrog steps per transition; a tree of
+            depth ``D`` takes between ``2**(D-1)`` and ``2**D - 1`` steps, so a
+            transition reached the limit when ``num_steps >= 2**(max_tree_depth-1)``
+            (Stan's rule: the limit was reached, whether or not the last doubling
+            ended in a U-turn).
+        max_tree_depth: the NUTS setting the run used.
+    """
+    diverging, num_steps = np.asarray(diverging), np.asarray(num_steps)
+    total = diverging.size
+    out = []
+    n_div = int(diverging.sum())
+    if n_div:
+        out.append(
+            f"NUTS: {n_div} of {total} transitions after warm-up diverged "
+            f"({n_div / total:.1%}); the draws may be biased. Raise "
+            "target_accept_prob (NutsOptions) or use the Gibbs sampler."
+        )
+    n_max = int(np.sum(num_steps >= 2 ** (max_tree_depth - 1)))
+    if n_max:
+        out.append(
+            f"NUTS: {n_max} of {total} transitions ({n_max / total:.1%}) reached "
+            f"the maximum tree depth {max_tree_depth}; the trajectories were cut "
+            "short, so sampling is slow and may not have explored the posterior. "
+            "Raise max_tree_depth (NutsOptions)."
+        )
+    return out
+
+
+def fit_warnings(fit: Fit, *, max_tree_depth: int = 10) -> tuple[str, ...]:
+    """Every problem :func:`~jaxseq.bayes.fit` warns about, as messages.
+
+    Non-finite draws; for NUTS, :func:`nuts_warnings`; R-hat and ESS of the
+    label-invariant quantities (:func:`label_invariant`,
+    :func:`convergence_warnings`), or a note that fewer than 4 draws per chain
+    cannot be assessed. An empty tuple means none was found.
+    """
+    out = []
+    bad = {k: int(np.sum(~np.isfinite(v))) for k, v in fit.samples.items()}
+    bad = {k: v for k, v in bad.items() if v}
+    if bad:
+        listed = ", ".join(f"{k} ({v})" for k, v in bad.items())
+        out.append(f"non-finite draws in {listed}; the run failed numerically.")
+    if fit.sampler == "nuts":
+        out += nuts_warnings(
+            fit.extra["diverging"], fit.extra["num_steps"], max_tree_depth
+        )
+    chains, draws = fit.samples["prec"].shape[:2]
+    if draws < 4:
+        out.append(
+            f"convergence: {draws} draws per chain are too few to compute R-hat "
+            "and ESS (at least 4 are needed); run longer."
+        )
+    elif not bad:
+        out += convergence_warnings(summary(label_invariant(fit)), chains)
+    return tuple(out)
+
+
 def reference_inputs(x: ArrayLike, num: int = 3) -> np.ndarray:
     """``num`` inputs at which to monitor ``f``: the columnwise quantiles at
     ``linspace(0.1, 0.9, num)`` of the training inputs ``[n, p] -> [num, p]``."""
@@ -191,16 +266,25 @@ def label_invariant(fit: Fit, x_ref: ArrayLike | None = None) -> dict[str, np.nd
     """
     x_ref = reference_inputs(fit.x) if x_ref is None else np.asarray(x_ref, dtype=float)
     sigma = noise_sd(fit)
-    f_train = function_draws(fit, fit.x)
-    resid = fit.y - f_train
+    # One chain at a time: [draws, n] residuals rather than [chains, draws, n].
+    sse = np.concatenate(
+        [
+            ((fit.y - function_draws(_chain(fit, c), fit.x)) ** 2).sum(-1)
+            for c in range(sigma.shape[0])
+        ]
+    )
     n = fit.y.shape[0]
-    loglik = -0.5 * (resid**2).sum(-1) / sigma**2 - n * np.log(sigma)
+    loglik = -0.5 * sse / sigma**2 - n * np.log(sigma)
     loglik -= 0.5 * n * np.log(2 * np.pi)
     out = {"sigma": sigma, "loglik": loglik}
     f_ref = function_draws(fit, x_ref)
     for i in range(x_ref.shape[0]):
         out[f"f[{i}]"] = f_ref[..., i]
     return out
+
+
+def _chain(fit: Fit, c: int) -> Fit:
+    return fit._replace(samples={k: v[c : c + 1] for k, v in fit.samples.items()})
 
 
 def coverage(y: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:

@@ -44,10 +44,10 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, Float
 
 from .._typing import Key
+from . import _linalg as la
 from . import blocks, moves
 from . import conditionals as cond
 from .adaptation import Proposal
@@ -316,7 +316,7 @@ def step(
     a_gamma = jnp.asarray(prior.a_gamma, dtype)
     A_gamma = jnp.asarray(prior.A_gamma, dtype)
     mean, chol = cond.mu_gamma_params(gamma, prec_gamma, a_gamma, A_gamma)
-    mu_gamma = mean + solve_triangular(chol.T, eps_mu_g, lower=False)
+    mu_gamma = mean + la.solve_triangular(chol, eps_mu_g, lower=True, transpose=True)
     C_gamma = jnp.asarray(prior.C_gamma, dtype)
     _, factor = cond.prec_gamma_params(gamma, mu_gamma, prior.c_gamma, C_gamma)
     prec_gamma = cond.bartlett(2.0 * std_gamma[2:], eps_w, factor)

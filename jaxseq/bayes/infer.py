@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -32,12 +33,13 @@ from numpyro.infer import MCMC, NUTS, Predictive
 
 from .._typing import Key
 from . import moves
-from ._validate import check_hidden, check_xy
+from ._validate import check_hidden, check_mcmc, check_xy
 from .kernel import BlockedGibbs
 from .models import Prior, check_prior, default_prior, regression
 
 __all__ = [
     "Fit",
+    "NutsOptions",
     "Scaler",
     "compile_timer",
     "fit",
@@ -108,6 +110,9 @@ class Fit(NamedTuple):
         wall_s: wall time of the run (compilation included).
         compile_s: the part of ``wall_s`` spent tracing and compiling (JAX's own
             compile-event timers).
+        warnings: the problems found after the run (divergences, tree-depth
+            saturation, R-hat, ESS; :func:`~jaxseq.bayes.fit_warnings`), each also
+            issued as a :class:`~jaxseq.bayes.ConvergenceWarning`. Empty when none.
     """
 
     samples: dict[str, np.ndarray]
@@ -121,6 +126,41 @@ class Fit(NamedTuple):
     y: np.ndarray
     wall_s: float
     compile_s: float
+    warnings: tuple[str, ...] = ()
+
+
+class NutsOptions(NamedTuple):
+    """NUTS settings of :func:`fit` (NumPyro's defaults).
+
+    Attributes:
+        target_accept_prob: the step-size adaptation's target, in (0, 1); raise it
+            (e.g. 0.95) when transitions diverge.
+        max_tree_depth: trajectories stop after ``2**max_tree_depth - 1`` leapfrog
+            steps; raise it when trees reach the limit.
+    """
+
+    target_accept_prob: float = 0.8
+    max_tree_depth: int = 10
+
+
+def check_nuts_options(options: Any) -> NutsOptions:
+    """Return ``options`` (``None``: the defaults) as validated :class:`NutsOptions`."""
+    if options is None:
+        return NutsOptions()
+    if not isinstance(options, NutsOptions):
+        raise TypeError(f"nuts: expected NutsOptions or None, got {options!r}.")
+    target, depth = options
+    if isinstance(target, bool) or not isinstance(target, float | int):
+        raise TypeError(f"nuts.target_accept_prob: expected a number, got {target!r}.")
+    if not 0.0 < target < 1.0:
+        raise ValueError(
+            f"nuts.target_accept_prob: expected a value in (0, 1), got {target}."
+        )
+    if isinstance(depth, bool) or not isinstance(depth, int) or depth < 1:
+        raise ValueError(
+            f"nuts.max_tree_depth: expected a positive integer, got {depth!r}."
+        )
+    return NutsOptions(float(target), depth)
 
 
 @contextlib.contextmanager
@@ -201,6 +241,8 @@ def run_nuts(
     Returns:
         The :class:`numpyro.infer.MCMC` object after ``run``.
     """
+    check_mcmc(num_warmup, num_samples, num_chains, thinning, chain_method)
+    check_nuts_options(NutsOptions(target_accept_prob, max_tree_depth))
     kernel = NUTS(
         model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth
     )
@@ -240,6 +282,7 @@ def run_gibbs(
     ``get_extra_fields()["info"]`` holds the per-sweep
     :class:`~jaxseq.bayes.gibbs.GibbsInfo` (acceptance probabilities, log-likelihood).
     """
+    check_mcmc(num_warmup, num_samples, num_chains, thinning, chain_method)
     kernel = BlockedGibbs(
         hidden, prior=prior, bias=bias, proposal=proposal, target_accept=target_accept
     )
@@ -271,6 +314,7 @@ def fit(
     thinning: int = 1,
     chain_method: str | None = None,
     proposal: str = moves.DEFAULT,
+    nuts: NutsOptions | None = None,
     progress_bar: bool = False,
 ) -> Fit:
     """Fit the Müller–Ríos Insua regression network by MCMC.
@@ -291,18 +335,29 @@ def fit(
             ``"flip"``, ``"prior"``, ``"hmc"``, ``"group"`` and ``"sigma_beta"``
             (:func:`jaxseq.bayes.moves.parse_moves`; default all but ``"prior"``);
             ignored by NUTS.
+        nuts: :class:`NutsOptions` (target acceptance, maximum tree depth);
+            ignored by the Gibbs sampler.
         progress_bar: show numpyro's progress bar.
 
     Returns:
-        A :class:`Fit`.
+        A :class:`Fit`. Its ``warnings`` list the problems found
+        (:func:`~jaxseq.bayes.fit_warnings`); each is also issued as a
+        :class:`~jaxseq.bayes.ConvergenceWarning`.
 
     Raises:
-        ValueError: bad data, prior, ``hidden`` or ``sampler`` (before compiling).
+        ValueError: bad data, prior, ``hidden``, ``sampler``, run lengths
+            (``num_warmup < 0``, ``num_samples < 1``, ``num_chains < 1``,
+            ``thinning``), ``proposal`` or ``nuts``, all before compiling.
     """
     xa, ya = check_xy(x, y)
     hidden = check_hidden(hidden)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler: expected one of {SAMPLERS}, got {sampler!r}.")
+    num_warmup, num_samples, num_chains, thinning = check_mcmc(
+        num_warmup, num_samples, num_chains, thinning, chain_method
+    )
+    moves.parse_moves(proposal)  # raises ValueError naming `proposal`
+    nuts = check_nuts_options(nuts)
     prior = default_prior(xa.shape[1]) if prior is None else prior
     check_prior(prior, xa.shape[1])
     scaler = fit_scaler(xa, ya)
@@ -338,6 +393,8 @@ def fit(
                 hidden=hidden,
                 prior=prior,
                 bias=bias,
+                target_accept_prob=nuts.target_accept_prob,
+                max_tree_depth=nuts.max_tree_depth,
                 **settings,
             )
         samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
@@ -350,7 +407,7 @@ def fit(
     else:
         extra = {"diverging": fields["diverging"], "num_steps": fields["num_steps"]}
     as_np = lambda tree: {k: np.asarray(v) for k, v in tree.items()}
-    return Fit(
+    result = Fit(
         as_np(samples),
         as_np(extra),
         scaler,
@@ -363,6 +420,12 @@ def fit(
         wall,
         compiled[0],
     )
+    from .diagnostics import ConvergenceWarning, fit_warnings  # imports this module
+
+    problems = fit_warnings(result, max_tree_depth=nuts.max_tree_depth)
+    for message in problems:
+        warnings.warn(message, ConvergenceWarning, stacklevel=2)
+    return result._replace(warnings=problems)
 
 
 def predictive(

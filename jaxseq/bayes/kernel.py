@@ -19,7 +19,7 @@ from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import is_prng_key
 
 from . import adaptation, gibbs, moves
-from ._validate import check_xy
+from ._validate import check_hidden, check_xy
 from .models import Prior, augment, check_prior, default_prior
 from .simulate import initial_position
 
@@ -90,8 +90,7 @@ class BlockedGibbs(MCMCKernel):
         proposal: str = moves.DEFAULT,
         target_accept: float = 0.3,
     ) -> None:
-        if not isinstance(hidden, int | np.integer) or hidden < 1:
-            raise ValueError(f"hidden: expected a positive integer, got {hidden!r}.")
+        hidden = check_hidden(hidden)
         moves.parse_moves(proposal)  # raises ValueError naming `proposal`
         if not 0.0 < target_accept < 1.0:
             raise ValueError(

@@ -43,10 +43,10 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, Float
 
 from .._typing import Key
+from . import _linalg as la
 from . import conditionals as cond
 from .adaptation import Proposal
 
@@ -132,8 +132,8 @@ def propose_prior(
     Maps ``eps ~ N(0, I)`` to :math:`N(\mu_\gamma, S_\gamma)` as
     :math:`\mu_\gamma + L'^{-1}\varepsilon` where :math:`S_\gamma^{-1} = LL'`.
     """
-    chol = jnp.linalg.cholesky(prec_gamma)
-    return mu_gamma + solve_triangular(chol.T, eps, lower=False)
+    chol = la.cholesky(prec_gamma)
+    return mu_gamma + la.solve_triangular(chol, eps, lower=True, transpose=True)
 
 
 def log_accept_ratio(

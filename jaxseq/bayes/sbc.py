@@ -96,9 +96,10 @@ def ranks(
         x_ref: ``[2, p]`` inputs of the two network-mean quantities
             (default: the 25% and 75% quantiles of ``x``, columnwise).
         rw_scale: random-walk step of the (unadapted) proposal.
-        batch_size: replications per vectorised chunk (``lax.map``); XLA's CPU
-            thread pool has been seen to stall on very large batches of small
-            LAPACK calls.
+        batch_size: replications per vectorised chunk (``lax.map``), which
+            bounds the memory of the vectorised sweep. (The stalls once seen with
+            very large batches came from batched LAPACK calls, which the sweep
+            no longer makes; :mod:`jaxseq.bayes._linalg`.)
 
     Returns:
         Integer ranks in ``{0, ..., draws}``, a NumPy array.

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.linalg import solve_triangular
 
 from .._typing import Key
+from . import _linalg as la
 from . import conditionals as cond
 from .gibbs import NetParams
 from .models import Prior
@@ -29,7 +29,7 @@ def initial_position(
     C_gamma = jnp.asarray(prior.C_gamma, dtype)
     d = a_gamma.shape[0]
     eps = jax.random.normal(key, (hidden, d), dtype)
-    gamma = a_gamma + eps @ jnp.linalg.cholesky(C_gamma).T
+    gamma = a_gamma + eps @ la.cholesky(C_gamma).T
     scalar = lambda v: jnp.asarray(v, dtype)
     return NetParams(
         beta=jnp.full((hidden,), prior.a_beta, dtype),
@@ -38,7 +38,7 @@ def initial_position(
         mu_beta=scalar(prior.a_beta),
         prec_beta=scalar(1.0 / prior.C_b),
         mu_gamma=a_gamma,
-        prec_gamma=jnp.linalg.inv(C_gamma),
+        prec_gamma=la.inv_spd(C_gamma),
         prec=scalar(1.0 / prior.S),
     )
 
@@ -55,15 +55,15 @@ def sample_prior(
     prec_beta = jax.random.gamma(ks[1], prior.c_b / 2, dtype=dtype) / (
         prior.c_b * prior.C_b / 2
     )
-    chol_a = jnp.linalg.cholesky(jnp.asarray(prior.A_gamma, dtype))
+    chol_a = la.cholesky(jnp.asarray(prior.A_gamma, dtype))
     mu_gamma = a_gamma + chol_a @ jax.random.normal(ks[2], (d,), dtype)
-    scale = jnp.linalg.inv(prior.c_gamma * jnp.asarray(prior.C_gamma, dtype))
-    prec_gamma = cond.wishart(ks[3], prior.c_gamma, jnp.linalg.cholesky(scale))
+    scale = la.inv_spd(prior.c_gamma * jnp.asarray(prior.C_gamma, dtype))
+    prec_gamma = cond.wishart(ks[3], prior.c_gamma, la.cholesky(scale))
     prec = jax.random.gamma(ks[4], prior.s / 2, dtype=dtype) / (prior.s * prior.S / 2)
     beta = mu_beta + jax.random.normal(ks[5], (hidden,), dtype) / jnp.sqrt(prec_beta)
-    chol_s = jnp.linalg.cholesky(prec_gamma)
+    chol_s = la.cholesky(prec_gamma)
     eps = jax.random.normal(ks[6], (hidden, d), dtype)
-    gamma = mu_gamma + solve_triangular(chol_s.T, eps.T, lower=False).T
+    gamma = mu_gamma + la.solve_triangular(chol_s, eps.T, lower=True, transpose=True).T
     b0 = prior.a_0 + prior.A_0**0.5 * jax.random.normal(ks[7], (), dtype)
     b0 = b0 if bias else jnp.zeros((), dtype)
     return NetParams(beta, b0, gamma, mu_beta, prec_beta, mu_gamma, prec_gamma, prec)

@@ -3,6 +3,8 @@ mix-ups cannot cancel) and a small data set drawn from it."""
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -90,10 +92,17 @@ def odd_prior():
 
 @pytest.fixture(scope="session")
 def sine_fit():
-    """One small Gibbs fit shared by the prediction, diagnostics and plot tests."""
-    from jaxseq.bayes import fit, sine_data
+    """One small Gibbs fit shared by the prediction, diagnostics and plot tests.
+
+    Its chains are short, so :func:`~jaxseq.bayes.fit` may warn about R-hat or ESS
+    (tests/bayes/test_bayes_warnings.py checks the warnings); that is not what
+    these tests are about."""
+    from jaxseq.bayes import ConvergenceWarning, fit, sine_data
 
     x, y = sine_data(0, 80)
-    return fit(
-        jax.random.key(0), x, y, hidden=3, num_warmup=300, num_samples=300, num_chains=2
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit(
+            jax.random.key(0), x, y, hidden=3, num_warmup=300, num_samples=300,
+            num_chains=2,
+        )  # fmt: skip

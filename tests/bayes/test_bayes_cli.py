@@ -27,7 +27,8 @@ def test_help_documents_every_option(capsys):
     out = capsys.readouterr().out
     for flag in ("--data", "--target", "--inputs", "--ar", "--hidden", "--sampler",
                  "--proposal", "--warmup", "--samples", "--chains", "--seed",
-                 "--holdout", "--prob", "--out", "--format", "--no-progress"):  # fmt: skip
+                 "--target-accept", "--max-tree-depth", "--holdout", "--prob",
+                 "--out", "--format", "--no-progress"):  # fmt: skip
         assert flag in out
     assert "R-hat" in out
 
@@ -55,9 +56,78 @@ def test_fit_prints_summary_and_writes_files(csv_file, tmp_path, capsys):
 def test_bad_data_exits_with_message(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text("x,y\n1,2\n2,inf\n3,4\n")
-    assert main(["fit", "--data", str(path), "--hidden", "2"]) == 2
+    assert main(["fit", "--data", str(path), "--hidden", "2"]) == 1
     err = capsys.readouterr().err
     assert "column 'y'" in err and "line 3" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def _run(argv, capsys):
+    """``(exit status, stderr)`` of the CLI, whether it returns or exits."""
+    try:
+        code = main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--samples", "0"], "argument --samples: expected an integer >= 1, got '0'"),
+        (["--warmup", "-1"], "argument --warmup: expected an integer >= 0, got '-1'"),
+        (["--chains", "0"], "argument --chains: expected an integer >= 1, got '0'"),
+        (["--chains", "two"], "argument --chains: expected an integer >= 1, got 'two'"),
+        (["--hidden", "0"], "argument --hidden: expected an integer >= 1, got '0'"),
+        (["--prob", "1.5"], "argument --prob: expected a number in (0.0, 1.0)"),
+        (["--holdout", "1"], "argument --holdout: expected a number in [0.0, 1.0)"),
+        (["--seed", "-3"], "argument --seed: expected an integer in [0, 4294967296)"),
+        (["--target-accept", "0"], "argument --target-accept: expected a number in"),
+        (["--max-tree-depth", "0"], "argument --max-tree-depth: expected an integer"),
+        (["--proposal", "rw+langevin"], "argument --proposal: expected moves joined"),
+        (["--sample", "5"], "unrecognized arguments: --sample 5"),  # no abbreviations
+        (
+            ["--ar", "2", "--inputs", "x"],
+            "argument --inputs: expected no input columns",
+        ),
+    ],
+)
+def test_bad_flags_exit_2_naming_the_flag(csv_file, flags, message, capsys):
+    code, err = _run(["fit", "--data", str(csv_file), "--hidden", "2", *flags], capsys)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert message in err and err.startswith("jaxseq bayes"), err
+
+
+def test_bad_files_exit_naming_the_flag_or_the_file(csv_file, tmp_path, capsys):
+    base = ["fit", "--hidden", "2", "--out", str(tmp_path / "o"), "--no-progress"]
+    png = tmp_path / "plot.csv"
+    png.write_bytes(b"x,y\n1,2\n\x89PNG\r\n\x1a\n\x00\x00\x00")
+    cases = [
+        (["--data", str(tmp_path / "missing.csv")], 2, "argument --data:"),
+        (["--data", str(tmp_path)], 2, "argument --data: expected a CSV file"),
+        (["--data", str(csv_file), "--out", str(csv_file)], 2,
+         f"argument --out: expected a directory, got the file {csv_file}"),
+        (["--data", str(png)], 1, f"{png}:3: expected a UTF-8 text CSV file"),
+        (["--data", str(csv_file), "--target", "z"], 1,
+         "--target: expected a column of"),
+        (["--data", str(csv_file), "--inputs", "x,q"], 1,
+         "--inputs: expected a column of"),
+        (["--data", str(csv_file), "--ar", "60", "--target", "y"], 1, "--ar: expected"),
+    ]  # fmt: skip
+    for flags, status, message in cases:
+        code, err = _run(base + flags, capsys)
+        assert code == status, (flags, err)
+        assert len(err.strip().splitlines()) == 1 and message in err, (flags, err)
+
+
+def test_constant_column_is_named(tmp_path, capsys):
+    path = tmp_path / "c.csv"
+    path.write_text("a,b,y\n" + "\n".join(f"{i},7,{i % 3}" for i in range(10)))
+    code, err = _run(["fit", "--data", str(path), "--hidden", "2",
+                      "--out", str(tmp_path / "o")], capsys)  # fmt: skip
+    assert code == 1
+    assert "input column 'b' is constant (= 7)" in err and str(path) in err
 
 
 def test_netcdf_samples(sine_fit, tmp_path):
