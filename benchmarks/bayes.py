@@ -31,8 +31,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import time
 from pathlib import Path
 
@@ -40,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
+from _machine import describe as cpu_model
 from matplotlib.figure import Figure
 
 from jaxseq.bayes import (
@@ -508,31 +507,6 @@ def markdown(rows, sbc_runs, ridge, clf, meta, quick):
 # ------------------------------------------------------------------------- scaling
 SCALING_N = (500, 1000, 2000, 5000, 10_000)
 SCALING_M = (2, 4, 8, 16)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``lscpu``, else ``/proc/cpuinfo``), cores, ISA."""
-    name, info = "", {}
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10)
-        info = dict(
-            (k.strip(), v.strip())
-            for k, _, v in (line.partition(":") for line in out.stdout.splitlines())
-        )
-        name = info.get("Model name", "")
-        if "CPU family" in info and "Model" in info:  # e.g. 25/1: AMD Zen 3
-            name += f" (family {info['CPU family']}, model {info['Model']})"
-    except (OSError, subprocess.SubprocessError):
-        pass
-    if not name and Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    isa = "AVX-512" if " avx512f" in flags else "AVX2" if " avx2" in flags else "?"
-    name = name or platform.processor() or platform.machine()
-    return f"{name}, {os.cpu_count()} cores, {isa}"
 
 
 def sweep_time(n, m, *, seconds=2.0, chains=CHAINS):

@@ -12,14 +12,21 @@ value exits with status 2 before any data is read, a problem found while running
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import sys
 import warnings
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
+
+from ..cli import (
+    Parser,
+    existing_file,
+    fraction,
+    int_at_least,
+    output_dir,
+    positive_int,
+    seed,
+)
 
 PROG = "jaxseq bayes"
 
@@ -44,40 +51,16 @@ x_mean, x_scale, y_mean, y_scale), or as an ArviZ NetCDF file (--format netcdf,
 needs arviz)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """No abbreviated flags; a usage error is one line on stderr (exit status 2)."""
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("allow_abbrev", False)
-        super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
-
-
-def _number(kind: type, low: float, high: float = math.inf, *, open_low=False):
-    """An argparse type: a finite ``kind`` in ``[low, high)`` (``(low, high)``
-    with ``open_low``); argparse names the flag in its error."""
-    lo = "(" if open_low else "["
-    expected = f"{'an integer' if kind is int else 'a number'} in {lo}{low}, {high})"
-    if high == math.inf:
-        expected = f"{'an integer' if kind is int else 'a number'} "
-        expected += f"{'>' if open_low else '>='} {low}"
-
-    def check(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected {expected}, got {text!r}"
-            ) from None
-        below = value <= low if open_low else value < low
-        if not math.isfinite(value) or below or value >= high:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-        return value
-
-    check.__name__ = kind.__name__
-    return check
+def _holdout(text: str) -> float:
+    """An argparse type: a fraction in ``[0, 1)`` (0: nothing held out)."""
+    expected = "a number in [0, 1)"
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not 0.0 <= value < 1.0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
 
 
 def _proposal(text: str) -> str:
@@ -91,13 +74,13 @@ def _proposal(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(
+    parser = Parser(
         prog=PROG,
         description=DESCRIPTION,
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser(
         "fit",
         help="fit the network to a CSV file",
@@ -106,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--data", required=True, type=Path, help="CSV file with a header row"
+        "--data", required=True, type=existing_file, help="CSV file with a header row"
     )
     p.add_argument("--target", help="response column (default: the last column)")
     p.add_argument(
@@ -114,13 +97,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--ar",
-        type=_number(int, 0),
+        type=int_at_least(0),
         default=0,
         metavar="K",
         help="non-linear AR(K): inputs are the K previous target values",
     )
     p.add_argument(
-        "--hidden", type=_number(int, 1), required=True, help="number of hidden units m"
+        "--hidden", type=positive_int, required=True, help="number of hidden units m"
     )
     p.add_argument(
         "--sampler",
@@ -140,39 +123,37 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-bias", action="store_true", help="drop the output bias b0")
     p.add_argument(
         "--warmup",
-        type=_number(int, 0),
+        type=int_at_least(0),
         default=1000,
         help="warm-up iterations per chain (default 1000)",
     )
     p.add_argument(
         "--samples",
-        type=_number(int, 1),
+        type=positive_int,
         default=1000,
         help="draws kept per chain (default 1000)",
     )
     p.add_argument(
-        "--chains", type=_number(int, 1), default=4, help="number of chains (default 4)"
+        "--chains", type=positive_int, default=4, help="number of chains (default 4)"
     )
-    p.add_argument(
-        "--seed", type=_number(int, 0, 2**32), default=0, help="PRNG seed (default 0)"
-    )
+    p.add_argument("--seed", type=seed, default=0, help="PRNG seed (default 0)")
     p.add_argument(
         "--target-accept",
-        type=_number(float, 0.0, 1.0, open_low=True),
+        type=fraction,
         default=0.8,
         metavar="P",
         help="NUTS step-size target acceptance in (0, 1) (default 0.8)",
     )
     p.add_argument(
         "--max-tree-depth",
-        type=_number(int, 1),
+        type=positive_int,
         default=10,
         metavar="D",
         help="NUTS maximum tree depth (default 10)",
     )
     p.add_argument(
         "--holdout",
-        type=_number(float, 0.0, 1.0),
+        type=_holdout,
         default=0.0,
         metavar="FRAC",
         help="hold out this fraction (random rows; the last rows with --ar) "
@@ -180,14 +161,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--prob",
-        type=_number(float, 0.0, 1.0, open_low=True),
+        type=fraction,
         default=0.9,
         help="probability of the credible and predictive bands (default 0.9)",
     )
     p.add_argument(
         "--out",
-        type=Path,
-        default=Path("bayes_fit"),
+        type=output_dir,
+        default="bayes_fit",
         help="output folder (default ./bayes_fit)",
     )
     p.add_argument(
@@ -206,8 +187,9 @@ def main(argv: list[str]) -> int:
     error while running, 2 a bad flag)."""
     parser = _parser()
     args = parser.parse_args(argv)
+    args.data, args.out = Path(args.data), Path(args.out)
     try:
-        _check_paths(args)
+        _check_flags(args)
     except ValueError as err:
         args.usage_error(str(err))
     try:
@@ -223,26 +205,9 @@ def _one_line(err: BaseException) -> str:
     return " ".join(line.strip() for line in str(err).splitlines() if line.strip())
 
 
-def _check_paths(args) -> None:
-    """Flags that name files, checked before anything is read or run."""
-    data = args.data
-    if not data.exists():
-        raise ValueError(f"argument --data: {data} does not exist")
-    if data.is_dir():
-        raise ValueError(
-            f"argument --data: expected a CSV file, got the directory {data}"
-        )
-    if not os.access(data, os.R_OK):
-        raise ValueError(f"argument --data: {data} is not readable")
-    out = args.out.resolve()
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        what = "the file" if parent == out else f"{parent}, a file, inside"
-        raise ValueError(f"argument --out: expected a directory, got {what} {args.out}")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ValueError(f"argument --out: {parent} is not writable")
+def _check_flags(args) -> None:
+    """Checks that involve more than one flag, before anything is read or run
+    (each flag's own value is checked by its argparse type)."""
     if args.format == "netcdf":
         try:
             with warnings.catch_warnings():

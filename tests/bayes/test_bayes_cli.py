@@ -79,10 +79,19 @@ def _run(argv, capsys):
         (["--chains", "0"], "argument --chains: expected an integer >= 1, got '0'"),
         (["--chains", "two"], "argument --chains: expected an integer >= 1, got 'two'"),
         (["--hidden", "0"], "argument --hidden: expected an integer >= 1, got '0'"),
-        (["--prob", "1.5"], "argument --prob: expected a number in (0.0, 1.0)"),
-        (["--holdout", "1"], "argument --holdout: expected a number in [0.0, 1.0)"),
-        (["--seed", "-3"], "argument --seed: expected an integer in [0, 4294967296)"),
-        (["--target-accept", "0"], "argument --target-accept: expected a number in"),
+        (
+            ["--prob", "1.5"],
+            "argument --prob: expected a number strictly between 0 and 1",
+        ),
+        (
+            ["--holdout", "1"],
+            "argument --holdout: expected a number in [0, 1), got '1'",
+        ),
+        (["--seed", "-3"], "argument --seed: expected an integer in [0, 2**32)"),
+        (
+            ["--target-accept", "0"],
+            "argument --target-accept: expected a number strictly between",
+        ),
         (["--max-tree-depth", "0"], "argument --max-tree-depth: expected an integer"),
         (["--proposal", "rw+langevin"], "argument --proposal: expected moves joined"),
         (["--sample", "5"], "unrecognized arguments: --sample 5"),  # no abbreviations
@@ -105,7 +114,7 @@ def test_bad_files_exit_naming_the_flag_or_the_file(csv_file, tmp_path, capsys):
     png.write_bytes(b"x,y\n1,2\n\x89PNG\r\n\x1a\n\x00\x00\x00")
     cases = [
         (["--data", str(tmp_path / "missing.csv")], 2, "argument --data:"),
-        (["--data", str(tmp_path)], 2, "argument --data: expected a CSV file"),
+        (["--data", str(tmp_path)], 2, "argument --data: expected a file, got the directory"),
         (["--data", str(csv_file), "--out", str(csv_file)], 2,
          f"argument --out: expected a directory, got the file {csv_file}"),
         (["--data", str(png)], 1, f"{png}:3: expected a UTF-8 text CSV file"),
