@@ -22,12 +22,16 @@ class Reviews:
 
     Attributes:
         texts: the ``N`` review texts.
-        labels: int32 ``[N]``, 0 negative, 1 positive (:data:`LABEL_NAMES`).
+        labels: int32 ``[N]``, an index into ``label_names``: for IMDb 0
+            negative, 1 positive (:data:`LABEL_NAMES`).
         movie_ids: int32 ``[N]``, the IMDb title number of the reviewed movie
             (``tt0123456`` -> 123456); -1 when unknown (tensorflow-datasets).
         review_ids: int32 ``[N]``, the id in the file name ``<id>_<rating>.txt``
             (unique per split and label); -1 when unknown.
         ratings: int32 ``[N]``, the reviewer's 1-10 stars; -1 when unknown.
+        label_names: the name of each label id (two: the classifiers are
+            binary); IMDb's ``("neg", "pos")`` unless the texts are your own
+            (:mod:`jaxseq.data.labelled`).
     """
 
     texts: list[str]
@@ -35,6 +39,7 @@ class Reviews:
     movie_ids: Int[np.ndarray, " N"]
     review_ids: Int[np.ndarray, " N"]
     ratings: Int[np.ndarray, " N"]
+    label_names: tuple[str, ...] = LABEL_NAMES
 
     def __post_init__(self) -> None:
         n = len(self.texts)
@@ -46,6 +51,18 @@ class Reviews:
                     f"{value.shape}."
                 )
             object.__setattr__(self, field, value)
+        names = tuple(self.label_names)
+        if len(names) != 2 or len(set(names)) != 2:
+            raise ValueError(
+                f"label_names: expected two distinct names (binary labels), got "
+                f"{names!r}."
+            )
+        if n and not np.isin(self.labels, (0, 1)).all():
+            bad = int(self.labels[~np.isin(self.labels, (0, 1))][0])
+            raise ValueError(
+                f"labels: expected 0 or 1 (label_names {names}), got {bad}."
+            )
+        object.__setattr__(self, "label_names", names)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -75,6 +92,7 @@ class Reviews:
             movie_ids=self.movie_ids[idx],
             review_ids=self.review_ids[idx],
             ratings=self.ratings[idx],
+            label_names=self.label_names,
         )
 
 
@@ -104,12 +122,12 @@ def decode_texts(raw: list[bytes], names: list[str], errors: str) -> list[str]:
     return texts
 
 
-def report_empty(texts: list[str], where: str, split: str) -> None:
+def report_empty(texts: list[str], where: str, split: str | None = None) -> None:
     empty = sum(1 for text in texts if not text)
     if empty:
         logger.warning(
-            "%s: %d %s reviews are empty; they are kept (length 0 after vectorising)",
+            "%s: %d %sreviews are empty; they are kept (length 0 after vectorising)",
             where,
             empty,
-            split,
+            f"{split} " if split else "",
         )

@@ -18,7 +18,8 @@ Sources, all returning the same :class:`Reviews`:
   complete: it also gives review ids, ratings and movie ids.
 - :func:`load_tfds`: tensorflow-datasets' ``imdb_reviews`` (extra
   ``jaxseq[data]``). It downloads the original archive itself, or takes it from
-  a manual directory. Texts and labels only.
+  a manual directory. Texts and labels only. :func:`check_tfds` says at once
+  whether that can work here (prepared, or TensorFlow and the network).
 - :func:`load_sample`: 3,000 real reviews shipped inside jaxseq (the default of
   demos and quick tests).
 
@@ -44,11 +45,13 @@ import gzip
 import importlib.resources
 import importlib.util
 import json
+import logging
 import os
 from typing import Any, Literal
 
 import numpy as np
 
+from ._probe import accepts_connection, probe_address
 from ._reviews import LABEL_NAMES, Reviews, decode_texts, logger, report_empty
 from ._split import group_split, random_split
 from ._stanford import read_stanford
@@ -64,6 +67,7 @@ __all__ = [
     "LABEL_NAMES",
     "SPLITS",
     "Reviews",
+    "check_tfds",
     "load",
     "load_archive",
     "load_sample",
@@ -180,11 +184,17 @@ def load_tfds(
         :class:`Reviews` in tensorflow-datasets' order; ``movie_ids``,
         ``review_ids`` and ``ratings`` are -1 (the data set does not keep them).
 
+    Before preparing, :func:`check_tfds`'s checks run, so that a call that
+    cannot succeed (no TensorFlow, no network) fails at once, not after minutes
+    of download retries.
+
     Raises:
         ImportError: when tensorflow-datasets is missing, or TensorFlow is
             needed to prepare the data and is missing.
         FileNotFoundError: when ``download=False`` and the data set is not
-            prepared in ``data_dir``.
+            prepared in ``data_dir``, or ``manual_dir`` lacks the archive.
+        ConnectionError: when the data set is not prepared, there is no
+            ``manual_dir``, and the download host cannot be reached.
     """
     _check_split(split)
     _check_errors(errors)
@@ -196,14 +206,16 @@ def load_tfds(
             manual_dir=os.fspath(manual_dir)
         )
     data_dir = None if data_dir is None else os.fspath(data_dir)
-    if not download:
-        builder = tfds.builder("imdb_reviews", data_dir=data_dir)
-        if not builder.is_prepared():
+    builder, prepared = _builder(tfds, data_dir)
+    if not prepared:
+        if not download:
             raise FileNotFoundError(
                 f"load_tfds: imdb_reviews is not prepared in {builder.data_dir!r} "
                 "and download=False. Pass download=True (with manual_dir= for a "
                 "local aclImdb_v1.tar.gz), or read the archive with load_archive."
             )
+        if (err := _cannot_prepare(builder.data_dir, manual_dir)) is not None:
+            raise type(err)(f"load_tfds: {err} {_INSTEAD}") from None
     try:
         source = tfds.data_source(
             "imdb_reviews",
@@ -235,6 +247,96 @@ def load_tfds(
         review_ids=unknown.copy(),
         ratings=unknown.copy(),
     )
+
+
+def check_tfds(
+    *,
+    data_dir: str | os.PathLike[str] | None = None,
+    manual_dir: str | os.PathLike[str] | None = None,
+) -> None:
+    """Fail at once when :func:`load_tfds` could neither read nor prepare
+    ``imdb_reviews`` here, instead of minutes later.
+
+    Returns when the data set is prepared in ``data_dir``, or can be prepared:
+    TensorFlow is installed, and ``manual_dir`` holds ``aclImdb_v1.tar.gz`` or
+    the download host (or the HTTP proxy of the environment) accepts a
+    connection within :data:`PROBE_SECONDS`. Without this check an offline
+    :func:`load_tfds` spends minutes in HTTP retries. It reads no data.
+
+    Raises:
+        ImportError: when tensorflow-datasets is missing, or the data set is not
+            prepared and TensorFlow (needed to prepare it) is missing.
+        FileNotFoundError: when ``manual_dir`` does not hold the archive.
+        ConnectionError: when the data set is not prepared, there is no
+            ``manual_dir``, and the download host cannot be reached.
+    """
+    if importlib.util.find_spec("tensorflow_datasets") is None:
+        raise ImportError(
+            "tensorflow-datasets is not installed (pip install 'jaxseq[data]')."
+        )
+    tfds = _import_tfds()
+    data_dir = None if data_dir is None else os.fspath(data_dir)
+    builder, prepared = _builder(tfds, data_dir)
+    if not prepared:
+        if (err := _cannot_prepare(builder.data_dir, manual_dir)) is not None:
+            raise err
+
+
+#: Where tensorflow-datasets downloads ``imdb_reviews`` from.
+DOWNLOAD_URL = "http://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
+#: Seconds :func:`check_tfds` waits for the download host to accept a connection.
+PROBE_SECONDS = 2.0
+_INSTEAD = (
+    "Instead, read the original archive with load_archive('aclImdb_v1.tar.gz', "
+    "split), your own texts with jaxseq.data.labelled, or the shipped sample with "
+    "load_sample(split)."
+)
+
+
+def _cannot_prepare(
+    data_dir: Any, manual_dir: str | os.PathLike[str] | None
+) -> Exception | None:
+    """Why ``imdb_reviews`` (not prepared in ``data_dir``) cannot be prepared
+    now, as the exception to raise; ``None`` when it can."""
+    where = f"imdb_reviews is not prepared in {os.fspath(data_dir)!r}"
+    if not _tensorflow_installed():
+        return ImportError(
+            f"{where}, and preparing it needs TensorFlow, which is not installed "
+            "(pip install tensorflow-cpu)."
+        )
+    if manual_dir is not None:
+        archive = os.path.join(os.fspath(manual_dir), "aclImdb_v1.tar.gz")
+        if not os.path.isfile(archive):
+            return FileNotFoundError(
+                f"{where}, and manual_dir holds no {archive}; put the original "
+                "archive there."
+            )
+        return None
+    host, port = probe_address(DOWNLOAD_URL)
+    if not accepts_connection(host, port, PROBE_SECONDS):
+        return ConnectionError(
+            f"{where}, and downloading it needs the network, but {host}:{port} "
+            f"did not accept a connection within {PROBE_SECONDS:g} s (offline?)."
+        )
+    return None
+
+
+def _builder(tfds: Any, data_dir: str | None) -> tuple[Any, bool]:
+    """tensorflow-datasets' ``imdb_reviews`` builder and whether the data set is
+    prepared, without tensorflow-datasets' warning that an unprepared folder has
+    no ``dataset_info.json`` (the callers say so in their own words)."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.ERROR)
+    try:
+        builder = tfds.builder("imdb_reviews", data_dir=data_dir)
+        return builder, builder.is_prepared()
+    finally:
+        absl.setLevel(level)
+
+
+def _tensorflow_installed() -> bool:
+    return importlib.util.find_spec("tensorflow") is not None
 
 
 def _as_bytes(value: Any) -> bytes:
