@@ -2,17 +2,21 @@
 methods (issue 17).
 
 * Data: :func:`as_collection`, :func:`read_csv` (validated series, CSV with
-  file:line errors); per-series :func:`fit_scaling` on the training part only;
+  file:line errors; missing values refused, or masked with ``missing=True``);
+  per-series :func:`fit_scaling` on the training part only;
   :func:`training_windows` / :func:`history_windows` from one or many series,
   with optional calendar covariates (:func:`seasonal`).
 * Models: :func:`forecaster` on any jaxseq cell or stacked layer, strategies
-  ``"recursive"``, ``"direct"`` and ``"seq2seq"``; heads :func:`gaussian` and
-  :func:`quantile`; :func:`train` (through :func:`jaxseq.train.fit`) and
-  :func:`predict` (point forecasts, 80/90% intervals, sample paths).
+  ``"recursive"``, ``"direct"`` and ``"seq2seq"``; heads :func:`gaussian`,
+  :func:`student_t` and :func:`quantile`; :func:`train` (through
+  :func:`jaxseq.train.fit`) and :func:`predict` (point forecasts, 80/90%
+  intervals, sample paths).
 * Evaluation: :func:`evaluate` over rolling origins with the metrics of
   :mod:`jaxseq.forecast.metrics`; methods :func:`naive`, :func:`seasonal_naive`,
   :func:`auto_arima`, :func:`auto_ets` (statsforecast, optional),
-  :func:`bayes_nar` and :func:`recurrent`; :func:`plot_forecast`.
+  :func:`bayes_nar` and :func:`recurrent` (intervals calibrated by split
+  conformal on held-out training windows: :func:`conformal_factors`,
+  :func:`stretch`); :func:`plot_forecast`.
 * Command line: ``jaxseq forecast --data series.csv --horizon 12 --model lstm``.
 """
 
@@ -26,9 +30,10 @@ from .baselines import (
     seasonal_naive,
     stack_forecasts,
 )
+from .conformal import conformal_factors, stretch
 from .data import Table, as_collection, check_series, read_csv
 from .evaluate import evaluate, rolling_origins
-from .heads import Head, gaussian, quantile
+from .heads import Head, gaussian, quantile, student_t
 from .models import STRATEGIES, Forecaster, forecaster
 from .plots import plot_forecast
 from .predict import Forecast, predict, train
@@ -52,6 +57,7 @@ __all__ = [
     "auto_ets",
     "bayes_nar",
     "check_series",
+    "conformal_factors",
     "evaluate",
     "fit_scaling",
     "forecaster",
@@ -68,6 +74,8 @@ __all__ = [
     "seasonal",
     "seasonal_naive",
     "stack_forecasts",
+    "stretch",
+    "student_t",
     "train",
     "training_windows",
 ]

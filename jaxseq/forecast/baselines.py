@@ -6,7 +6,8 @@ forecasts from any history (the values before an origin), without refitting:
 * :func:`naive` (``f_h = y_T``) and :func:`seasonal_naive` (``f_h =
   y_{T - m + (h-1) mod m}``) with normal intervals from the training residuals'
   standard deviation ``s``: ``s sqrt(h)`` and ``s sqrt(floor((h-1)/m) + 1)``
-  (Hyndman and Athanasopoulos, *FPP3*, table 5.2);
+  (Hyndman and Athanasopoulos, *FPP3*, table 5.2); missing values (NaN) are
+  filled by the last observed value (the first observed one before it);
 * :func:`auto_arima` and :func:`auto_ets` (statsforecast, optional): selected
   and fitted on the training part, applied to each history by ``forward``
   (parameters kept, state filtered through the new values);
@@ -75,6 +76,28 @@ def _normal(mean: np.ndarray, sd: np.ndarray, probs) -> Forecast:
     )
 
 
+def _filled(y: np.ndarray) -> np.ndarray:
+    """Missing values (NaN) filled by the last observed value before them, or
+    the first observed one at the start."""
+    seen = ~np.isnan(y)
+    if seen.all():
+        return y
+    last = np.maximum.accumulate(np.where(seen, np.arange(len(y)), -1))
+    first = int(np.argmax(seen))
+    return y[np.where(last < 0, first, last)]
+
+
+def _complete(y: np.ndarray, name: str, i: int) -> np.ndarray:
+    bad = np.flatnonzero(np.isnan(y))
+    if bad.size:
+        raise ValueError(
+            f"series[{i}]: {name} expected a complete history, got a missing value "
+            f"at index {bad[0]} ({bad.size} in all); fill them first or leave "
+            f"{name} out."
+        )
+    return y
+
+
 def seasonal_naive(season: int | Sequence[int], name: str = "snaive") -> Method:
     """Seasonal naive with season ``m`` (one for all series or one per series);
     ``m = 1`` is the naive method."""
@@ -83,13 +106,13 @@ def seasonal_naive(season: int | Sequence[int], name: str = "snaive") -> Method:
         return int(season if np.ndim(season) == 0 else season[i])
 
     def fit(train):
-        return [np.std(y[m_of(i) :] - y[: -m_of(i)]) for i, y in enumerate(train)]
+        return [np.nanstd(y[m_of(i) :] - y[: -m_of(i)]) for i, y in enumerate(train)]
 
     def forecast(sd, requests, horizon):
         rows = []
         for i, history in requests:
             m, h = m_of(i), np.arange(horizon)
-            mean = history[len(history) - m + h % m]
+            mean = _filled(history)[len(history) - m + h % m]
             rows.append(_normal(mean, sd[i] * np.sqrt(h // m + 1.0), PROBS))
         return stack_forecasts(rows)
 
@@ -106,7 +129,7 @@ def _statsforecast(model_class, name, season):
         return [
             model_class(
                 season_length=int(season if np.ndim(season) == 0 else season[i])
-            ).fit(y)
+            ).fit(_complete(y, name, i))
             for i, y in enumerate(train)
         ]
 
@@ -114,7 +137,9 @@ def _statsforecast(model_class, name, season):
         levels = [round(100 * p) for p in PROBS]
         rows = []
         for i, history in requests:
-            out = models[i].forward(y=history, h=horizon, level=levels)
+            out = models[i].forward(
+                y=_complete(history, name, i), h=horizon, level=levels
+            )
             get = lambda key, out=out: np.asarray(out[key], dtype=np.float64)[None]
             rows.append(
                 Forecast(
@@ -170,14 +195,20 @@ def bayes_nar(
                 num_samples=num_samples,
                 num_chains=num_chains,
             )
-            for k, y in zip(keys, train, strict=True)
+            for k, y in zip(
+                keys,
+                [_complete(y, "bayes-nar", i) for i, y in enumerate(train)],
+                strict=True,
+            )
         ]
 
     def forecast(fits, requests, horizon):
         rows = []
         for n, (i, history) in enumerate(requests):
             k = jax.random.fold_in(key, n)
-            draws = bayes.forecast(k, fits[i], history, horizon).draws
+            draws = bayes.forecast(
+                k, fits[i], _complete(history, "bayes-nar", i), horizon
+            ).draws
             tails = {
                 p: np.quantile(draws, [(1 - p) / 2, (1 + p) / 2], axis=0) for p in PROBS
             }

@@ -23,7 +23,8 @@ origins against the naive and seasonal-naive methods (and AutoARIMA/AutoETS with
 --baselines, which need statsforecast), then refit on all the data and forecast
 --horizon steps past the end. Writes OUT/forecasts.csv, OUT/metrics.csv and
 .json, OUT/<series>.png and, from jaxseq.train.fit, OUT/train/ (metrics.jsonl,
-curves.png) and OUT/ckpt/ (checkpoints; a rerun resumes from them)."""
+curves.png) and OUT/ckpt/ (checkpoints; a rerun resumes from them), and
+OUT/train_holdout/, OUT/ckpt_holdout/ for the run that calibrates the intervals."""
 
 EXAMPLES = """\
 examples:
@@ -32,11 +33,23 @@ examples:
       --model gru --strategy seq2seq --head quantile --baselines autoarima,autoets
 
 The CSV needs a header row and one numeric column per series; --time names a
-column of strictly increasing time stamps. Missing values are refused."""
+column of strictly increasing time stamps. Missing values (empty, NA or NaN
+cells) are refused, naming file:line and column, unless --missing mask: then the
+net leaves them out of its loss and the metrics leave them out too (AutoARIMA and
+AutoETS refuse them). The net's 80/90% intervals are calibrated on the last
+--holdout values of the training part (split conformal, docs/forecast.md)."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    from jaxseq.cli import Parser, existing_file, output_dir, positive_int, seed
+    from jaxseq.cli import (
+        Parser,
+        add_quiet,
+        existing_file,
+        int_at_least,
+        output_dir,
+        positive_int,
+        seed,
+    )
 
     from .models import STRATEGIES
     from .recurrent import CELLS, HEADS
@@ -57,53 +70,63 @@ def _parser() -> argparse.ArgumentParser:
     add("--time", help="time-stamp column (default: rows are consecutive steps)")
     add("--columns", help="comma-separated series columns (default: all others)")
     add("--horizon", required=True, type=positive_int, help="steps to forecast")
-    add("--model", choices=sorted(CELLS), default="lstm", help="cell (default lstm)")
+    add("--model", choices=sorted(CELLS), default="lstm", help="cell")
     add(
         "--strategy",
         choices=STRATEGIES,
         default="direct",
-        help="multi-step strategy (default direct)",
+        help="multi-step strategy",
     )
     add(
         "--head",
         choices=sorted(HEADS),
         default="gaussian",
-        help="output distribution (default gaussian)",
+        help="output distribution",
     )
-    add("--window", type=positive_int, default=24, help="input steps (default 24)")
-    add("--hidden", type=positive_int, default=32, help="hidden units (default 32)")
-    add("--layers", type=positive_int, default=1, help="stacked layers (default 1)")
-    add("--dropout", type=float, default=0.0, help="between layers (default 0)")
-    add("--steps", type=positive_int, default=1500, help="Adam updates (default 1500)")
-    add(
-        "--ensemble", type=positive_int, default=1, help="networks averaged (default 1)"
-    )
+    add("--window", type=positive_int, default=24, help="input steps")
+    add("--hidden", type=positive_int, default=32, help="hidden units")
+    add("--layers", type=positive_int, default=1, help="stacked layers")
+    add("--dropout", type=float, default=0.0, help="between layers")
+    add("--steps", type=positive_int, default=1500, help="Adam updates")
+    add("--ensemble", type=positive_int, default=1, help="networks averaged")
     add("--period", type=float, help="add sin/cos calendar inputs of this period")
     add(
         "--season",
         type=positive_int,
         default=1,
-        help="seasonal period of MASE and seasonal naive (default 1)",
+        help="seasonal period of MASE and seasonal naive",
     )
     add(
         "--origins",
-        type=int,
+        type=int_at_least(0),
         default=3,
-        help="rolling origins of the evaluation, 0 to skip it (default 3)",
+        help="rolling origins of the evaluation, 0 to skip it",
     )
     add(
         "--baselines",
         default="naive,snaive",
         help="comma-separated: naive, snaive, autoarima, autoets",
     )
-    add("--seed", type=seed, default=0, help="PRNG seed (default 0)")
+    add(
+        "--holdout",
+        type=int_at_least(0),
+        help="values at the end of the training part held out to calibrate the "
+        "intervals, 0 for none (default: 2 x horizon)",
+    )
+    add(
+        "--missing",
+        choices=("refuse", "mask"),
+        default="refuse",
+        help="empty/NA/NaN cells: refuse them (naming file:line) or mask them",
+    )
+    add("--seed", type=seed, default=0, help="PRNG seed (integer)")
     add(
         "--out",
         type=lambda t: Path(output_dir(t)),
         default=Path("forecast_out"),
         help="output folder",
     )
-    add("--no-progress", action="store_true", help="hide the progress bar")
+    add_quiet(p)
     return p
 
 
@@ -153,6 +176,8 @@ def _baselines(names: str, season: int):
 
 
 def _run(args, names: list[str]) -> int:
+    from jaxseq.cli import show_progress
+
     from .data import read_csv
     from .evaluate import evaluate
     from .recurrent import RecurrentConfig, recurrent
@@ -160,7 +185,8 @@ def _run(args, names: list[str]) -> int:
     if not 0.0 <= args.dropout < 1.0:
         raise ValueError(f"--dropout: expected a rate in [0, 1), got {args.dropout}.")
     columns = args.columns.split(",") if args.columns else None
-    table = read_csv(args.data, time=args.time, columns=columns)
+    missing = args.missing == "mask"
+    table = read_csv(args.data, time=args.time, columns=columns, missing=missing)
     names.extend(table.names)
     series = dict(zip(table.names, table.values, strict=True))
     config = RecurrentConfig(
@@ -175,11 +201,13 @@ def _run(args, names: list[str]) -> int:
         steps=args.steps,
         ensemble=args.ensemble,
         seed=args.seed,
+        holdout=args.holdout,
     )
     methods = _baselines(args.baselines, args.season)
     args.out.mkdir(parents=True, exist_ok=True)
-    progress = not args.no_progress
-    print(f"data: {args.data}: {len(series)} series, {table.values.shape[1]} steps")
+    progress = show_progress(args.quiet)
+    info = (lambda *_: None) if args.quiet else print
+    info(f"data: {args.data}: {len(series)} series, {table.values.shape[1]} steps")
     if args.origins > 0:
         model = recurrent(config, args.horizon, progress=progress)
         rows = evaluate(
@@ -188,6 +216,7 @@ def _run(args, names: list[str]) -> int:
             horizon=args.horizon,
             num_origins=args.origins,
             season=args.season,
+            missing=missing,
         )
         _write_metrics(args.out, rows)
     final = recurrent(
@@ -202,7 +231,7 @@ def _run(args, names: list[str]) -> int:
     fc = final.forecast(state, list(enumerate(values)), args.horizon)
     time = np.arange(table.values.shape[1]) if table.time is None else table.time
     _write_forecasts(args, table.names, time, values, fc)
-    print(f"wrote {args.out}/forecasts.csv and one PNG per series")
+    info(f"wrote {args.out}/forecasts.csv and one PNG per series")
     return 0
 
 

@@ -2,8 +2,14 @@
 
 A *collection* is a list of 1-D float64 NumPy arrays (lengths may differ). Every
 entry point of :mod:`jaxseq.forecast` validates its series here, on the host and
-before anything is compiled: rank, finiteness (missing values are refused, not
-filled: fill or drop them first, explicitly), and a series that does not vary.
+before anything is compiled: rank, finiteness and a series that does not vary.
+
+Missing values are refused by default, naming the first one (index, or
+``file:line`` and column). With ``missing=True`` they are kept as NaN and
+masked: a forecaster's loss leaves out missing targets, a missing input reads
+as 0 in standardised units (the training part's mean, or with
+``relative=True`` the window's last observed value), the scaling and the
+metrics use the observed values only. Infinite values are refused either way.
 """
 
 from __future__ import annotations
@@ -19,12 +25,15 @@ from jaxtyping import ArrayLike
 __all__ = ["Table", "as_collection", "check_series", "read_csv"]
 
 
-def check_series(values: ArrayLike, name: str = "series") -> np.ndarray:
-    """One series as a finite 1-D float64 array.
+def check_series(
+    values: ArrayLike, name: str = "series", *, missing: bool = False
+) -> np.ndarray:
+    """One series as a finite 1-D float64 array (``missing=True``: NaN kept as a
+    missing value).
 
     Raises:
-        ValueError: not 1-D, empty, NaN/inf (naming the first bad index), or
-            non-numeric.
+        ValueError: not 1-D, empty, NaN (without ``missing``) or inf (naming
+            the first bad index), non-numeric, or with no observed value.
     """
     try:
         y = np.asarray(values, dtype=np.float64)
@@ -34,28 +43,41 @@ def check_series(values: ArrayLike, name: str = "series") -> np.ndarray:
         raise ValueError(
             f"{name}: expected a non-empty 1-D series, got shape {y.shape}."
         )
-    bad = np.flatnonzero(~np.isfinite(y))
+    bad = np.flatnonzero(np.isinf(y) if missing else ~np.isfinite(y))
     if bad.size:
-        raise ValueError(
-            f"{name}: expected finite values (missing values are refused: fill or "
-            f"drop them first), got {name}[{bad[0]}] = {y[bad[0]]} "
-            f"({bad.size} non-finite in all)."
+        hint = (
+            ""
+            if missing
+            else " (missing values are refused: fill or drop them, or "
+            "pass missing=True to mask them)"
         )
+        raise ValueError(
+            f"{name}: expected finite values{hint}, got {name}[{bad[0]}] = "
+            f"{y[bad[0]]} ({bad.size} non-finite in all)."
+        )
+    if not np.any(np.isfinite(y)):
+        raise ValueError(f"{name}: expected observed values, got only missing ones.")
     return y
 
 
-def as_collection(series: ArrayLike | Sequence[ArrayLike], name: str = "series"):
+def as_collection(
+    series: ArrayLike | Sequence[ArrayLike],
+    name: str = "series",
+    *,
+    missing: bool = False,
+):
     """One series (1-D) or many (a list of 1-D, or a 2-D ``[S, T]`` array) as a
-    list of validated 1-D float64 arrays."""
+    list of validated 1-D float64 arrays (``missing``: as :func:`check_series`)."""
+    check = lambda s, label: check_series(s, label, missing=missing)
     if isinstance(series, np.ndarray | list | tuple) and len(series) == 0:
         raise ValueError(f"{name}: expected at least one series, got none.")
     first = series[0] if isinstance(series, list | tuple) else None
     if first is not None and np.ndim(first) >= 1:
-        return [check_series(s, f"{name}[{i}]") for i, s in enumerate(series)]
+        return [check(s, f"{name}[{i}]") for i, s in enumerate(series)]
     array = np.asarray(series) if not isinstance(series, list | tuple) else None
     if array is not None and array.ndim == 2:
-        return [check_series(s, f"{name}[{i}]") for i, s in enumerate(array)]
-    return [check_series(series, name)]
+        return [check(s, f"{name}[{i}]") for i, s in enumerate(array)]
+    return [check(series, name)]
 
 
 class Table(NamedTuple):
@@ -72,21 +94,39 @@ class Table(NamedTuple):
     values: np.ndarray
 
 
-def _number(cell: str, column: str, line: int, path: Path) -> float:
+#: cells read as a missing value with ``missing=True``
+MISSING = ("", "na", "nan", "null")
+
+
+def _number(cell: str, column: str, line: int, path: Path, missing) -> float:
+    """One cell as a float; ``missing``: True (NaN allowed), False (refused),
+    None (the time column: always refused)."""
+    if missing and cell.lower() in MISSING:
+        return float("nan")
     try:
         value = float(cell)
     except ValueError:
         value = None
     if value is None or not np.isfinite(value):
+        hint = {
+            True: "; missing values are empty, NA or NaN cells",
+            False: " (missing values are refused; --missing mask / missing=True "
+            "masks them)",
+            None: "",
+        }[missing]
         raise ValueError(
-            f"{path}:{line}: column {column!r}: expected a finite number (missing "
-            f"values are refused), got {cell!r}."
+            f"{path}:{line}: column {column!r}: expected a finite number{hint}, "
+            f"got {cell!r}."
         )
     return value
 
 
 def read_csv(
-    path: str | Path, *, time: str | None = None, columns: Sequence[str] | None = None
+    path: str | Path,
+    *,
+    time: str | None = None,
+    columns: Sequence[str] | None = None,
+    missing: bool = False,
 ) -> Table:
     """Read series from a CSV file with a header row, one series per column.
 
@@ -95,6 +135,9 @@ def read_csv(
         time: name of a time-stamp column (numbers, e.g. years or days), which must
             increase strictly; ``None``: rows are consecutive steps.
         columns: the series to read (default: every column except ``time``).
+        missing: read empty, ``NA`` and ``NaN`` cells of series columns as
+            missing values (NaN) instead of refusing them; the time column
+            must stay complete.
 
     Returns:
         A :class:`Table`.
@@ -126,10 +169,26 @@ def read_csv(
             )
     table = {
         name: np.array(
-            [_number(r[header.index(name)].strip(), name, i, path) for i, r in rows[1:]]
+            [
+                _number(r[header.index(name)].strip(), name, i, path, missing)
+                for i, r in rows[1:]
+            ]
         )
-        for name in ([time] if time else []) + names
+        for name in names
     }
+    if time:
+        table[time] = np.array(
+            [
+                _number(r[header.index(time)].strip(), time, i, path, None)
+                for i, r in rows[1:]
+            ]
+        )
+    for name in names:
+        if not np.any(np.isfinite(table[name])):
+            raise ValueError(
+                f"{path}: column {name!r}: expected observed values, got only "
+                "missing ones."
+            )
     stamps = None
     if time:
         stamps = table[time]

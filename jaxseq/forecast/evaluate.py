@@ -59,6 +59,7 @@ def evaluate(
     season: int | Mapping[str, int] = 1,
     step: int | None = None,
     keep_forecasts: bool = False,
+    missing: bool = False,
 ) -> list[dict[str, Any]]:
     """One row of metrics per series and method.
 
@@ -67,6 +68,11 @@ def evaluate(
         series: name -> 1-D values.
         horizon, num_origins, step: as :func:`rolling_origins`.
         season: the seasonal period ``m`` of MASE's scale (one, or per name).
+        missing: accept missing values (NaN) in the series (refused by
+            default, naming the first); they are left out of the metrics, and
+            each method must cope with them (the recurrent nets mask them, the
+            naive methods carry the last observed value forward, AutoARIMA and
+            AutoETS refuse them).
         keep_forecasts: add each row's ``forecast`` (a ``Forecast``, one row per
             origin), ``origins`` and ``truth`` ``[k, H]`` (for plots).
 
@@ -76,7 +82,7 @@ def evaluate(
         divided evenly among its series).
     """
     names = list(series)
-    values = [check_series(series[n], f"series[{n!r}]") for n in names]
+    values = [check_series(series[n], f"series[{n!r}]", missing=missing) for n in names]
     seasons = [
         int(season[n]) if isinstance(season, Mapping) else int(season) for n in names
     ]

@@ -14,6 +14,9 @@ For truth ``y [..., H]``, point forecast ``f`` and, per interval probability
   ``WIS = (|y - f| / 2 + sum_k alpha_k / 2 * IS_k) / (K + 1/2)``,
   ``IS = (u - l) + 2/alpha (l - y)^+ + 2/alpha (y - u)^+``, divided by ``s``
   like MASE so that it compares across series.
+
+Missing truth values (NaN, :mod:`.data`'s ``missing=True``) are left out of
+every mean.
 """
 
 from __future__ import annotations
@@ -44,7 +47,13 @@ def mase_scale(train: ArrayLike, season: int = 1) -> float:
         raise ValueError(
             f"train: expected more than season = {season} values, got {x.shape[0]}."
         )
-    scale = float(np.mean(np.abs(x[season:] - x[:-season])))
+    diffs = np.abs(x[season:] - x[:-season])
+    if not np.any(np.isfinite(diffs)):
+        raise ValueError(
+            f"train: expected at least one pair of observed values a season of "
+            f"{season} apart, got none."
+        )
+    scale = float(np.nanmean(diffs))
     if scale == 0:
         raise ValueError(
             f"train: expected a series that changes over a season of {season}, got "
@@ -53,24 +62,32 @@ def mase_scale(train: ArrayLike, season: int = 1) -> float:
     return scale
 
 
+def _mean(values: np.ndarray, y: np.ndarray) -> float:
+    """The mean of ``values`` where the truth ``y`` was observed."""
+    seen = np.broadcast_to(~np.isnan(y), values.shape)
+    return float(np.mean(values[seen])) if seen.any() else float("nan")
+
+
 def mase(y: ArrayLike, f: ArrayLike, scale: float) -> float:
-    return float(np.mean(np.abs(np.asarray(y) - np.asarray(f))) / scale)
+    y = np.asarray(y, dtype=np.float64)
+    return _mean(np.abs(y - np.asarray(f)), y) / scale
 
 
 def smape(y: ArrayLike, f: ArrayLike) -> float:
     y, f = np.asarray(y, dtype=np.float64), np.asarray(f, dtype=np.float64)
     den = np.abs(y) + np.abs(f)
     ratio = np.divide(np.abs(y - f), den, out=np.zeros_like(den), where=den > 0)
-    return float(200.0 * np.mean(ratio))
+    return 200.0 * _mean(ratio, y)
 
 
 def rmse(y: ArrayLike, f: ArrayLike) -> float:
-    return float(np.sqrt(np.mean((np.asarray(y) - np.asarray(f)) ** 2)))
+    y = np.asarray(y, dtype=np.float64)
+    return float(np.sqrt(_mean((y - np.asarray(f)) ** 2, y)))
 
 
 def coverage(y: ArrayLike, lower: ArrayLike, upper: ArrayLike) -> float:
-    y = np.asarray(y)
-    return float(np.mean((np.asarray(lower) <= y) & (y <= np.asarray(upper))))
+    y = np.asarray(y, dtype=np.float64)
+    return _mean(((np.asarray(lower) <= y) & (y <= np.asarray(upper))) * 1.0, y)
 
 
 def interval_score(y, lower, upper, alpha: float) -> np.ndarray:
@@ -92,4 +109,4 @@ def wis(
     for p, (lo, hi) in intervals.items():
         alpha = 1.0 - p
         total = total + alpha / 2 * interval_score(y, lo, hi, alpha)
-    return float(np.mean(total / (len(intervals) + 0.5)) / scale)
+    return _mean(total / (len(intervals) + 0.5), y) / scale

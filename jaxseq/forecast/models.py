@@ -76,7 +76,9 @@ def _readout(p, h):
 
 
 def _inputs(z, cov):
-    """``[B, L]`` values and ``[B, >=L, C]`` covariates -> ``[B, L, 1 + C]``."""
+    """``[B, L]`` values and ``[B, >=L, C]`` covariates -> ``[B, L, 1 + C]``;
+    a missing value (NaN) reads as 0."""
+    z = jnp.where(jnp.isnan(z), 0.0, z)
     return jnp.concatenate([z[..., None], cov[:, : z.shape[1]]], axis=-1)
 
 
@@ -109,7 +111,8 @@ def forecaster(
             between layers), or a ready :class:`~jaxseq.layers.RNNLayer`.
         window: ``W`` observed steps read. horizon: ``H`` steps forecast.
         strategy: ``"recursive"``, ``"direct"`` or ``"seq2seq"``.
-        head: :func:`~jaxseq.forecast.heads.gaussian` (default) or
+        head: :func:`~jaxseq.forecast.heads.gaussian` (default),
+            :func:`~jaxseq.forecast.heads.student_t` or
             :func:`~jaxseq.forecast.heads.quantile`.
         num_covariates: ``C``, covariates per step.
 
@@ -133,7 +136,7 @@ def forecaster(
     if strategy == "recursive" and horizon > 1 and head.sample is None:
         raise ValueError(
             f"head: a recursive forecast over horizon {horizon} needs a head that "
-            f"can sample its paths (gaussian()), got {head.name!r}."
+            f"can sample its paths (gaussian() or student_t()), got {head.name!r}."
         )
     if (
         isinstance(num_covariates, bool)
@@ -148,8 +151,14 @@ def forecaster(
 
 
 def _mean_loss(head, o, targets):
-    loss = jnp.mean(head.loss(o, targets))
-    return loss, {"mae": jnp.mean(jnp.abs(head.point(o) - targets))}
+    """The head's loss and the absolute error, averaged over observed targets
+    (missing ones, NaN, are masked out; an all-missing batch gives 0)."""
+    seen = ~jnp.isnan(targets)
+    targets = jnp.where(seen, targets, 0.0)
+    count = jnp.maximum(jnp.sum(seen), 1)
+    mean = lambda v: jnp.sum(jnp.where(seen, v, 0.0)) / count
+    loss = mean(head.loss(o, targets))
+    return loss, {"mae": mean(jnp.abs(head.point(o) - targets))}
 
 
 def _recursive(layer, head, window, horizon, num_cov):

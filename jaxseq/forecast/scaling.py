@@ -1,7 +1,8 @@
 """Per-series standardisation fitted on the training part only.
 
 ``z = (y - loc) / scale`` with ``loc`` and ``scale`` the mean and standard
-deviation of each series' first ``train_end`` values. Nothing after
+deviation of each series' first ``train_end`` values (the observed ones:
+missing values, NaN, are left out). Nothing after
 ``train_end`` is read, so held-out values cannot leak into the model's inputs
 through the scaling (tests/forecast/test_windows.py changes them and checks).
 """
@@ -52,11 +53,11 @@ def fit_scaling(
     ends = _ends(series, train_end)
     loc, scale = np.empty(len(series)), np.empty(len(series))
     for i, (y, end) in enumerate(zip(series, ends, strict=True)):
-        part = y[:end]
+        part = y[:end][~np.isnan(y[:end])]
         if part.shape[0] < 2:
             raise ValueError(
-                f"train_end: expected at least 2 training values in series {i}, "
-                f"got {part.shape[0]}."
+                f"train_end: expected at least 2 observed training values in "
+                f"series {i}, got {part.shape[0]}."
             )
         loc[i], scale[i] = part.mean(), part.std()
         if not scale[i] > 1e-12 * max(1.0, abs(loc[i])):

@@ -11,7 +11,12 @@ covariates that go with an input are those of the step being predicted (known
 future inputs such as the calendar; :func:`seasonal`). ``offset`` is ``0``, or
 with ``relative=True`` the last observed standardised value ``z_{W-1}``, so that
 a window is modelled relative to its last value (what lets a net forecast a
-trend beyond the training range).
+trend beyond the training range; with missing values, the window's last
+observed value).
+
+Missing values (NaN, kept by ``missing=True`` in :mod:`.data`) stay NaN in
+``z``: the forecasters read a missing input as 0 and leave missing targets out
+of the loss. A forecast window with no observed value is refused.
 """
 
 from __future__ import annotations
@@ -105,7 +110,13 @@ def _covariates(covariates: Covariates, i: int, times: np.ndarray) -> np.ndarray
 def _cut(series, scaling, covariates, i, t, window, horizon, relative, future):
     y = series[i]
     z = scaling.forward(i, y[t - window : t + (horizon if future else 0)])
-    offset = z[window - 1] if relative else 0.0
+    seen = np.flatnonzero(~np.isnan(z[:window]))
+    if not future and seen.size == 0:
+        raise ValueError(
+            f"origins: expected an observed value among the window = {window} values "
+            f"before origin {t} of series[{i}], got only missing ones."
+        )
+    offset = z[seen[-1]] if relative and seen.size else 0.0
     cov = _covariates(covariates, i, np.arange(t - window + 1, t + horizon))
     return z - offset, cov, offset
 

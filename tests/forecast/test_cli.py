@@ -44,8 +44,12 @@ def test_help_lists_the_options(capsys):
         "--origins",
         "--baselines",
         "--out",
+        "--quiet",
+        "--missing",
+        "--holdout",
     ):
         assert flag in out
+    assert "--no-progress" not in out
 
 
 @pytest.mark.parametrize(
@@ -54,6 +58,12 @@ def test_help_lists_the_options(capsys):
         ("day,a\n1,2\n2,3,4\n", [], r"s2.csv:3: expected 2 fields"),
         ("day,a\n1,2\n1,3\n", ["--time", "day"], r"s2.csv:3: column 'day'.*duplicated"),
         ("day,a\n1,2\n2,x\n", [], r"s2.csv:3: column 'a': expected a finite number"),
+        (
+            "day,a\n1,2\n2,\n",
+            [],
+            r"s2.csv:3: column 'a': expected a finite number \(missing values are "
+            r"refused; --missing mask",
+        ),
         (
             "day,a\n" + "".join(f"{i},{i % 3}\n" for i in range(10)),
             ["--window", "8", "--time", "day"],
@@ -79,7 +89,7 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path, capsys, text, args, 
             "0",
             "--out",
             str(tmp_path / "o"),
-            "--no-progress",
+            "--quiet",
             *args,
         ]
     )
@@ -120,10 +130,15 @@ def test_bad_flags(tmp_path, capsys, csv_file):
 
 
 @pytest.mark.slow
-def test_tiny_run_writes_everything(tmp_path, csv_file):
+def test_tiny_run_writes_everything(tmp_path, csv_file, capsys):
     out = tmp_path / "out"
+    lines = csv_file.read_text().splitlines()
+    lines[20] = lines[20].rsplit(",", 1)[0] + ","  # series b misses day 19
+    csv_file.write_text("\n".join(lines) + "\n")
     code = main(
         [
+            "--missing",
+            "mask",
             "--data",
             str(csv_file),
             "--time",
@@ -144,7 +159,7 @@ def test_tiny_run_writes_everything(tmp_path, csv_file):
             "2",
             "--out",
             str(out),
-            "--no-progress",
+            "--quiet",
         ]
     )
     assert code == 0
@@ -163,3 +178,7 @@ def test_tiny_run_writes_everything(tmp_path, csv_file):
     assert {r["method"] for r in metrics} == {"jaxseq-lstm", "naive", "snaive"}
     assert (out / "a.png").stat().st_size > 10_000 and (out / "b.png").exists()
     assert (out / "train" / "metrics.jsonl").exists() and (out / "ckpt").is_dir()
+    # the calibration run (the training part less its last 2H values) has its own
+    assert (out / "train_holdout" / "metrics.jsonl").exists()
+    assert all(np.isfinite(r["mase"]) for r in metrics)
+    assert "data:" not in capsys.readouterr().out  # --quiet: no info lines

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from jaxseq.forecast import gaussian, quantile
-from jaxseq.forecast.heads import MIN_SIGMA
+from jaxseq.forecast import gaussian, quantile, student_t
+from jaxseq.forecast.heads import MIN_DF, MIN_SIGMA, t_quantile
 
 
 def test_gaussian_likelihood_and_interval_match_scipy():
@@ -39,6 +39,57 @@ def test_gaussian_samples_have_the_heads_moments():
     se = sigma / np.sqrt(draws.size)
     assert abs(draws.mean() - 1.5) < 5 * se
     assert abs(draws.std() / sigma - 1) < 5 / np.sqrt(2 * draws.size)
+
+
+def _t_params(o):
+    o = o.astype(np.float64)
+    return (
+        o[..., 0],
+        np.log1p(np.exp(o[..., 1])) + MIN_SIGMA,
+        np.log1p(np.exp(o[..., 2])) + MIN_DF,
+    )
+
+
+def test_student_t_likelihood_and_interval_match_scipy():
+    rng = np.random.default_rng(3)
+    o = rng.normal(size=(5, 4, 3)).astype(np.float32) * [1, 1, 3]
+    o = o.astype(np.float32)
+    y = (3 * rng.standard_t(3, size=(5, 4))).astype(np.float32)
+    head = student_t()
+    assert (head.name, head.size) == ("student_t", 3)
+    mu, scale, df = _t_params(o)
+    ref = -stats.t.logpdf(y, df, loc=mu, scale=scale)
+    np.testing.assert_allclose(
+        head.loss(jnp.asarray(o), jnp.asarray(y)), ref, rtol=1e-5, atol=1e-5
+    )
+    for p in (0.8, 0.9):
+        lo, hi = head.interval(jnp.asarray(o), p)
+        want = stats.t.ppf(
+            [(1 - p) / 2, (1 + p) / 2], df[..., None], mu[..., None], scale[..., None]
+        )
+        np.testing.assert_allclose(lo, want[..., 0], rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(hi, want[..., 1], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(head.point(jnp.asarray(o)), o[..., 0])
+
+
+def test_t_quantile_matches_scipy_and_nears_the_normal():
+    df = np.array([2.0, 2.5, 4.0, 10.0, 300.0], np.float32)
+    for p in (0.6, 0.9, 0.975):
+        np.testing.assert_allclose(
+            t_quantile(p, jnp.asarray(df)), stats.t.ppf(p, df), rtol=1e-4, atol=1e-4
+        )
+        # float32's incomplete beta function loses digits for very large df
+        big = float(t_quantile(p, jnp.asarray(1e4)))
+        np.testing.assert_allclose(big, stats.t.ppf(p, 1e4), rtol=2e-3)
+        assert abs(big - stats.norm.ppf(p)) < 2e-3
+
+
+def test_student_t_samples_follow_the_head():
+    o = jnp.broadcast_to(jnp.array([-0.5, 0.2, 1.0]), (20000, 3))
+    draws = np.asarray(student_t().sample(jax.random.key(1), o))
+    mu, scale, df = _t_params(np.array([-0.5, 0.2, 1.0]))
+    # Kolmogorov-Smirnov against the head's own distribution
+    assert stats.kstest(draws, stats.t(df, mu, scale).cdf).pvalue > 1e-3
 
 
 def test_pinball_loss_and_sorted_quantiles():

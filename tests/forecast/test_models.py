@@ -11,7 +11,15 @@ import pytest
 
 import jaxseq
 from jaxseq.cells import ElmanParams
-from jaxseq.forecast import Scaling, Windows, forecaster, gaussian, predict, quantile
+from jaxseq.forecast import (
+    Scaling,
+    Windows,
+    forecaster,
+    gaussian,
+    predict,
+    quantile,
+    student_t,
+)
 from jaxseq.forecast.heads import MIN_SIGMA
 
 B, W, H, C = 3, 6, 4, 2
@@ -31,6 +39,7 @@ def _batch(seed=0, horizon=H):
         ("recursive", gaussian(), 2),
         ("direct", quantile(), 1),
         ("seq2seq", gaussian(), 1),
+        ("recursive", student_t(), 1),
     ],
 )
 def test_strategies_on_stacked_cells_with_dropout(strategy, head, layers):
