@@ -7,6 +7,7 @@ exit through ``SystemExit``, status 2; errors while running return 1).
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import pytest
@@ -102,7 +103,8 @@ def test_demo_option_errors(capsys, tmp_path, no_data):
     (tmp_path / "file").write_text("")
     for argv, flag in [
         (["--epochs", "0"], "--epochs"),
-        (["--learning-rate", "-1"], "--learning-rate"),
+        (["--lr", "-1"], "--lr"),
+        (["--learning-rate", "0.1"], "--learning-rate"),  # one name per idea: --lr
         (["--out", str(tmp_path / "file")], "--out"),
         (["--epoch", "3"], "--epoch"),
         (["--max", "10"], "--max"),  # not --maxlen
@@ -114,16 +116,186 @@ def test_demo_option_errors(capsys, tmp_path, no_data):
 
 def test_predict_and_eval_usage_errors(capsys, tmp_path):
     missing = str(tmp_path / "nowhere")
+    run_dir = tmp_path / "run"  # looks like a run directory: checked by name only
+    (run_dir / "model").mkdir(parents=True)
+    (run_dir / "model" / "jaxseq.json").write_text("{}")
+    run_dir = str(run_dir)
     for argv, message in [
-        (["predict", missing, "text"], f"argument MODEL_DIR: {missing} does not exist"),
-        (["predict", str(tmp_path)], "expected review texts or --file PATH"),
-        (["predict", str(tmp_path), "--file", missing], "argument --file:"),
-        (["predict", str(tmp_path), "--js", "text"], "unrecognized arguments: --js"),
-        (["eval", str(tmp_path), "--data", missing], "argument --data:"),
-        (["eval", str(tmp_path), "--split", "valid"], "argument --split:"),
+        (["predict", missing, "text"], f"argument RUN_DIR: {missing} does not exist"),
+        (["predict", str(tmp_path), "t"], "argument RUN_DIR: " + str(tmp_path)),
+        (["predict", str(tmp_path), "t"], "expected a saved model"),
+        (["predict", run_dir], "expected review texts or --file PATH"),
+        (["predict", run_dir, "--file", missing], "argument --file:"),
+        (["predict", run_dir, "--js", "text"], "unrecognized arguments: --js"),
+        (["predict", run_dir, "a", "--threshold", "2", "b"], "argument --threshold"),
+        (["eval", run_dir, "--data", missing], "argument --data:"),
+        (["eval", run_dir, "--split", "valid"], "argument --split:"),
     ]:
         code, _, err = run(capsys, *argv)
         assert code == 2 and message in one_line(err), err
+
+
+def test_version(capsys):
+    from importlib import metadata
+
+    expected = f"jaxseq {metadata.version('jaxseq')}"
+    for argv in (["--version"], ["train", "--version"], ["predict", "--version"],
+                 ["eval", "--version"], ["demo", "--version"]):  # fmt: skip
+        code, out, err = run(capsys, *argv)
+        assert code == 0 and out.strip() == expected, (argv, out, err)
+    assert cli.version() == metadata.version("jaxseq")
+
+
+#: the commands of this page; the others have their own tests
+MINE = ["demo", "train", "predict", "eval"]
+
+
+def _parser_of(monkeypatch, command: str, *argv: str):
+    """The ``cli.Parser`` a command builds (caught when it parses)."""
+    seen = []
+
+    def catch(self, *args, **kwargs):
+        seen.append(self)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(cli.Parser, "parse_args", catch)
+    monkeypatch.setattr(cli.Parser, "parse_intermixed_args", catch)
+    with pytest.raises(SystemExit):
+        cli.main([command, *argv])
+    return seen[0]
+
+
+@pytest.mark.parametrize("command", MINE)
+def test_help_is_plain_text_with_a_default_for_every_option(
+    monkeypatch, capsys, command
+):
+    """Every option has help; its default shows (or the help names where it
+    comes from); no reST markup; nothing about "seed's"."""
+    parser = _parser_of(monkeypatch, command, "imdb")
+    for action in parser._actions:
+        assert action.help, f"{command} {action.option_strings}: no help"
+        shown = action.default is not None and action.default is not False
+        if action.option_strings and shown and action.default != "==SUPPRESS==":
+            text = parser.formatter_class("x")._get_help_string(action)
+            assert "default" in text.lower(), (command, action.option_strings)
+    monkeypatch.undo()
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert "``" not in out and ":func:" not in out and "seed's" not in out
+    assert "--version" in out and "--quiet" in out
+    if command == "demo":
+        assert "--lr LR" in out and "(default: 0.003)" in out
+        assert "--seed SEED" in out and "PRNG seed (integer)" in out
+        assert "(default: 0)" in out
+
+
+#: every command of jaxseq.cli.COMMANDS, with the arguments that reach each of
+#: its parsers (train lm and bayes fit have their own)
+EVERY = [
+    ("demo",), ("train", "imdb"), ("train", "lm"), ("predict", "DIR"), ("eval", "DIR"),
+    ("generate", "DIR"), ("forecast",), ("bayes", "fit"),
+]  # fmt: skip
+
+
+def _parsers(parser):
+    """``parser`` and the parsers of its subcommands."""
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                yield from _parsers(sub)
+
+
+def test_every_command_is_listed_here():
+    assert {command for command, *_ in EVERY} == set(cli.COMMANDS)
+
+
+@pytest.mark.parametrize("argv", EVERY, ids=" ".join)
+def test_every_command_answers_help_and_version(monkeypatch, capsys, argv):
+    """``--help``: exit status 0, plain text (no reST markup), every option with
+    help and its default shown (or named in the help), --quiet and --version;
+    ``--version``: jaxseq's version, exit status 0."""
+    command, *rest = argv
+    rest = [a for a in rest if a != "DIR"]  # a positional: only for parsing
+    parsers = list(_parsers(_parser_of(monkeypatch, command, *argv[1:])))
+    monkeypatch.undo()
+    monkeypatch.setenv("JAXSEQ_RETAIN_MEMORY", "0")
+    for parser in parsers:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):  # each has help
+                for sub in action._choices_actions:
+                    assert sub.help, f"{parser.prog} {sub.dest}: no help"
+                continue
+            assert action.help, f"{parser.prog} {action.option_strings}: no help"
+            shown = action.default not in (None, False, argparse.SUPPRESS)
+            if action.option_strings and shown:
+                text = parser.formatter_class("x")._get_help_string(action)
+                assert "default" in text.lower(), (parser.prog, action.option_strings)
+        options = {o for action in parser._actions for o in action.option_strings}
+        assert "--version" in options, parser.prog
+        if not parser._subparsers:  # a command that runs (not a group)
+            assert "--quiet" in options and "--no-progress" not in options, parser.prog
+    code, out, err = run(capsys, command, *rest, "--help")
+    assert code == 0 and out.startswith(f"usage: jaxseq {command}"), err
+    assert "``" not in out and ":func:" not in out and ":class:" not in out
+    assert "--version" in out
+    code, out, err = run(capsys, command, *rest, "--version")
+    assert code == 0 and out.strip() == f"jaxseq {cli.version()}", err
+
+
+def test_train_help_shows_the_recipes(capsys):
+    from jaxseq import models
+
+    code, out, _ = run(capsys, "train", "--help")
+    assert code == 0
+    table = out[out.index("defaults per model") :]
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[3:]}
+    assert set(rows) == set(models.RECIPES)
+    lab, lstm = models.RECIPES["lab"], models.RECIPES["lstm"]
+    # model epochs batch lr patience vocab maxlen truncating
+    assert rows["lab"][1:5] == [str(lab.epochs), str(lab.batch_size),
+                                f"{lab.learning_rate:g}", "none"]  # fmt: skip
+    assert rows["lstm"][4] == str(lstm.patience)
+
+
+def test_predict_takes_options_between_texts(tmp_path):
+    from jaxseq.models import cli as models_cli
+
+    run_dir = tmp_path / "run"
+    (run_dir / "model").mkdir(parents=True)
+    (run_dir / "model" / "jaxseq.json").write_text("{}")
+    args = models_cli.predict_parser().parse_intermixed_args(
+        [str(run_dir), "Great film.", "--json", "Dull.", "--threshold", "0.7", "Ok."]
+    )
+    assert args.texts == ["Great film.", "Dull.", "Ok."]
+    assert args.json and args.threshold == 0.7
+    assert args.model_dir == str(run_dir / "model")  # the model inside the run
+    args = models_cli.predict_parser().parse_intermixed_args(
+        [str(run_dir / "model"), "--", "-1 stars"]
+    )
+    assert args.texts == ["-1 stars"] and args.model_dir == str(run_dir / "model")
+
+
+@pytest.mark.parametrize(
+    ("tty", "ci", "expected"),
+    [(True, None, True), (True, "true", False), (True, "0", True),
+     (False, None, False)],
+)  # fmt: skip
+def test_progress_shows_only_where_a_person_watches(monkeypatch, tty, ci, expected):
+    import io
+
+    class Stream(io.StringIO):
+        def isatty(self):
+            return tty
+
+    monkeypatch.setattr("sys.stderr", Stream())
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    assert cli.watched() is expected
+    assert cli.show_progress(quiet=False) is expected
+    assert cli.show_progress(quiet=True) is False
 
 
 def test_unknown_command_is_one_line(capsys):
@@ -236,9 +408,13 @@ def test_rerun_after_early_stopping_says_nothing_was_trained(capsys, tmp_path):
     code, stdout, err = run(capsys, *common, "--epochs", "4")
     assert code == 0, err
     assert "nothing trained" not in stdout
-    code, stdout, err = run(capsys, *common, "--epochs", "6")
+    # not --quiet: fit's verified resume line (stderr is no terminal: no bar)
+    loud = [a for a in common if a != "--quiet"]
+    code, stdout, err = run(capsys, *loud, "--epochs", "6")
     assert code == 0, err
-    assert "continuing from the checkpoint" in stdout
+    assert "fit: resuming from the verified checkpoint of step " in err
+    assert f"in {out}/ckpt" in err and "early stopping had ended this run" in err
+    assert "continuing from the checkpoint" not in stdout  # the unverified one
     assert "nothing trained: early stopping had ended this run at epoch 2" in stdout
     assert "--patience 1" in stdout and "another --out" in stdout
     assert os.path.isfile(os.path.join(out, "model", "params.npz"))

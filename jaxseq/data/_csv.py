@@ -8,8 +8,8 @@ import os
 from collections.abc import Sequence
 from typing import Literal
 
-from ._labels import check_class_names, check_errors, fspath, own_reviews
-from ._reviews import Reviews, logger
+from ._labels import check_class_names, check_errors, fspath, logger, own_reviews
+from ._reviews import Reviews
 
 #: The label values a CSV may use instead of class names (label ids 0 and 1).
 NUMERIC_LABELS = ("0", "1")

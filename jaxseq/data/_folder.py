@@ -7,8 +7,15 @@ import os
 from collections.abc import Iterator, Sequence
 from typing import Literal
 
-from ._labels import SPLITS, check_class_names, check_errors, fspath, own_reviews
-from ._reviews import Reviews, decode_texts, logger, report_empty
+from ._labels import (
+    SPLITS,
+    check_class_names,
+    check_errors,
+    fspath,
+    logger,
+    own_reviews,
+)
+from ._reviews import Reviews, decode_texts, report_empty
 
 
 def load_folder(
@@ -80,8 +87,8 @@ def load_folder(
                 raw.append(f.read())
         files += found
         labels += [label] * len(found)
-    texts = decode_texts(raw, files, errors)
-    report_empty(texts, folder, split)
+    texts = decode_texts(raw, files, errors, log=logger, what="texts")
+    report_empty(texts, folder, split, log=logger, what="texts")
     return own_reviews(texts, labels, names)
 
 

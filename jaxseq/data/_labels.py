@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
@@ -11,6 +12,9 @@ import numpy as np
 from ._reviews import Reviews
 
 SPLITS = ("train", "test")
+#: the log of the loaders of your own texts (configured by the command line
+#: through its parent ``jaxseq.data``)
+logger = logging.getLogger("jaxseq.data.labelled")
 
 
 def own_reviews(texts: list[str], labels: list[int], names: tuple[str, ...]) -> Reviews:

@@ -96,8 +96,16 @@ class Reviews:
         )
 
 
-def decode_texts(raw: list[bytes], names: list[str], errors: str) -> list[str]:
-    """``bytes.strip()`` then UTF-8, as tensorflow-datasets stores the text."""
+def decode_texts(
+    raw: list[bytes],
+    names: list[str],
+    errors: str,
+    *,
+    log: logging.Logger = logger,
+    what: str = "reviews",
+) -> list[str]:
+    """``bytes.strip()`` then UTF-8, as tensorflow-datasets stores the text;
+    invalid bytes are counted on ``log``, calling the texts ``what``."""
     texts, bad = [], []
     for data, name in zip(raw, names, strict=True):
         data = data.strip()
@@ -112,22 +120,31 @@ def decode_texts(raw: list[bytes], names: list[str], errors: str) -> list[str]:
             texts.append(data.decode("utf-8", errors="replace"))
             bad.append(name)
     if bad:
-        logger.warning(
-            "%d of %d reviews were not valid UTF-8; their invalid bytes were "
+        log.warning(
+            "%d of %d %s were not valid UTF-8; their invalid bytes were "
             "replaced by U+FFFD (errors='replace'), e.g. %s",
             len(bad),
             len(raw),
+            what,
             bad[:3],
         )
     return texts
 
 
-def report_empty(texts: list[str], where: str, split: str | None = None) -> None:
+def report_empty(
+    texts: list[str],
+    where: str,
+    split: str | None = None,
+    *,
+    log: logging.Logger = logger,
+    what: str = "reviews",
+) -> None:
     empty = sum(1 for text in texts if not text)
     if empty:
-        logger.warning(
-            "%s: %d %sreviews are empty; they are kept (length 0 after vectorising)",
+        log.warning(
+            "%s: %d %s%s are empty; they are kept (length 0 after vectorising)",
             where,
             empty,
             f"{split} " if split else "",
+            what,
         )

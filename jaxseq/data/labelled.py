@@ -32,8 +32,8 @@ from typing import Any, Literal
 
 from ._csv import load_csv
 from ._folder import load_folder
-from ._labels import SPLITS, fspath
-from ._reviews import Reviews, logger
+from ._labels import SPLITS, fspath, logger
+from ._reviews import Reviews
 from ._split import random_split
 
 Layout = Literal["archive", "imdb", "csv", "folder", "split_folder"]

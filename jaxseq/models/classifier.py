@@ -12,8 +12,11 @@
 - :func:`train`: fit a vocabulary on the training texts, then the model with
   :func:`jaxseq.train.fit` (Adam, binary cross-entropy, early stopping on the
   validation accuracy, metrics files and curves).
-- :func:`predict_logits`, :func:`evaluate`; :func:`save` / :func:`load` through
-  :mod:`jaxseq.io` (configuration, parameters and vocabulary; no pickle).
+- :meth:`Classifier.predict` (texts -> :class:`Predictions`: probabilities and
+  labels), :func:`predict_logits`, :func:`evaluate`; :func:`save` /
+  :func:`load` through :mod:`jaxseq.io` (configuration, parameters and
+  vocabulary; no pickle). :func:`load` also takes a run directory (the
+  ``model/`` that ``jaxseq train`` and ``jaxseq demo`` write inside it).
 """
 
 from __future__ import annotations
@@ -142,13 +145,82 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
+#: The class names of a classifier saved without them (IMDb's: label 0 is
+#: "neg", 1 is "pos").
+LABEL_NAMES = ("neg", "pos")
+
+
+class Predictions(NamedTuple):
+    """What :meth:`Classifier.predict` returns for ``N`` texts.
+
+    Attributes:
+        probability: float32 ``[N]``, the probability of label 1 (the class
+            ``label_names[1]``: "pos" for IMDb), ``sigmoid(logit)``.
+        label: int32 ``[N]``, 1 where ``probability > threshold``, else 0.
+        label_name: the ``N`` class names of ``label``
+            (``Classifier.label_names[label]``).
+    """
+
+    probability: np.ndarray
+    label: np.ndarray
+    label_name: list[str]
+
+
 class Classifier(NamedTuple):
-    """A trained text classifier: model, parameters, vocabulary and inputs."""
+    """A trained text classifier: model, parameters, vocabulary, inputs and
+    the names of its two classes (label 0, label 1)."""
 
     model: Model
     params: Any
     vocab: text.Vocabulary
     inputs: InputSpec
+    label_names: tuple[str, str] = LABEL_NAMES
+
+    def predict(
+        self, texts: Sequence[str], *, threshold: float = 0.5, batch_size: int = 256
+    ) -> Predictions:
+        """Probabilities and labels for raw ``texts``.
+
+        Texts are featurised as the classifier was trained (vocabulary,
+        ``maxlen``, truncation); a text with no known token gets the model's
+        prediction for an empty input (counted in the log).
+
+        Args:
+            texts: ``N`` strings (a single ``str`` is refused: pass ``[text]``).
+            threshold: label 1 where the probability exceeds it, in ``[0, 1]``.
+            batch_size: texts per batch of the jitted model.
+
+        Returns:
+            :class:`Predictions` ``(probability [N], label [N], label_name)``.
+
+        Examples:
+            >>> from jaxseq import models  # doctest: +SKIP
+            >>> clf = models.load("runs/demo-lab")  # doctest: +SKIP
+            >>> clf.predict(["What a film!", "Dull."]).probability  # doctest: +SKIP
+            array([0.93, 0.12], dtype=float32)
+        """
+        if isinstance(texts, str):
+            raise TypeError(
+                f"texts: expected a sequence of strings, got one str "
+                f"({texts[:30]!r}); pass [text]."
+            )
+        if isinstance(threshold, bool) or not (
+            isinstance(threshold, int | float) and 0.0 <= threshold <= 1.0
+        ):
+            raise ValueError(
+                f"threshold: expected a number in [0, 1], got {threshold!r}."
+            )
+        features = featurize(self.vocab, self.inputs, list(texts), what="texts")
+        logits = predict_logits(
+            self.model, self.params, features, batch_size=batch_size
+        )
+        probability = (1.0 / (1.0 + np.exp(-logits.astype(np.float64)))).astype(
+            np.float32
+        )
+        label = (probability > threshold).astype(np.int32)
+        return Predictions(
+            probability, label, [self.label_names[i] for i in label.tolist()]
+        )
 
 
 def fit_vocabulary(texts: Sequence[str], recipe: Recipe) -> text.Vocabulary:
@@ -327,12 +399,13 @@ def save(
     overwrite: bool = False,
 ) -> None:
     """Save ``clf`` as a :mod:`jaxseq.io` model directory: ``jaxseq.json`` holds
-    ``{"format", "model": model.config, "inputs": {...}}``, ``params.npz`` the
-    parameters and ``vocab.json`` the vocabulary."""
+    ``{"format", "model": model.config, "inputs": {...}, "label_names": [...]}``,
+    ``params.npz`` the parameters and ``vocab.json`` the vocabulary."""
     config = {
         "format": CLASSIFIER_FORMAT,
         "model": clf.model.config,
         "inputs": clf.inputs._asdict(),
+        "label_names": list(check_label_names(clf.label_names)),
     }
     params = jax.device_get(clf.params)
     jio.save(
@@ -345,15 +418,40 @@ def save(
     )
 
 
+def model_dir(path: str | os.PathLike[str]) -> str:
+    """The saved model in ``path``: ``path`` itself when it holds one
+    (``jaxseq.json``), else its ``model/`` (a run directory of ``jaxseq train``
+    or ``jaxseq demo``).
+
+    Raises:
+        FileNotFoundError: neither holds a saved model.
+    """
+    path = os.fspath(path)
+    for candidate in (path, os.path.join(path, "model")):
+        if os.path.isfile(os.path.join(candidate, jio.CONFIG_FILE)):
+            return candidate
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"{path}: no such directory.")
+    raise FileNotFoundError(
+        f"{path}: expected a saved model (a directory with {jio.CONFIG_FILE}) or a "
+        f"run directory with one in model/, got neither."
+    )
+
+
 def load(path: str | os.PathLike[str]) -> Classifier:
     """Load a classifier written by :func:`save`, checking that its vocabulary,
     configuration and parameters agree.
+
+    Args:
+        path: the saved model's directory, or a run directory holding it in
+            ``model/`` (:func:`model_dir`).
 
     Raises:
         FileNotFoundError: ``path`` holds no saved model.
         ValueError: not a saved classifier, a corrupt file, or a vocabulary or
             parameter shape that does not match the model's configuration.
     """
+    path = model_dir(path)
     saved = jio.load(path)
     config = saved.config
     if config.get("format") != CLASSIFIER_FORMAT:
@@ -381,4 +479,28 @@ def load(path: str | os.PathLike[str]) -> Classifier:
             f"{os.fspath(path)}: parameters do not match the model ({err})"
         ) from err
     inputs = InputSpec(**config["inputs"])
-    return Classifier(model, saved.params, vocab, inputs)
+    try:  # saved before class names were kept: IMDb's
+        names = check_label_names(config.get("label_names", LABEL_NAMES))
+    except ValueError as err:
+        raise ValueError(f"{os.fspath(path)}: {jio.CONFIG_FILE}: {err}") from err
+    return Classifier(model, saved.params, vocab, inputs, names)
+
+
+def check_label_names(names: Any, what: str = "label_names") -> tuple[str, str]:
+    """``names`` as a tuple of two distinct non-empty strings (label 0, label 1).
+
+    Raises:
+        ValueError: naming ``what``, for anything else.
+    """
+    if (
+        isinstance(names, str)
+        or not isinstance(names, Sequence)
+        or len(names) != 2
+        or not all(isinstance(n, str) and n for n in names)
+        or names[0] == names[1]
+    ):
+        raise ValueError(
+            f"{what}: expected two distinct non-empty class names (label 0, "
+            f"label 1), got {names!r}."
+        )
+    return (names[0], names[1])

@@ -1,16 +1,19 @@
 """Command line for text classifiers: the pieces every command shares (data
-sources, review texts, one-line errors), ``jaxseq predict`` and ``jaxseq eval``;
-``jaxseq train imdb`` is :mod:`jaxseq.models.cli_train`.
+sources and their options, texts, one-line errors), ``jaxseq predict`` and
+``jaxseq eval``; ``jaxseq train text|imdb`` is :mod:`jaxseq.models.cli_train`.
 
-``jaxseq predict MODEL_DIR "text" ...`` prints the probability that each review
-is positive; ``jaxseq eval MODEL_DIR --data PATH`` reports the accuracy on a
-labelled split. Options are checked before any data is read: a bad value is
-one line on stderr naming the flag, exit status 2. Errors while running (a
-missing or corrupt archive, empty or non-UTF-8 text, a vocabulary that does not
-match the model, a diverging run, a checkpoint of another run) are one line on
-stderr with exit status 1 (``jaxseq --debug ...`` or ``JAXSEQ_DEBUG=1`` shows the
-traceback); counts of truncated, empty or undecodable reviews go to the log
-(stderr).
+``jaxseq predict RUN_DIR "text" ...`` prints each text's class (the class names
+saved with the model: IMDb's neg and pos, or your data's) and its probability
+(RUN_DIR: a run directory of ``jaxseq train`` or ``jaxseq demo``, or the
+``model/`` inside it; options may come anywhere between the texts);
+``jaxseq eval RUN_DIR --data PATH`` reports the accuracy on a labelled split,
+read with the model's class names. Options are checked before any data is
+read: a bad value is one line on stderr naming the flag, exit status 2. Errors
+while running (a missing or corrupt archive, empty or non-UTF-8 text, a
+vocabulary that does not match the model, data of other classes, a diverging
+run, a checkpoint of another run) are one line on stderr with exit status 1
+(``jaxseq --debug ...`` or ``JAXSEQ_DEBUG=1`` shows the traceback); counts of
+truncated, empty or undecodable texts go to the log (stderr).
 """
 
 from __future__ import annotations
@@ -22,9 +25,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import numpy as np
+from typing import Any, NamedTuple
 
 from .. import cli as _cli
 
@@ -36,9 +37,13 @@ class CommandError(Exception):
 
 
 def _setup_logging(quiet: bool) -> None:
+    """Log lines of the classifiers (``jaxseq.models``) and of every data loader
+    (``jaxseq.data`` and its children: ``jaxseq.data.imdb``,
+    ``jaxseq.data.labelled``) to stderr as ``jaxseq: message``; ``--quiet``
+    keeps warnings only."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("jaxseq: %(message)s"))
-    for name in ("jaxseq.models", "jaxseq.data.imdb"):
+    for name in ("jaxseq.models", "jaxseq.data"):
         log = logging.getLogger(name)
         log.handlers[:] = [handler]
         log.setLevel(logging.WARNING if quiet else logging.INFO)
@@ -50,31 +55,252 @@ def _run(prog: str, body: Callable[[], int]) -> int:
     return _cli.run_command(prog, body)
 
 
+#: --data's help: what it takes
+DATA_HELP = (
+    "'sample' (shipped), 'tfds', an aclImdb_v1.tar.gz archive or aclImdb "
+    "directory, a folder of class folders (DIR/<class>/*.txt, optionally "
+    "DIR/train and DIR/test), or a .csv file with columns text and label"
+)
+#: kinds of --data that hold their own train and test splits
+_SPLIT_KINDS = ("sample", "tfds", "archive", "imdb", "split_folder")
+
+
+class DataOptions(NamedTuple):
+    """How the command line reads ``--data`` (the flags besides ``--data``).
+
+    Attributes:
+        holdout: share of a source without its own split (a folder of class
+            folders, a CSV file) held out as its test split (``--holdout``).
+        text_column, label_column: a CSV file's columns (``--text-column``,
+            ``--label-column``).
+        strict_utf8: refuse invalid UTF-8 instead of replacing the bytes
+            (``--strict-utf8``).
+    """
+
+    holdout: float = 0.2
+    text_column: str = "text"
+    label_column: str = "label"
+    strict_utf8: bool = False
+
+
 def data_source(text: str) -> str:
-    """An ``argparse`` type for ``--data``: ``sample``, ``tfds`` or an existing path."""
-    if text in ("sample", "tfds") or os.path.exists(text):
+    """An ``argparse`` type for ``--data``: ``sample``; ``tfds``, refused at once
+    when it can neither be read nor prepared here
+    (:func:`jaxseq.data.imdb.check_tfds`); or an existing path: an IMDb archive
+    or ``aclImdb`` directory, a folder of class folders (with or without
+    ``train/`` and ``test/``), or a ``.csv`` file with columns ``text`` and
+    ``label`` (:func:`jaxseq.data.labelled.layout`)."""
+    from ..data import imdb
+
+    if text == "sample":
         return text
-    raise argparse.ArgumentTypeError(
-        f"{text} does not exist; expected 'sample', 'tfds', an aclImdb_v1.tar.gz "
-        "archive or an aclImdb directory"
+    if text == "tfds":
+        try:
+            imdb.check_tfds()
+        except (ImportError, OSError) as err:
+            raise argparse.ArgumentTypeError(
+                f"tfds: {str(err).rstrip('.')}; instead pass --data "
+                "PATH/aclImdb_v1.tar.gz (the original archive), --data DIR (a "
+                "folder of class folders, DIR/<class>/*.txt), --data FILE.csv "
+                "(columns text and label) or --data sample (shipped)"
+            ) from None
+        return text
+    if not os.path.exists(text):
+        raise argparse.ArgumentTypeError(f"{text} does not exist; expected {DATA_HELP}")
+    source_kind(text)
+    return text
+
+
+def source_kind(source: str) -> str:
+    """``"sample"``, ``"tfds"``, or the :func:`~jaxseq.data.labelled.layout` of
+    a path (``"archive"``, ``"imdb"``, ``"csv"``, ``"folder"``,
+    ``"split_folder"``), from names only (no data is read); a layout it cannot
+    read is an ``argparse.ArgumentTypeError``."""
+    from ..data import labelled
+
+    if source in ("sample", "tfds"):
+        return source
+    try:
+        return labelled.layout(source)
+    except (ValueError, OSError) as err:
+        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None
+
+
+def add_data_arguments(
+    p: argparse.ArgumentParser,
+    *,
+    default: str | None,
+    what: str = "texts",
+    note: str = "required",
+) -> None:
+    """``--data`` (default ``default``; ``None``: ``note`` says what),
+    ``--text-column``, ``--label-column``, ``--holdout`` and ``--strict-utf8``;
+    check them with :func:`data_options` before reading any data."""
+    p.add_argument(
+        "--data",
+        default=default,
+        type=data_source,
+        metavar="DATA",
+        help=DATA_HELP + ("" if default else f" ({note})"),
+    )
+    defaults = DataOptions()
+    p.add_argument(
+        "--text-column",
+        default=None,
+        metavar="NAME",
+        help=f"a .csv file's column of texts (default: {defaults.text_column})",
+    )
+    p.add_argument(
+        "--label-column",
+        default=None,
+        metavar="NAME",
+        help=f"a .csv file's column of labels (default: {defaults.label_column})",
+    )
+    p.add_argument(
+        "--holdout",
+        type=_cli.fraction,
+        default=None,
+        metavar="FRACTION",
+        help="share of a source without train/test splits (a folder of class "
+        "folders, a .csv file) held out as its test split, drawn with seed 0, the "
+        f"same on every run (default: {defaults.holdout:g})",
+    )
+    p.add_argument(
+        "--strict-utf8",
+        action="store_true",
+        help=f"refuse {what} that are not valid UTF-8 (default: replace bad "
+        "bytes and count them)",
     )
 
 
-# ------------------------------------------------------------------ data
-def load_split(source: str, split: str, *, strict_utf8: bool = False) -> Any:
-    """A split of IMDb from ``"sample"``, ``"tfds"`` or a path, with clear errors."""
-    from ..data import imdb
+def data_options(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, split: str = "train"
+) -> DataOptions:
+    """The :class:`DataOptions` of ``args``, after checking that they fit
+    ``--data`` (names only, no data read): a usage error (exit status 2)
+    for ``--text-column``/``--label-column`` without a .csv file, ``--holdout``
+    or split ``"all"`` for a source with its own train and test splits."""
+    if args.data is None:
+        parser.error(f"argument --data: required (expected {DATA_HELP})")
+    kind = source_kind(args.data)
+    for flag in ("text_column", "label_column"):
+        value = getattr(args, flag)
+        if value is not None and kind != "csv":
+            parser.error(
+                f"argument --{flag.replace('_', '-')}: applies to a .csv file, "
+                f"got --data {args.data} ({_KIND_WORDS[kind]})"
+            )
+        if value is not None and not value.strip():
+            parser.error(
+                f"argument --{flag.replace('_', '-')}: expected a column name, "
+                f"got {value!r}"
+            )
+    own_split = kind in _SPLIT_KINDS
+    if args.holdout is not None and own_split:
+        parser.error(
+            f"argument --holdout: --data {args.data} ({_KIND_WORDS[kind]}) has "
+            "its own test split; --holdout applies to a folder of class folders "
+            "or a .csv file"
+        )
+    if split == "all" and args.holdout is not None:
+        parser.error(
+            "argument --holdout: applies to --split train or test (--split all "
+            "reads every text)"
+        )
+    if split == "all" and own_split:
+        parser.error(
+            f"argument --split: 'all' applies to a source without train/test "
+            f"splits (a folder of class folders, a .csv file); --data {args.data} "
+            f"({_KIND_WORDS[kind]}) has its own: pass --split train or --split test"
+        )
+    defaults = DataOptions()
+    return DataOptions(
+        holdout=defaults.holdout if args.holdout is None else args.holdout,
+        text_column=args.text_column or defaults.text_column,
+        label_column=args.label_column or defaults.label_column,
+        strict_utf8=args.strict_utf8,
+    )
 
-    errors = "strict" if strict_utf8 else "replace"
-    if source == "sample":
-        return imdb.load_sample(split)
-    if source == "tfds":
-        return imdb.load_tfds(split, errors=errors)
+
+_KIND_WORDS = {
+    "sample": "the shipped IMDb sample",
+    "tfds": "IMDb from tensorflow-datasets",
+    "archive": "an IMDb archive",
+    "imdb": "an aclImdb directory",
+    "split_folder": "a folder with train/ and test/",
+    "folder": "a folder of class folders",
+    "csv": "a .csv file",
+}
+
+
+# ------------------------------------------------------------------ data
+def load_split(
+    source: str,
+    split: str,
+    options: DataOptions | None = None,
+    *,
+    class_names: Sequence[str] | None = None,
+) -> Any:
+    """A split (``"train"``, ``"test"``; ``"all"``: every text of a source
+    without its own split) of the labelled texts that ``--data`` names, with
+    clear errors. A folder of class folders or a CSV file without its own split
+    has ``options.holdout`` (default: :class:`DataOptions`'s 0.2) of its texts
+    (drawn with seed 0, the same on every run) held out as its test split
+    (:func:`jaxseq.data.labelled.load`).
+    ``class_names`` (a saved model's) fix the label ids of a folder or CSV file;
+    for the IMDb sources they must be ``("neg", "pos")``."""
+    from ..data import imdb, labelled
+
+    options = DataOptions() if options is None else options
     try:
-        data_source(source)
+        kind = source_kind(data_source(source))
     except argparse.ArgumentTypeError as err:
         raise CommandError(f"--data: {err}.") from None
-    return imdb.load_archive(source, split, errors=errors)
+    errors = "strict" if options.strict_utf8 else "replace"
+    if kind in ("sample", "tfds", "archive", "imdb"):  # IMDb: known before reading
+        _check_classes(source, imdb.LABEL_NAMES, class_names)
+    if kind == "sample":
+        reviews = imdb.load_sample(split)
+    elif kind == "tfds":
+        reviews = imdb.load_tfds(split, errors=errors)
+    elif kind in ("archive", "imdb"):
+        reviews = labelled.load(source, split, errors=errors)
+    else:
+        extra: dict[str, Any] = {"errors": errors}
+        if class_names is not None:
+            extra["class_names"] = tuple(class_names)
+        if kind == "csv":
+            extra.update(
+                text_column=options.text_column, label_column=options.label_column
+            )
+        whole = split == "all"
+        try:
+            reviews = labelled.load(
+                source, None if whole else split, holdout=options.holdout, **extra
+            )
+        except ValueError as err:
+            if class_names is None:
+                raise
+            raise CommandError(
+                f"--data {source}: {_cli.error_line(err).rstrip('.')} (read with "
+                f"the model's classes {_names(class_names)})."
+            ) from err
+    _check_classes(source, reviews.label_names, class_names)
+    return reviews
+
+
+def _check_classes(
+    source: str, found: Sequence[str], expected: Sequence[str] | None
+) -> None:
+    if expected is not None and tuple(found) != tuple(expected):
+        raise CommandError(
+            f"--data {source}: its classes are {_names(found)}, the model's "
+            f"{_names(expected)}; evaluate on data with the model's classes."
+        )
+
+
+def _names(names: Sequence[str]) -> str:
+    return " and ".join(f"{n!r} ({i})" for i, n in enumerate(names))
 
 
 def check_texts(texts: Sequence[str], what: str = "text") -> list[str]:
@@ -137,27 +363,76 @@ def _read_bytes(path: str) -> bytes:
 
 
 # ------------------------------------------------------------------ predict
-def predict_main(argv: Sequence[str] | None = None) -> int:
-    """``jaxseq predict MODEL_DIR "text" ... | --file PATH``."""
-    p = _cli.Parser(
-        prog="jaxseq predict",
-        description="Probability that each review is positive, from a saved model.",
-    )
+def model_location(text: str) -> str:
+    """An ``argparse`` type: a saved model's directory, or a run directory
+    holding one in ``model/`` (:func:`jaxseq.models.classifier.model_dir`)."""
+    from .classifier import model_dir
+
+    _cli.existing_dir(text)
+    try:
+        return model_dir(text)
+    except FileNotFoundError as err:
+        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None
+
+
+def _model_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "model_dir",
-        type=_cli.existing_dir,
-        metavar="MODEL_DIR",
-        help="a directory written by jaxseq train",
+        type=model_location,
+        metavar="RUN_DIR",
+        help="a run directory written by jaxseq train or jaxseq demo, or the "
+        "model/ directory inside it",
     )
-    p.add_argument("texts", nargs="*", help="review texts")
+
+
+def _threshold(text: str) -> float:
+    expected = "a number in [0, 1]"
+    value = float(_cli._number(text, float, expected))
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def predict_parser() -> argparse.ArgumentParser:
+    """The ``jaxseq predict`` command line (parse with ``parse_intermixed_args``:
+    options may come between the texts)."""
+    p = _cli.Parser(
+        prog="jaxseq predict",
+        description="The class of each text and its probability, from a saved "
+        "model (IMDb's\nclasses are neg and pos; a model trained on your own data "
+        "has its classes).\nOptions may come anywhere, also between the texts; "
+        "texts that start with '-'\ngo after '--'.",
+        epilog='example: jaxseq predict runs/demo-lab "What a film!" --json '
+        '"Dull and far too long."',
+    )
+    _model_argument(p)
+    p.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify")
     p.add_argument(
         "--file",
         type=_review_file,
-        help="UTF-8 file with one review per line ('-': stdin)",
+        help="UTF-8 file with one text per line ('-': stdin), instead of TEXTs",
     )
-    p.add_argument("--json", action="store_true", help="one JSON object per review")
-    p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
+    p.add_argument(
+        "--threshold",
+        type=_threshold,
+        default=0.5,
+        help="a text gets the second class (label 1: pos for IMDb) where that "
+        "class's probability exceeds this",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help='one JSON object per text: {"label": class, "probabilities": '
+        '{class: probability, ...}, "text"}',
+    )
+    _cli.add_quiet(p)
+    return p
+
+
+def predict_main(argv: Sequence[str] | None = None) -> int:
+    """``jaxseq predict RUN_DIR "text" ... | --file PATH``."""
+    p = predict_parser()
+    args = p.parse_intermixed_args(argv)
     if bool(args.texts) == bool(args.file):
         p.error("expected review texts or --file PATH (one of them)")
     _setup_logging(args.quiet)
@@ -172,69 +447,87 @@ def _load(model_dir: str) -> Any:
     from . import load
 
     if not os.path.isdir(model_dir):
-        raise CommandError(f"MODEL_DIR: {model_dir} is not a directory.")
+        raise CommandError(f"RUN_DIR: {model_dir} is not a directory.")
     return load(model_dir)
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .classifier import featurize, predict_logits
-
     texts = read_lines(args.file) if args.file else check_texts(args.texts)
     clf = _load(args.model_dir)
-    features = featurize(clf.vocab, clf.inputs, texts, what="input texts")
-    unknown = int((features.lengths == 0).sum())
-    if unknown:
-        logger.warning(
-            "%d text(s) have no token; their prediction is the prior", unknown
-        )
-    probs = 1.0 / (1.0 + np.exp(-predict_logits(clf.model, clf.params, features)))
-    for t, prob in zip(texts, probs, strict=True):
-        label = "pos" if prob > 0.5 else "neg"
+    predictions = clf.predict(texts, threshold=args.threshold)
+    rows = zip(texts, predictions.probability, predictions.label_name, strict=True)
+    for t, p1, name in rows:
+        probabilities = dict(zip(clf.label_names, (1.0 - p1, p1), strict=True))
         if args.json:
-            print(
-                json.dumps(
-                    {"label": label, "positive": round(float(prob), 6), "text": t}
-                )
-            )
+            rounded = {k: round(float(v), 6) for k, v in probabilities.items()}
+            print(json.dumps({"label": name, "probabilities": rounded, "text": t}))
         else:
             preview = t if len(t) <= 60 else t[:57] + "..."
-            print(f"{label}\t{prob:.4f}\t{preview}")
+            print(f"{name}\t{probabilities[name]:.4f}\t{preview}")
     return 0
 
 
 # ------------------------------------------------------------------ eval
-def eval_main(argv: Sequence[str] | None = None) -> int:
-    """``jaxseq eval MODEL_DIR --data sample|tfds|PATH [--split test]``."""
+def eval_parser() -> argparse.ArgumentParser:
+    """The ``jaxseq eval`` command line."""
     p = _cli.Parser(
-        prog="jaxseq eval", description="Accuracy of a saved model on a labelled split."
+        prog="jaxseq eval",
+        description="Accuracy of a saved model on labelled texts (a folder or "
+        ".csv file is read\nwith the model's class names, so label ids agree).",
+    )
+    _model_argument(p)
+    add_data_arguments(p, default="sample")
+    p.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "test", "all"],
+        help="which labelled split to score (all: every text of a folder or .csv "
+        "file, for data the model never saw)",
     )
     p.add_argument(
-        "model_dir",
-        type=_cli.existing_dir,
-        metavar="MODEL_DIR",
-        help="a directory written by jaxseq train",
+        "--json",
+        action="store_true",
+        help='one JSON object: {"data", "split", "classes", "accuracy", "loss", '
+        '"count", "seconds"}',
     )
-    p.add_argument(
-        "--data", default="sample", type=data_source, help="'sample', 'tfds' or a path"
-    )
-    p.add_argument("--split", default="test", choices=["train", "test"])
-    p.add_argument("--strict-utf8", action="store_true")
-    p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
+    _cli.add_quiet(p)
+    return p
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    """``jaxseq eval RUN_DIR --data sample|tfds|PATH [--split test]``."""
+    parser = eval_parser()
+    args = parser.parse_args(argv)
+    options = data_options(parser, args, args.split)
     _setup_logging(args.quiet)
-    return _run("jaxseq eval", lambda: _eval(args))
+    return _run("jaxseq eval", lambda: _eval(args, options))
 
 
-def _eval(args: argparse.Namespace) -> int:
+def _eval(args: argparse.Namespace, options: DataOptions) -> int:
     from .classifier import evaluate
 
     clf = _load(args.model_dir)
-    reviews = load_split(args.data, args.split, strict_utf8=args.strict_utf8)
+    reviews = load_split(args.data, args.split, options, class_names=clf.label_names)
     tic = time.perf_counter()
     metrics = evaluate(clf, reviews.texts, reviews.labels)
+    seconds = time.perf_counter() - tic
+    classes = list(clf.label_names)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "data": args.data,
+                    "split": args.split,
+                    "classes": classes,
+                    **metrics,
+                    "seconds": seconds,
+                }
+            )
+        )
+        return 0
     print(
         f"{args.data} {args.split}: accuracy {metrics['accuracy']:.4f}, loss "
-        f"{metrics['loss']:.4f} on {metrics['count']} reviews "
-        f"({time.perf_counter() - tic:.1f}s)"
+        f"{metrics['loss']:.4f} on {metrics['count']} texts of classes "
+        f"{' and '.join(classes)} ({seconds:.1f}s)"
     )
     return 0

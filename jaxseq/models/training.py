@@ -16,10 +16,12 @@ from .. import text
 from ..train import bucket_by_length, bucket_lengths, fit, sortish_order, take
 from ._base import count_params
 from .classifier import (
+    LABEL_NAMES,
     RECIPES,
     Classifier,
     Features,
     Recipe,
+    check_label_names,
     featurize,
     fit_vocabulary,
     loss_function,
@@ -42,8 +44,10 @@ class TrainResult(NamedTuple):
         best_epoch: the 1-based epoch the parameters come from.
         stopped_early: whether early stopping ended the run.
         timings: seconds spent fitting the vocabulary (``vocabulary``) and
-            vectorising the training and validation texts (``vectorize``);
-            empty from :func:`train_features`.
+            vectorising the training and validation texts (``vectorize``; both
+            absent from :func:`train_features`), and compiling: the first
+            training step's wall time, compile included (``compile``; absent
+            when no step ran, as in a rerun of a finished run).
         params: number of trainable parameters.
     """
 
@@ -77,9 +81,11 @@ def train(
     *,
     recipe: Recipe | None = None,
     vocab: text.Vocabulary | None = None,
+    label_names: Sequence[str] = LABEL_NAMES,
     seed: int = 0,
     log_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
+    title: str | None = None,
+    progress: bool | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
 ) -> TrainResult:
@@ -94,10 +100,18 @@ def train(
         recipe: settings (default ``RECIPES[name]``).
         vocab: a fitted vocabulary to reuse (default: fit one on
             ``train_texts`` with the recipe's tokenizer).
+        label_names: the names of label 0 and label 1, kept with the
+            classifier (:attr:`jaxseq.data.Reviews.label_names` of your data;
+            default IMDb's ``("neg", "pos")``).
         seed: seeds the parameters, dropout and the data order.
         log_dir: where :func:`jaxseq.train.fit` writes ``metrics.jsonl``,
-            ``metrics.csv`` and ``curves.png`` after every epoch.
-        progress: show progress bars.
+            ``metrics.csv`` after every epoch and ``curves.png`` at most
+            every 30 s and after the last one.
+        title: the title of ``curves.png`` (default: the model's name and the
+            numbers of training and validation texts).
+        progress: ``True``/``False``: progress bar and status lines on or off;
+            ``None``: the bar where a person watches, else plain lines
+            (:func:`jaxseq.train.fit`).
         checkpoint_dir: Orbax checkpoints of the run there (``None``: none); a
             call with the same data, recipe and seed continues from the latest
             one (the vocabulary and features are recomputed, identically).
@@ -107,6 +121,7 @@ def train(
         A :class:`TrainResult`.
     """
     recipe = RECIPES[name] if recipe is None else recipe
+    label_names = check_label_names(label_names)
     y_train = _check_labels("train_labels", train_labels, len(train_texts))
     y_valid = _check_labels("valid_labels", valid_labels, len(valid_texts))
     tic = time.perf_counter()
@@ -125,8 +140,10 @@ def train(
         f_valid,
         y_valid,
         recipe=recipe,
+        label_names=label_names,
         seed=seed,
         log_dir=log_dir,
+        title=title,
         progress=progress,
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every,
@@ -143,15 +160,18 @@ def train_features(
     y_valid: Any,
     *,
     recipe: Recipe | None = None,
+    label_names: Sequence[str] = LABEL_NAMES,
     seed: int = 0,
     log_dir: str | os.PathLike[str] | None = None,
-    progress: bool = True,
+    title: str | None = None,
+    progress: bool | None = None,
     checkpoint_dir: str | os.PathLike[str] | None = None,
     checkpoint_every: int | None = None,
 ) -> TrainResult:
     """:func:`train` on texts already featurised with ``vocab`` and
     ``recipe.inputs`` (to reuse one vectorisation for several models)."""
     recipe = RECIPES[name] if recipe is None else recipe
+    label_names = check_label_names(label_names)
     y_train = _check_labels("train_labels", y_train, len(f_train.ids))
     y_valid = _check_labels("valid_labels", y_valid, len(f_valid.ids))
     model = make_model(name, vocab, recipe)
@@ -204,6 +224,8 @@ def train_features(
         patience=recipe.patience,
         restore_best=recipe.patience is not None,
         log_dir=log_dir,
+        title=title
+        or f"{name}: {len(y_train):,} training / {len(y_valid):,} validation texts",
         progress=progress,
         checkpoint_dir=checkpoint_dir,
         checkpoint_every=checkpoint_every or per_epoch,
@@ -212,10 +234,12 @@ def train_features(
     params = jax.device_get(result.params)
     best = result.best_epoch if recipe.patience is not None else len(result.history)
     return TrainResult(
-        classifier=Classifier(model, params, vocab, recipe.inputs),
+        classifier=Classifier(model, params, vocab, recipe.inputs, label_names),
         history=result.history,
         best_epoch=best,
         stopped_early=result.stopped_early,
-        timings={},
+        timings={}
+        if result.compile_seconds is None
+        else {"compile": result.compile_seconds},
         params=count_params(params),
     )

@@ -125,7 +125,7 @@ def test_invalid_utf8(tmp_path: Path, caplog):
     path = write(tmp_path, b"text,label\nok,0\nbad \xff,1\nalso \xfe bad,1\n")
     with pytest.raises(ValueError, match=r"data\.csv:3: not valid UTF-8 \(byte 0xff\)"):
         labelled.load_csv(path, errors="strict")
-    with caplog.at_level(logging.WARNING, logger="jaxseq.data.imdb"):
+    with caplog.at_level(logging.WARNING, logger="jaxseq.data.labelled"):
         got = labelled.load_csv(path)
     assert got.texts == ["ok", "bad \ufffd", "also \ufffd bad"]
     assert "2 lines were not valid UTF-8 (the first is line 3)" in caplog.text

@@ -32,7 +32,7 @@ SPAM = {
 def test_class_folders_sorted_give_the_label_ids(tmp_path: Path, caplog):
     make(tmp_path, {**SPAM, "ham/notes.md": "not a text", "ham/.hidden.txt": "x"})
     make(tmp_path, {".ipynb_checkpoints/x.txt": "a hidden folder is no class"})
-    with caplog.at_level(logging.WARNING, logger="jaxseq.data.imdb"):
+    with caplog.at_level(logging.WARNING, logger="jaxseq.data.labelled"):
         got = labelled.load_folder(tmp_path)
     assert isinstance(got, Reviews)
     assert got.label_names == ("ham", "spam")
@@ -86,11 +86,11 @@ def test_utf8_and_empty_files(tmp_path: Path, caplog):
         tmp_path,
         {"neg/a.txt": b"bad \xff byte", "neg/b.txt": b"  \n", "pos/c.txt": "ok"},
     )
-    with caplog.at_level(logging.WARNING, logger="jaxseq.data.imdb"):
+    with caplog.at_level(logging.WARNING, logger="jaxseq.data.labelled"):
         got = labelled.load_folder(tmp_path)
     assert got.texts == ["bad \ufffd byte", "", "ok"]
-    assert "1 of 3 reviews were not valid UTF-8" in caplog.text
-    assert "1 reviews are empty; they are kept" in caplog.text
+    assert "1 of 3 texts were not valid UTF-8" in caplog.text
+    assert "1 texts are empty; they are kept" in caplog.text
     with pytest.raises(ValueError, match=r"neg/a\.txt: not valid UTF-8"):
         labelled.load_folder(tmp_path, errors="strict")
     with pytest.raises(ValueError, match="errors: expected 'replace' or 'strict'"):
@@ -165,7 +165,7 @@ def test_load_holds_out_a_fixed_test_split(tmp_path: Path, caplog):
     files = {f"{'pos' if i % 2 else 'neg'}/{i}.txt": f"text {i}" for i in range(20)}
     make(tmp_path, files)
     whole = labelled.load(tmp_path)
-    with caplog.at_level(logging.INFO, logger="jaxseq.data.imdb"):
+    with caplog.at_level(logging.INFO, logger="jaxseq.data.labelled"):
         train = labelled.load(tmp_path, "train")
     test = labelled.load(tmp_path, "test")
     assert "4 of its 20 texts (holdout 0.2, seed 0) are the test split" in caplog.text

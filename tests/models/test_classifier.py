@@ -73,7 +73,37 @@ def test_train_writes_metrics_and_curves(trained):
     assert (log_dir / "curves.png").stat().st_size > 1000
     assert len((log_dir / "metrics.jsonl").read_text().splitlines()) == 2
     assert result.params == models.count_params(result.classifier.params)
-    assert set(result.timings) == {"vocabulary", "vectorize"}
+    assert set(result.timings) == {"vocabulary", "vectorize", "compile"}
+    assert 0 < result.timings["compile"] < result.history[0]["seconds"]
+
+
+def test_predict_gives_probabilities_and_labels(trained, tmp_path):
+    """Classifier.predict(texts) = sigmoid(predict_logits(featurize(texts)));
+    load takes a run directory (the model/ inside it)."""
+    result, _, valid = trained
+    clf = result.classifier
+    texts = valid.texts[:20]
+    predicted = clf.predict(texts)
+    features = models.featurize(clf.vocab, clf.inputs, texts)
+    logits = models.predict_logits(clf.model, clf.params, features)
+    np.testing.assert_allclose(
+        predicted.probability, 1 / (1 + np.exp(-logits)), rtol=1e-5, atol=1e-7
+    )
+    assert predicted.probability.shape == predicted.label.shape == (20,)
+    np.testing.assert_array_equal(predicted.label, logits > 0)
+    for threshold in (0.0, float(np.median(predicted.probability)), 1.0):
+        labels = clf.predict(texts, threshold=threshold).label
+        np.testing.assert_array_equal(labels, predicted.probability > threshold)
+    assert clf.predict(texts, threshold=0.0).label.all()
+    models.save(tmp_path / "run" / "model", clf)
+    again = models.load(tmp_path / "run")
+    np.testing.assert_allclose(again.predict(texts).probability, predicted.probability)
+    with pytest.raises(TypeError, match="texts: expected a sequence of strings"):
+        clf.predict("one review")
+    with pytest.raises(ValueError, match=r"threshold: expected a number in \[0, 1\]"):
+        clf.predict(texts, threshold=1.5)
+    with pytest.raises(FileNotFoundError, match="or a run directory"):
+        models.load(tmp_path)
 
 
 def test_save_load_round_trip(trained, tmp_path):
@@ -139,3 +169,46 @@ def test_bad_labels_are_refused():
         models.train("lab", ["a", "b"], [0, 2], ["c"], [1])
     with pytest.raises(ValueError, match=r"valid_labels: expected shape \(1,\)"):
         models.train("lab", ["a", "b"], [0, 1], ["c"], [1, 0])
+
+
+def _untrained(label_names=("ham", "spam")) -> models.Classifier:
+    """A bag-of-words classifier with its initial parameters (no training)."""
+    vocab = text.build_vocabulary(
+        ["win cash now", "lunch at noon"], text.word_tokenizer()
+    )
+    model = models.build("bow", vocab_size=len(vocab))
+    params = model.init(jax.random.key(0))
+    return models.Classifier(
+        model, params, vocab, models.InputSpec(maxlen=8), label_names
+    )
+
+
+def test_class_names_are_saved_with_the_model(tmp_path):
+    """The names of label 0 and 1 go into jaxseq.json and come back; predict
+    names each text's class; a model saved without them (before they were
+    kept) loads with IMDb's ("neg", "pos")."""
+    clf = _untrained()
+    texts = ["win cash", "lunch now", "noon"]
+    predicted = clf.predict(texts, threshold=0.0)  # every probability is > 0
+    assert predicted.label_name == ["spam"] * 3
+    assert clf.predict(texts, threshold=1.0).label_name == ["ham"] * 3
+    models.save(tmp_path / "m", clf)
+    config_file = tmp_path / "m" / "jaxseq.json"
+    config = json.loads(config_file.read_text())
+    assert config["config"]["label_names"] == ["ham", "spam"]
+    again = models.load(tmp_path / "m")
+    assert again.label_names == ("ham", "spam")
+    assert again.predict(texts, threshold=0.0).label_name == ["spam"] * 3
+    del config["config"]["label_names"]  # as saved before names were kept
+    config_file.write_text(json.dumps(config))
+    old = models.load(tmp_path / "m")
+    assert old.label_names == ("neg", "pos")
+    assert old.predict(texts, threshold=1.0).label_name == ["neg"] * 3
+    config["config"]["label_names"] = ["same", "same"]
+    config_file.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="jaxseq.json: label_names: expected two"):
+        models.load(tmp_path / "m")
+    with pytest.raises(ValueError, match="label_names: expected two distinct"):
+        models.save(tmp_path / "bad", _untrained(("only one",)))
+    with pytest.raises(ValueError, match="label_names: expected two distinct"):
+        models.train("bow", ["a", "b"], [0, 1], ["c"], [1], label_names="ab")

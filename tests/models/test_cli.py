@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from jaxseq import text
@@ -68,23 +69,45 @@ def test_train_writes_a_run_directory(run_dir):
     assert result["model"]["name"] == "lab" and result["epochs"] == 1
     assert result["recipe"]["inputs"]["maxlen"] == 32
     assert result["test"]["count"] == 1000
+    # one epoch: no step time apart from compiling (sec_per_epoch is the median
+    # epoch after the first); compiling is reported apart
+    assert result["sec_per_epoch"] is None
+    assert 0 < result["compile_seconds"] < result["first_epoch_seconds"]
+    assert result["timings"]["compile"] == result["compile_seconds"]
 
 
 def test_predict_and_eval_read_the_saved_model(run_dir, capsys):
+    """The run directory (or the model/ inside it); options between the texts."""
     done = run(
         "jaxseq.models.cli_predict",
-        str(run_dir / "model"),
+        str(run_dir),
         "A great film.",
-        "Dull and far too long.",
         "--json",
+        "Dull and far too long.",
         cwd=run_dir,
     )
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["text"] for r in rows] == ["A great film.", "Dull and far too long."]
-    assert all(0.0 <= r["positive"] <= 1.0 for r in rows)
+    positive = [r["probabilities"]["pos"] for r in rows]
+    assert all(set(r["probabilities"]) == {"neg", "pos"} for r in rows)
+    assert all(0.0 <= p <= 1.0 for p in positive)
+    for r in rows:
+        assert abs(sum(r["probabilities"].values()) - 1.0) < 1e-5
+    assert [r["label"] for r in rows] == ["pos" if p > 0.5 else "neg" for p in positive]
+    # the same probabilities from Python
+    from jaxseq import models
+
+    clf = models.load(run_dir)
+    assert clf.label_names == ("neg", "pos")
+    predicted = clf.predict([r["text"] for r in rows])
+    np.testing.assert_allclose(predicted.probability, positive, atol=1e-6)
+    assert predicted.label_name == [r["label"] for r in rows]
     assert cli.eval_main([str(run_dir / "model"), "--data", "sample", "--quiet"]) == 0
     assert "sample test: accuracy" in capsys.readouterr().out
+    assert cli.eval_main([str(run_dir), "--quiet", "--json"]) == 0
+    scored = json.loads(capsys.readouterr().out)
+    assert scored["count"] == 1000 and 0.0 <= scored["accuracy"] <= 1.0
 
 
 def test_predict_reads_a_utf8_file_and_counts_blank_lines(run_dir, tmp_path, capsys):
@@ -159,11 +182,13 @@ def test_bad_model_options(capsys):
         assert message in capsys.readouterr().err
 
 
-def _train_lab(cwd: Path, out: str, epochs: int) -> subprocess.CompletedProcess:
+def _train_lab(
+    cwd: Path, out: str, epochs: int, *flags: str
+) -> subprocess.CompletedProcess:
     done = run(
         "jaxseq.models.cli_train", "imdb", "--model", "lab", "--data", "sample",
         "--epochs", str(epochs), "--maxlen", "32", "--batch-size", "64",
-        "--out", out, "--quiet", "--no-test", cwd=cwd,
+        "--out", out, "--no-test", *flags, cwd=cwd,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     return done
@@ -173,12 +198,18 @@ def test_train_continues_from_its_checkpoint(tmp_path):
     """One epoch (1,599 reviews, batch 64: 24 steps), then the same command
     asking for two continues from that epoch's checkpoint and ends where a
     two-epoch run ends, bit for bit."""
-    import numpy as np
-
-    _train_lab(tmp_path, "runs/a", 1)
-    again = _train_lab(tmp_path, "runs/a", 2)
-    assert "continuing from the checkpoint at step 24 in runs/a/ckpt" in again.stdout
-    _train_lab(tmp_path, "runs/b", 2)
+    _train_lab(tmp_path, "runs/a", 1, "--quiet")
+    again = _train_lab(tmp_path, "runs/a", 2)  # not --quiet: status lines
+    assert "fit: resuming from the verified checkpoint of step 24 in " in again.stderr
+    assert "runs/a/ckpt (epoch 2, batch 1 of 24)" in again.stderr
+    # stderr is no terminal here: lines, no bar; compiling is its own stage
+    assert "fit: compiling the training step ... done in " in again.stderr
+    assert "epoch 2 (step 48):" in again.stderr and "\r" not in again.stderr
+    assert "continuing from the checkpoint" not in again.stdout  # (unverified)
+    # epoch 2 started a call (compiling): no step time to report
+    result = json.loads((tmp_path / "runs" / "a" / "result.json").read_text())
+    assert result["sec_per_epoch"] is None and result["compile_seconds"] > 0
+    _train_lab(tmp_path, "runs/b", 2, "--quiet")
     a, b = tmp_path / "runs" / "a", tmp_path / "runs" / "b"
     history = [
         [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
