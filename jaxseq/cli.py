@@ -1,4 +1,4 @@
-"""The ``jaxseq`` command line: ``jaxseq [--debug] COMMAND [ARGS...]``.
+"""The ``jaxseq`` command line: ``jaxseq [--debug] [--version] COMMAND [ARGS...]``.
 
 Each command lives in the module that owns the feature and exposes
 ``main(argv: list[str]) -> int``; this file dispatches, importing lazily so that
@@ -6,8 +6,13 @@ Each command lives in the module that owns the feature and exposes
 commands that use them. It also holds the conventions every command follows:
 
 - :class:`Parser`: ``argparse`` without abbreviated flags (``--epoch`` is not
-  ``--epochs``) and with usage errors in one line, ``PROG: error: argument
-  --flag: ...`` (exit status 2);
+  ``--epochs``), with usage errors in one line, ``PROG: error: argument
+  --flag: ...`` (exit status 2), ``--version``, and plain-text help that shows
+  each option's default (:class:`HelpFormatter`);
+- one flag name per idea in every command: ``--lr`` (learning rate),
+  ``--seed`` (PRNG seed), ``--json`` (machine output), ``--quiet`` (no progress
+  bars, no info lines); progress shows by default only where a person watches
+  (:func:`watched`: stderr is a terminal and ``CI`` is unset);
 - argument types (:func:`positive_int`, :func:`positive_float`,
   :func:`fraction`, :func:`seed`, :func:`output_dir`, ...) that check a value
   when the command line is parsed, before any data is read, and name the flag;
@@ -23,6 +28,7 @@ import argparse
 import importlib
 import math
 import os
+import re
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -32,13 +38,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("jaxseq.demo", "the main job on its embedded default (no download)"),
     "train": (
         "jaxseq.models.cli_train",
-        "train a text classifier: jaxseq train imdb --model lstm",
+        "train a text classifier (train text --data DIR|FILE.csv, train imdb) or a language model (train lm)",
     ),
     "predict": (
         "jaxseq.models.cli_predict",
-        "positive-review probability from a saved model",
+        "the class of each text and its probability, from a saved classifier",
     ),
-    "eval": ("jaxseq.models.cli_eval", "accuracy of a saved model on a labelled split"),
+    "eval": (
+        "jaxseq.models.cli_eval",
+        "accuracy of a saved classifier; perplexity of a language model run",
+    ),
+    "generate": (
+        "jaxseq.lm.cli_generate",
+        "continue prompts with a language model: jaxseq generate RUN_DIR 'text'",
+    ),
     "forecast": (
         "jaxseq.forecast.cli",
         "forecast series: jaxseq forecast --data f.csv --horizon 12 --model lstm",
@@ -55,9 +68,49 @@ _DEBUG_ENV = "JAXSEQ_DEBUG"
 _debug_flag = False  # set by ``jaxseq --debug`` for the duration of main()
 
 
+def version() -> str:
+    """jaxseq's version: the installed distribution's, else ``jaxseq.__version__``."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("jaxseq")
+    except metadata.PackageNotFoundError:
+        from . import __version__
+
+        return __version__
+
+
+def watched() -> bool:
+    """Whether a person is watching: stderr is a terminal and the environment
+    variable ``CI`` is unset (or ``0``/``false``/``no``). Progress bars show by
+    default only then (``--quiet`` turns them off everywhere)."""
+    ci = os.environ.get("CI", "").strip().lower()
+    if ci not in ("", "0", "false", "no"):
+        return False
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stream
+        return False
+
+
+def add_quiet(parser: argparse.ArgumentParser) -> None:
+    """Add the ``--quiet`` flag every command shares (``args.quiet``)."""
+    parser.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no progress bars and no info lines (progress shows by default "
+        "only on a terminal with CI unset)",
+    )
+
+
+def show_progress(quiet: bool) -> bool:
+    """Whether a command shows progress bars: not ``--quiet`` and :func:`watched`."""
+    return not quiet and watched()
+
+
 def _usage() -> str:
     width = max(map(len, COMMANDS))
-    lines = ["usage: jaxseq [--debug] COMMAND [ARGS...]", "", "commands:"]
+    lines = ["usage: jaxseq [--debug] [--version] COMMAND [ARGS...]", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += [
         "",
@@ -77,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if not argv or argv[0] in ("-h", "--help"):
             print(_usage())
+            return 0
+        if argv[0] == "--version":
+            print(f"jaxseq {version()}")
             return 0
         name, rest = argv[0], argv[1:]
         if name not in COMMANDS:
@@ -144,14 +200,68 @@ def error_line(err: BaseException) -> str:
 
 
 # ------------------------------------------------------------------ parsing
+_REST = [
+    (re.compile(r":[a-z]+:`~?([^`]+)`"), r"\1"),  # :func:`x` -> x
+    (re.compile(r"``([^`]+)``"), r"\1"),  # ``x`` -> x
+    (re.compile(r"(\S)::$", re.M), r"\1:"),  # "text::" (a literal block follows)
+    (re.compile(r"^\s*::$\n?", re.M), ""),
+]
+
+
+def plain_text(text: str) -> str:
+    """``text`` without reST markup (roles, double back-quotes, ``::``)."""
+    for pattern, replacement in _REST:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class HelpFormatter(
+    argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter
+):
+    """Help as plain text: the description and epilog keep their line breaks
+    (reST markup removed), and each option's help ends with its default,
+    ``(default: 25)``, unless the default is ``None``/``False`` or the help
+    already names it."""
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(plain_text(text))
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_ = plain_text(action.help or "")
+        default = action.default
+        if (
+            default is None
+            or default is False
+            or default == argparse.SUPPRESS
+            or "default" in help_.lower()
+            or isinstance(action, argparse._VersionAction)
+        ):
+            return help_
+        return super()._get_help_string(action)
+
+
 class Parser(argparse.ArgumentParser):
     """``argparse.ArgumentParser`` for jaxseq commands: no abbreviated long
-    options (``allow_abbrev=False``, also for subparsers) and usage errors in
-    one line on stderr naming the argument (exit status 2)."""
+    options (``allow_abbrev=False``, also for subparsers), usage errors in one
+    line on stderr naming the argument (exit status 2), ``--version``, and
+    plain-text help showing the defaults (:class:`HelpFormatter`; a
+    ``formatter_class`` of ``RawDescriptionHelpFormatter`` is taken as it)."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("allow_abbrev", False)
+        if kwargs.get("formatter_class") in (
+            None,
+            argparse.RawDescriptionHelpFormatter,
+        ):
+            kwargs["formatter_class"] = HelpFormatter
         super().__init__(*args, **kwargs)
+        if self.add_help:
+            self.add_argument(
+                "--version",
+                action="version",
+                version=f"jaxseq {version()}",
+                help="show jaxseq's version and exit",
+            )
 
     def add_subparsers(self, **kwargs):
         kwargs.setdefault("parser_class", Parser)

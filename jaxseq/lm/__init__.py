@@ -13,8 +13,13 @@ module          contents
 ``models``      :class:`LanguageModel`, :func:`rnn_lm`, :func:`transformer_lm`
 ``stateful``    :class:`StreamState`, :func:`make_stream_train_step`,
                 :func:`evaluate_stream`, :func:`train_epochs`
+``training``    :func:`fit_stream` (resumable runs: checkpoints with the carry
+                and the data position), :class:`Checkpoints`,
+                :func:`restore_stream`, :func:`plot_perplexity`
 ``generate``    :func:`sampling`, :func:`generate`, :func:`make_generator`
 ``torch``       :func:`from_torch_lm`: PyTorch word_language_model ``RNNModel``
+``cli``         the commands ``jaxseq train lm``, ``jaxseq generate``
+                and ``jaxseq eval`` of LM runs (the last two in ``cli_generate``)
 ==============  ==========================================================
 
 Guide: docs/lm.md.
@@ -66,16 +71,25 @@ from .streams import (
     load_texts,
     read_texts,
 )
+from .training import (
+    Checkpoints,
+    StreamFit,
+    fit_stream,
+    plot_perplexity,
+    restore_stream,
+)
 
 __all__ = [
     "EOS_ID",
     "EOS_TOKEN",
+    "Checkpoints",
     "Chunks",
     "EpochResult",
     "Generated",
     "LanguageModel",
     "Readout",
     "Sampling",
+    "StreamFit",
     "StreamState",
     "TokenStream",
     "Window",
@@ -86,6 +100,7 @@ __all__ = [
     "encode_stream",
     "evaluate_stream",
     "filter_logits",
+    "fit_stream",
     "fresh_carry",
     "generate",
     "init_stream_state",
@@ -96,11 +111,13 @@ __all__ = [
     "make_stream_train_step",
     "next_token",
     "perplexity",
+    "plot_perplexity",
     "read_texts",
     "readout",
     "readout_init",
     "reset_carry",
     "resettable",
+    "restore_stream",
     "rnn_lm",
     "sampling",
     "sequence_cross_entropy",

@@ -416,8 +416,40 @@ def transformer_lm(
     return LanguageModel(init, init_carry, apply, config)
 
 
+def from_config(config: dict[str, Any]) -> LanguageModel:
+    """The :class:`LanguageModel` whose ``config`` this is (as saved with its
+    parameters): the inverse of ``lm.config`` for :func:`rnn_lm` with a
+    built-in cell and for :func:`transformer_lm`.
+
+    Examples:
+        >>> from jaxseq.lm import rnn_lm
+        >>> from jaxseq.lm.models import from_config
+        >>> lm = rnn_lm(30, cell="gru", embed_dim=8, hidden=8, num_layers=1)
+        >>> from_config(lm.config).config == lm.config
+        True
+    """
+    if not isinstance(config, dict) or config.get("name") not in (
+        "rnn_lm",
+        "transformer_lm",
+    ):
+        got = config.get("name") if isinstance(config, dict) else type(config).__name__
+        raise ValueError(
+            f"config: expected the config of rnn_lm or transformer_lm (name), got "
+            f"{got!r}."
+        )
+    rest = {k: v for k, v in config.items() if k not in ("name", "vocab_size")}
+    if config["name"] == "transformer_lm":
+        return transformer_lm(config["vocab_size"], **rest)
+    name, options = rest.pop("cell"), dict(rest.pop("cell_options"))
+    if name not in CELLS:
+        raise ValueError(f"config.cell: expected one of {sorted(CELLS)}, got {name!r}.")
+    cell = CELLS[name](rest.pop("hidden"), **options)
+    return rnn_lm(config["vocab_size"], cell=cell, **rest)
+
+
 __all__ = [
     "CELLS",
+    "from_config",
     "LanguageModel",
     "Readout",
     "Window",

@@ -18,6 +18,7 @@ gradient leaves the state unchanged and reports ``finite = False``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -147,8 +148,33 @@ def make_stream_train_step(
         >>> int(state.train.step), float(metrics["count"])
         (3, 10.0)
     """
-    fn = stream_train_step_fn(lm, optimizer)
+    return _jit_train_step(lm.apply, optimizer, bool(donate))
+
+
+class _Applies(NamedTuple):
+    """The part of a :class:`LanguageModel` the steps use (hashable: a cache key)."""
+
+    apply: Callable[..., Any]
+
+
+# One jitted step per (model function, optimiser): building the same model and
+# optimiser objects again (a command run twice in one process) reuses its
+# compilation instead of tracing and compiling a new closure.
+@functools.lru_cache(maxsize=32)
+def _jit_train_step(apply, optimizer, donate: bool):
+    fn = stream_train_step_fn(_Applies(apply), optimizer)  # type: ignore[arg-type]
     return jax.jit(fn, donate_argnums=(0,) if donate else ())
+
+
+@functools.lru_cache(maxsize=32)
+def _jit_eval_step(apply):
+    lm = _Applies(apply)
+
+    def eval_step(params: Any, carry: Any, batch: Chunks):
+        _, (carry, total, count) = chunk_loss(lm, params, carry, batch, None)  # type: ignore[arg-type]
+        return carry, {"loss": total, "count": count}
+
+    return jax.jit(eval_step)
 
 
 def make_stream_eval_step(
@@ -156,12 +182,7 @@ def make_stream_eval_step(
 ) -> Callable[[Any, Any, Chunks], tuple[Any, dict[str, jax.Array]]]:
     """``eval_step(params, carry, batch) -> (carry, metrics)`` (jitted, no
     dropout): the NLL sum and token count of one chunk, carry passed on."""
-
-    def eval_step(params: Any, carry: Any, batch: Chunks):
-        _, (carry, total, count) = chunk_loss(lm, params, carry, batch, None)
-        return carry, {"loss": total, "count": count}
-
-    return jax.jit(eval_step)
+    return _jit_eval_step(lm.apply)
 
 
 def evaluate_stream(

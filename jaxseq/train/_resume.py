@@ -46,9 +46,13 @@ class RunCheckpoints:
         if diffs:
             raise self._mismatch(diffs)
 
-    def restore(self, like: TrainState, *, resume: bool) -> Restored | None:
+    def restore(
+        self, like: TrainState, *, resume: bool, extra_like: Any = None
+    ) -> Restored | None:
         """The newest intact checkpoint of this run (``None``: there is none);
-        damaged newer ones are moved aside, with a warning."""
+        damaged newer ones are moved aside, with a warning. ``extra_like``: the
+        structure of the ``extra`` arrays saved with the state (see
+        :func:`~jaxseq.train.checkpoint.save_checkpoint`)."""
         steps = self.manager.all_steps()
         if not steps:
             return None
@@ -58,7 +62,9 @@ class RunCheckpoints:
                 f"resume=False, got {self.directory} with steps {list(steps)}. "
                 f"Pass another checkpoint_dir or delete {self.directory}."
             )
-        restored = restore_checkpoint(self.manager, like, check=self._check)
+        restored = restore_checkpoint(
+            self.manager, like, check=self._check, extra_like=extra_like
+        )
         step = int(restored.state.step)
         if restored.skipped:  # so that the run can write those steps again
             moved = set_aside(self.manager, restored.skipped)
@@ -79,7 +85,9 @@ class RunCheckpoints:
         self.last_saved = step
         return restored
 
-    def save(self, state: TrainState, meta: dict[str, Any], best_params) -> None:
+    def save(
+        self, state: TrainState, meta: dict[str, Any], best_params, extra: Any = None
+    ) -> None:
         step = int(state.step)
         if self.last_saved == step:
             return
@@ -88,7 +96,7 @@ class RunCheckpoints:
             "fingerprint": self.fingerprint,
             "probe": _fingerprint.resume_probe(self.optimizer, state),
         }
-        save_checkpoint(self.manager, state, meta, best_params=best_params)
+        save_checkpoint(self.manager, state, meta, best_params=best_params, extra=extra)
         self.last_saved = step
 
     def close(self) -> None:

@@ -3,7 +3,10 @@
 A checkpoint holds the whole :class:`~jaxseq.train.TrainState` (parameters,
 optimiser state, step and PRNG key), the best parameters so far when early
 stopping is on, and a JSON record (``meta``) with the data-order position (epoch
-and batch index), the early-stopping bookkeeping and the metrics history.
+and batch index), the early-stopping bookkeeping and the metrics history, and
+optionally an ``extra`` pytree of arrays a training loop keeps besides the train
+state (e.g. the streams' carry of stateful truncated BPTT, :mod:`jaxseq.lm`),
+verified and restored like the state.
 
 Atomicity is Orbax's: each step is written into a temporary directory
 (``<step>.orbax-checkpoint-tmp-*``) and renamed to ``<step>`` only once every file
@@ -64,13 +67,14 @@ class CheckpointWarning(UserWarning):
 
 class Restored(NamedTuple):
     """What :func:`restore_checkpoint` returns: the verified state, its record,
-    the best parameters (or ``None``) and the newer steps that were skipped as
-    damaged."""
+    the best parameters (or ``None``), the newer steps that were skipped as
+    damaged and the ``extra`` pytree (``None`` unless asked for)."""
 
     state: TrainState
     meta: dict[str, Any]
     best_params: Any | None
     skipped: tuple[int, ...] = ()
+    extra: Any | None = None
 
 
 def _one_line(err: BaseException, width: int = 300) -> str:
@@ -173,9 +177,12 @@ def _storable(state: TrainState) -> TrainState:
     return state._replace(key=jax.random.key_data(state.key))
 
 
-def _check_like(arrays: dict[str, Any], like: TrainState, where: str) -> None:
-    for item, tree in (("state", _storable(like)), ("best", like.params)):
-        if item not in arrays:
+def _check_like(
+    arrays: dict[str, Any], like: TrainState, where: str, extra_like: Any = None
+) -> None:
+    items = (("state", _storable(like)), ("best", like.params), ("extra", extra_like))
+    for item, tree in items:
+        if item not in arrays or (item == "extra" and extra_like is None):
             continue
         stored, now = _integrity.layout(arrays[item]), _integrity.tree_layout(tree)
         if stored != now:
@@ -200,9 +207,10 @@ def save_checkpoint(
     meta: dict[str, Any],
     *,
     best_params: Any | None = None,
+    extra: Any | None = None,
 ) -> None:
-    """Save ``state`` (and ``best_params``) under step ``int(state.step)``, with
-    the sha256 of every array in the record.
+    """Save ``state`` (and ``best_params``, ``extra``) under step
+    ``int(state.step)``, with the sha256 of every array in the record.
 
     Args:
         manager: from :func:`checkpoint_manager`.
@@ -210,6 +218,8 @@ def save_checkpoint(
         meta: JSON-serialisable record saved alongside (keys starting with
             ``_`` are reserved).
         best_params: optional parameters of the best epoch so far.
+        extra: optional pytree of arrays kept besides the state (restore it
+            with ``restore_checkpoint(..., extra_like=...)``).
 
     Raises:
         CheckpointWriteError: if the write fails (now, or an earlier
@@ -220,13 +230,18 @@ def save_checkpoint(
     arrays = {"state": _integrity.digests(storable)}
     if best_params is not None:
         arrays["best"] = _integrity.digests(best_params)
-    record = _integrity.seal({**meta, "has_best": best_params is not None}, arrays)
+    if extra is not None:
+        arrays["extra"] = _integrity.digests(extra)
+    flags = {"has_best": best_params is not None, "has_extra": extra is not None}
+    record = _integrity.seal({**meta, **flags}, arrays)
     items = {
         "state": ocp.args.StandardSave(storable),
         "meta": ocp.args.JsonSave(record),
     }
     if best_params is not None:
         items["best"] = ocp.args.StandardSave(best_params)
+    if extra is not None:
+        items["extra"] = ocp.args.StandardSave(extra)
     try:
         manager.save(step, args=ocp.args.Composite(**items), force=True)
     except Exception as err:
@@ -240,7 +255,9 @@ def _abstract(tree: Any) -> Any:
     return jax.tree.map(ocp.utils.to_shape_dtype_struct, tree)
 
 
-def _restore_step(manager, like: TrainState, step: int, check) -> Restored:
+def _restore_step(
+    manager, like: TrainState, step: int, check, extra_like: Any = None
+) -> Restored:
     """Restore and verify one step; ``_Damaged`` if it is not intact."""
     where = f"of step {step} in {manager.directory}"
     try:
@@ -253,10 +270,17 @@ def _restore_step(manager, like: TrainState, step: int, check) -> Restored:
     meta, arrays = _integrity.unseal(record)
     if check is not None:
         check(meta)
-    _check_like(arrays, like, where)
+    if extra_like is not None and not meta.get("has_extra"):
+        raise CheckpointMismatchError(
+            f"extra_like: expected a checkpoint with extra arrays, got the "
+            f"checkpoint {where} without them."
+        )
+    _check_like(arrays, like, where, extra_like)
     items = {"state": ocp.args.StandardRestore(_abstract(_storable(like)))}
     if meta.get("has_best"):
         items["best"] = ocp.args.StandardRestore(_abstract(like.params))
+    if extra_like is not None:
+        items["extra"] = ocp.args.StandardRestore(_abstract(extra_like))
     try:
         with _integrity.quiet_reads():
             out = manager.restore(step, args=ocp.args.Composite(**items))
@@ -266,9 +290,12 @@ def _restore_step(manager, like: TrainState, step: int, check) -> Restored:
     best = out.best if meta.get("has_best") else None
     if best is not None:
         _integrity.verify("best", arrays["best"], best)
+    extra = out.extra if extra_like is not None else None
+    if extra is not None:
+        _integrity.verify("extra", arrays["extra"], extra)
     impl = jax.random.key_impl(like.key)
     state = out.state._replace(key=jax.random.wrap_key_data(out.state.key, impl=impl))
-    return Restored(state, meta, best)
+    return Restored(state, meta, best, extra=extra)
 
 
 def restore_checkpoint(
@@ -277,6 +304,7 @@ def restore_checkpoint(
     *,
     step: int | None = None,
     check: Callable[[dict[str, Any]], None] | None = None,
+    extra_like: Any = None,
 ) -> Restored:
     """Restore a verified checkpoint into the structure, dtypes and shardings of
     ``like``.
@@ -293,9 +321,11 @@ def restore_checkpoint(
         check: called with each candidate's record (``meta``) before its
             arrays are read; raise to refuse it (``fit`` compares its
             fingerprint there).
+        extra_like: a pytree like the ``extra`` arrays saved with the state
+            (``None``: they are not read).
 
     Returns:
-        :class:`Restored` ``(state, meta, best_params)``.
+        :class:`Restored` ``(state, meta, best_params, skipped, extra)``.
 
     Raises:
         FileNotFoundError: if there is no committed checkpoint.
@@ -313,7 +343,7 @@ def restore_checkpoint(
     damaged: list[str] = []
     for s in steps:
         try:
-            restored = _restore_step(manager, like, s, check)
+            restored = _restore_step(manager, like, s, check, extra_like)
         except _Damaged as err:
             damaged.append(f"step {s}: {err}")
             continue

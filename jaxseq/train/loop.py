@@ -1,6 +1,13 @@
 """``fit``: epochs of minibatch training with validation, early stopping,
 checkpoints, metrics files and a progress bar.
 
+Progress comes in two stages: "compiling" (the first step of a call traces
+and compiles the jitted update; its time is ``FitResult.compile_seconds``, and
+no ETA is shown until it is done), then the steps, with the running loss and an
+ETA from compiled steps only. By default the bar shows only where a person
+watches (stderr a terminal, ``CI`` unset: :func:`jaxseq.cli.watched`);
+elsewhere the same news comes as plain lines on stderr, one per epoch.
+
 Data are pytrees (typically tuples) of NumPy arrays sharing a leading example
 axis, e.g. ``(ids [N, T], lengths [N], labels [N])``. Each epoch visits a fresh
 permutation of the examples, drawn from ``numpy.random.default_rng((seed,
@@ -40,6 +47,8 @@ from .step import (
     summarize,
 )
 
+_PLOT_EVERY_S = 30.0  # curves.png is redrawn at most this often during a fit
+
 
 class FitResult(NamedTuple):
     """What :func:`fit` returns.
@@ -49,7 +58,10 @@ class FitResult(NamedTuple):
             ``restore_best``), else the final parameters.
         state: the final :class:`~jaxseq.train.TrainState` (last step's params).
         history: one dict per epoch: ``epoch`` (1-based), ``step``,
-            ``train_<metric>``, ``valid_<metric>``, ``seconds``.
+            ``train_<metric>``, ``valid_<metric>``, ``seconds`` (the epoch's
+            training time, validation excluded) and ``compile_seconds`` (the
+            part of it spent in a call's first step, compiling; 0.0 in epochs
+            where no call started).
         best_epoch: the 1-based epoch ``params`` come from (``None`` without
             validation).
         stopped_early: whether early stopping ended the run (this call or the
@@ -57,6 +69,10 @@ class FitResult(NamedTuple):
         resumed_from: the verified checkpoint step this call continued from
             (``None``: it started afresh); ``state.step - resumed_from`` steps
             were trained by this call.
+        compile_seconds: wall time of this call's first step: tracing,
+            compiling and running the jitted update once (``None``: no step
+            ran). Epoch 1's ``seconds`` include it, and any compile of other
+            batch shapes (buckets) and of the validation step.
     """
 
     params: Any
@@ -65,6 +81,7 @@ class FitResult(NamedTuple):
     best_epoch: int | None
     stopped_early: bool
     resumed_from: int | None = None
+    compile_seconds: float | None = None
 
 
 class NonFiniteError(FloatingPointError):
@@ -157,8 +174,14 @@ def _check_fit_args(batch_size, epochs, patience, mode, checkpoint_every, n):
         )
 
 
+def _watched() -> bool:
+    from ..cli import watched
+
+    return watched()
+
+
 def _epoch_line(record: dict[str, Any]) -> str:
-    skip = ("epoch", "step", "seconds")
+    skip = ("epoch", "step", "seconds", "compile_seconds")
     values = " ".join(f"{k}={v:.4g}" for k, v in record.items() if k not in skip)
     return f"epoch {record['epoch']} (step {record['step']}): {values}"
 
@@ -195,7 +218,13 @@ class _Fit:
                 optimizer=optimizer,
             )
         self.resumed_from: int | None = None
+        self.compile_seconds: float | None = None
+        self.epoch_compile = 0.0  # compile seconds inside the current epoch
         self.primary = parallel.is_primary()
+        progress = opts["progress"]
+        # the bar where a person watches; plain lines elsewhere; nothing if False
+        self.show_bar = self.primary and (_watched() if progress is None else progress)
+        self.show_lines = self.primary and progress is not False and not self.show_bar
 
     def options(self) -> dict[str, Any]:
         """The fit options that change the result (``epochs`` may grow)."""
@@ -259,8 +288,7 @@ class _Fit:
             return state
         self.run.load(restored.meta, restored.best_params)
         self.resumed_from = int(restored.state.step)
-        if self.o["progress"] and self.primary:
-            print(self._resumed_line(self.resumed_from), file=sys.stderr)
+        self.say(self._resumed_line(self.resumed_from))
         return restored.state
 
     def _resumed_line(self, step: int) -> str:
@@ -274,6 +302,11 @@ class _Fit:
         if step >= self.o["epochs"] * self.spe:
             return f"{line}; the run had finished all {self.o['epochs']} epochs"
         return line
+
+    def say(self, line: str) -> None:
+        """A status line on stderr (through tqdm, so that a bar stays intact)."""
+        if self.show_bar or self.show_lines:
+            tqdm.write(line, file=sys.stderr)
 
     def save(self, state: TrainState) -> None:
         if self.ckpt is not None:
@@ -326,35 +359,95 @@ class _Fit:
                 if o["patience"] is not None and run.bad_epochs >= o["patience"]:
                     run.stopped = True
         record["seconds"] = seconds
+        record["compile_seconds"], self.epoch_compile = self.epoch_compile, 0.0
         run.history.append(record)
         if self.primary and o["log_dir"] is not None:
             write_metrics(run.history, o["log_dir"])
-            plot_history(run.history, os.path.join(o["log_dir"], "curves.png"))
+            # the PNG costs ~1 s of matplotlib: redrawn at most every
+            # _PLOT_EVERY_S seconds, and always after the last epoch
+            last = run.stopped or epoch + 1 >= o["epochs"]
+            now = time.perf_counter()
+            if not last and now - getattr(self, "_plotted_at", -1e9) < _PLOT_EVERY_S:
+                return
+            self._plotted_at = now
+            best = run.best_epoch if o["restore_best"] else None
+            plot_history(
+                run.history,
+                os.path.join(o["log_dir"], "curves.png"),
+                title=o["title"],
+                best_epoch=best,
+                monitor=o["monitor"],
+            )
+
+    def bar(self, step: int, compiling: bool) -> tqdm:
+        """The progress bar from ``step`` on; while ``compiling``, labelled so
+        and without rate or ETA (the first step's time is compile time)."""
+        total = self.o["epochs"] * self.spe
+        return tqdm(
+            total=total,
+            initial=min(step, total),
+            unit="step",
+            desc="compiling" if compiling else "fit",
+            bar_format="{desc}: {n_fmt}/{total_fmt} steps [{elapsed}]"
+            if compiling
+            else None,
+            leave=not compiling,
+            file=sys.stderr,
+            disable=not self.show_bar,
+        )
+
+    def first_step(self, state: TrainState, idx: np.ndarray, bar: tqdm) -> Any:
+        """The call's first step, timed as :attr:`compile_seconds` and announced
+        as a stage of its own: "fit: compiling the training step ... done in
+        X s" (``bar``, the "compiling" bar, is closed)."""
+        lines = self.show_lines
+        if lines:  # (the bar says "compiling" itself)
+            print("fit: compiling the training step ...", end="", file=sys.stderr)
+            sys.stderr.flush()
+        tic = time.perf_counter()
+        try:
+            state, metrics = self.train_step(state, self._batch(idx))
+            metrics = jax.device_get(metrics)
+        except BaseException:
+            if lines:
+                print(file=sys.stderr)  # end the line before the error's
+            raise
+        finally:
+            bar.close()
+        self.compile_seconds = self.epoch_compile = time.perf_counter() - tic
+        done = f"done in {self.compile_seconds:.1f} s"
+        if lines:
+            print(f" {done}", file=sys.stderr)
+        elif self.show_bar:
+            tqdm.write(f"fit: compiling the training step ... {done}", file=sys.stderr)
+        return state, metrics
 
     def train(self, state: TrainState) -> TrainState:
         o, run, spe = self.o, self.run, self.spe
         step = int(state.step)
-        total = o["epochs"] * spe
-        bar = tqdm(
-            total=total,
-            initial=min(step, total),
-            unit="step",
-            desc="fit",
-            disable=not (o["progress"] and self.primary),
-        )
         epoch = step // spe
+        if epoch >= o["epochs"] or run.stopped:
+            return state
+        bar = self.bar(step, compiling=True)
         while epoch < o["epochs"] and not run.stopped:
             batches = self.batches(epoch)
             tic = time.perf_counter()
             for b in range(step % spe, spe):  # mid-epoch after a resume
-                state, metrics = self.train_step(state, self._batch(batches[b]))
-                metrics = jax.device_get(metrics)
+                first = self.compile_seconds is None
+                if first:
+                    state, metrics = self.first_step(state, batches[b], bar)
+                else:
+                    state, metrics = self.train_step(state, self._batch(batches[b]))
+                    metrics = jax.device_get(metrics)
                 if not metrics["finite"]:
                     bar.close()
                     self.fail(state, metrics, epoch, b)
                 run.totals = accumulate(run.totals, metrics)
                 step += 1
-                bar.update(1)
+                if first:  # the steps' bar, its rate and ETA from compiled steps
+                    bar = self.bar(step, compiling=False)
+                else:
+                    bar.update(1)
                 bar.set_postfix(
                     epoch=epoch + 1,
                     loss=f"{summarize(run.totals)['loss']:.4g}",
@@ -362,8 +455,7 @@ class _Fit:
                 )
                 if b == spe - 1:
                     self.end_epoch(state, epoch, time.perf_counter() - tic)
-                    if not bar.disable:
-                        bar.write(_epoch_line(run.history[-1]))
+                    self.say(_epoch_line(run.history[-1]))
                 every = o["checkpoint_every"]
                 if every is not None and step % every == 0:
                     self.save(state)
@@ -396,7 +488,8 @@ def fit(
     max_to_keep: int | None = 2,
     resume: bool = True,
     log_dir: str | os.PathLike | None = None,
-    progress: bool = True,
+    title: str | None = None,
+    progress: bool | None = None,
     mesh: jax.sharding.Mesh | None = None,
 ) -> FitResult:
     """Train ``params`` by minibatch gradient descent on ``loss_fn``.
@@ -447,9 +540,14 @@ def fit(
             ``checkpoint_dir`` when there is one (a damaged newer one is moved
             aside with a :class:`~jaxseq.train.CheckpointWarning`); the
             fingerprint must match. ``False``: the directory must hold none.
-        log_dir: write ``metrics.jsonl``, ``metrics.csv`` and ``curves.png`` there
-            after every epoch.
-        progress: show a tqdm progress bar with the running loss.
+        log_dir: write ``metrics.jsonl`` and ``metrics.csv`` there after every
+            epoch, and ``curves.png`` at most every 30 s and after the last epoch.
+        title: the title of ``curves.png`` (what was trained on what).
+        progress: ``True``: a tqdm bar ("compiling", then the steps with the
+            running loss and an ETA) and status lines (resuming, one per
+            epoch); ``None`` (default): the bar where a person watches
+            (:func:`jaxseq.cli.watched`), else the same as plain lines on
+            stderr; ``False``: nothing.
         mesh: a device mesh (:func:`~jaxseq.train.data_mesh`) for data
             parallelism; ``batch_size`` must be a multiple of its size.
 
@@ -500,4 +598,5 @@ def fit(
         best_epoch=run.run.best_epoch,
         stopped_early=run.run.stopped,
         resumed_from=run.resumed_from,
+        compile_seconds=run.compile_seconds,
     )

@@ -13,5 +13,5 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "lm.md"
 
 @pytest.mark.slow
 def test_lm_guide_runs(capsys):
-    assert run_python_blocks(DOC, "docs_lm") == 4
+    assert run_python_blocks(DOC, "docs_lm") == 5
     capsys.readouterr()
