@@ -24,6 +24,13 @@ Usage:
     python benchmarks/bayes.py            # full run: benchmarks/results/bayes.*
     python benchmarks/bayes.py --quick    # small run: benchmarks/results/bayes_quick/
     python benchmarks/bayes.py --scaling  # benchmarks/results/bayes_scaling.*
+    python benchmarks/bayes.py --default-fit  # benchmarks/results/bayes_default_fit.*
+
+With ``--default-fit`` it times a *default* fit (1,000 + 1,000 draws, 4 chains) of
+each sampler on the shipped data sets (sine, m = 4; sunspots AR(3), m = 4): in a
+fresh process with an empty persistent compilation cache ("cold"), again in the
+same process ("memory": the compiled programs are reused), and in a second fresh
+process that finds the programs in the persistent cache ("disk").
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -614,6 +624,108 @@ def scaling_markdown(cells, fits, meta) -> str:
     return "\n".join(lines)
 
 
+# ------------------------------------------------------------ default-fit timing
+DEFAULT_FIT_DATA = ("synth_m4", "sunspots")
+
+
+def _default_fit_data(name):
+    if name == "synth_m4":
+        x, y, _, _ = synthetic()
+    else:
+        x, y, _, _, _ = sunspots()
+    return x, y, 4
+
+
+def default_fit_child(name: str, sampler: str, fits: int) -> None:
+    """In a fresh process: ``fits`` default fits, one JSON line each."""
+    from jaxseq.bayes.driver import enable_compile_cache
+
+    cache = enable_compile_cache()  # JAXSEQ_COMPILE_CACHE set by the parent
+    x, y, hidden = _default_fit_data(name)
+    for rep in range(fits):
+        cpu, start = time.process_time(), time.perf_counter()
+        result = fit(jax.random.key(rep), x, y, hidden=hidden, sampler=sampler,
+                     progress=False)  # fmt: skip
+        row = {
+            "dataset": name,
+            "sampler": sampler,
+            "m": hidden,
+            "n": int(y.shape[0]),
+            "default_settings": True,
+            "wall_s": round(time.perf_counter() - start, 2),
+            "compile_s": round(result.compile_s, 2),
+            "cpu_s": round(time.process_time() - cpu, 2),
+            "load": round(os.getloadavg()[0], 1),
+            "persistent_cache": cache is not None,
+        }
+        print("ROW " + json.dumps(row), flush=True)
+
+
+def default_fit(samplers=("gibbs", "nuts"), rows=None) -> None:
+    """Time default fits cold, warm in memory and warm from the disk cache
+    (appending to ``rows``, e.g. those of an earlier run of other samplers)."""
+    rows = [] if rows is None else list(rows)
+    for sampler in samplers:
+        for name in DEFAULT_FIT_DATA:
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, JAXSEQ_COMPILE_CACHE=cache)
+                for stage, fits in (("cold", 2), ("disk", 1)):
+                    out = subprocess.run(
+                        [sys.executable, __file__, "--default-fit-child",
+                         name, sampler, str(fits)],
+                        env=env, capture_output=True, text=True, check=True,
+                    ).stdout  # fmt: skip
+                    got = [json.loads(line[4:]) for line in out.splitlines()
+                           if line.startswith("ROW ")]  # fmt: skip
+                    labels = ("cold", "memory") if stage == "cold" else ("disk",)
+                    for label, row in zip(labels, got, strict=True):
+                        rows.append({**row, "cache": label})
+                        print(json.dumps(rows[-1]), flush=True)
+                        write_default_fit(rows)
+    write_default_fit(rows, done=True)
+
+
+def write_default_fit(rows: list[dict], *, done: bool = False) -> str:
+    """Write ``results/bayes_default_fit.{json,md}`` (after every row, so that a
+    run stopped early leaves what it measured, marked ``"complete": false``)."""
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "machine": cpu_model(),
+        "jax": jax.__version__,
+        "numpyro": numpyro.__version__,
+        "cores": os.cpu_count(),
+        "complete": done,
+    }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {"rows": rows, "meta": meta}
+    (RESULTS / "bayes_default_fit.json").write_text(json.dumps(payload, indent=1))
+    lines = [
+        "# Default fit: wall time with compilation",
+        "",
+        f"{meta['date']}, {meta['machine']}, jax {meta['jax']}, "
+        f"numpyro {meta['numpyro']}. `fit(key, x, y, hidden=4, sampler=...)` with "
+        "the defaults (1,000 warm-up + 1,000 draws, 4 vectorised chains). cold: "
+        "fresh process, empty persistent cache; memory: second fit in the same "
+        "process; disk: fresh process, programs in the persistent cache. cpu_s: "
+        "the process's CPU time (user + system) during the fit; load: the "
+        "1-minute load average at its end (other processes shared the cores).",
+        "",
+        "| data | n | sampler | cache | wall s | compile s | cpu s | load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    if not done:
+        lines[2:2] = ["**Incomplete**: the run stopped before every row was timed.", ""]
+    for r in rows:
+        lines.append(
+            f"| {r['dataset']} | {r['n']} | {r['sampler']} | {r['cache']} | "
+            f"{r['wall_s']} | {r['compile_s']} | {r['cpu_s']} | {r['load']} |"
+        )
+    (RESULTS / "bayes_default_fit.md").write_text("\n".join(lines) + "\n")
+    if done:
+        print("\n".join(lines))
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -629,7 +741,21 @@ def main() -> None:
         action="store_true",
         help="only the sweep time against n and m: results/bayes_scaling.*",
     )
+    parser.add_argument(
+        "--default-fit",
+        action="store_true",
+        help="only the wall time of default fits, cold and warm: "
+        "results/bayes_default_fit.*",
+    )
+    parser.add_argument("--default-fit-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.default_fit_child:
+        name, sampler, fits = args.default_fit_child
+        default_fit_child(name, sampler, int(fits))
+        return
+    if args.default_fit:
+        default_fit()
+        return
     if args.scaling:
         scaling()
         return

@@ -8,6 +8,9 @@
   kernel :class:`BlockedGibbs` (:func:`run_gibbs`).
 * Fitting and prediction: :func:`fit`, :func:`predict`, :func:`forecast`,
   :func:`predictive`; the penalised least-squares network :func:`fit_ridge`.
+* :meth:`Fit.to_arviz` (:func:`to_inference_data`): an ArviZ ``InferenceData`` in
+  original units with sample stats and the pointwise log-likelihood
+  (``arviz.loo``).
 * Diagnostics on label-invariant quantities (:func:`label_invariant`,
   :func:`summary`, :func:`relabel`) and plots (:mod:`jaxseq.bayes.plots`);
   :func:`fit` warns (:class:`ConvergenceWarning`, ``Fit.warnings``) about
@@ -17,6 +20,7 @@
 """
 
 from . import adaptation, conditionals, gibbs, moves, sbc, simulate
+from ._arviz import original_units, pointwise_loglik, to_inference_data
 from .datasets import load_csv, load_sunspots, sine_data
 from .diagnostics import (
     ConvergenceWarning,
@@ -99,6 +103,8 @@ __all__ = [
     "network_mean",
     "noise_sd",
     "nuts_warnings",
+    "original_units",
+    "pointwise_loglik",
     "predict",
     "predictive",
     "reference_inputs",
@@ -113,4 +119,5 @@ __all__ = [
     "simulate",
     "sine_data",
     "summary",
+    "to_inference_data",
 ]

@@ -139,7 +139,10 @@ def hmc_move(
     step_size: Float[Array, ""],
     num_steps: int,
     grad_target: Any = None,
-) -> tuple[Array, Array]:
+    *,
+    current: Any = None,
+    has_aux: bool = False,
+) -> tuple[Array, ...]:
     r"""The ``"hmc"`` move: Hamiltonian Monte Carlo on all units' weights at once.
 
     Targets :math:`\pi(\gamma) \propto p(y\mid\gamma,\nu)\prod_j N(\gamma_j\mid
@@ -154,24 +157,45 @@ def hmc_move(
     integrator stays volume preserving and reversible and the acceptance uses
     ``log_target``; a cheaper surrogate only lowers the acceptance rate.
 
+    The ``num_steps + 1`` gradients are evaluated in one loop (the half kicks of
+    consecutive steps merged), so the compiled move holds one copy of the
+    gradient; ``current`` (``log_target`` at ``gamma``, when the caller knows it)
+    saves one evaluation of ``log_target``.
+
+    Args:
+        has_aux: ``log_target`` returns ``(value, aux)`` (e.g. the marginal
+            likelihood inside it); ``current`` is then ``(value, aux)`` too and
+            the aux of the returned point is returned as well.
+
     Returns:
-        ``(gamma, acceptance probability)``.
+        ``(gamma, acceptance probability)``, plus ``aux`` with ``has_aux``.
     """
+    target = log_target if has_aux else lambda g: (log_target(g), ())
     to_gamma = lambda u: jnp.einsum("mde,me->md", chol, u)
-    potential = lambda u: -log_target(to_gamma(u))
-    surrogate = log_target if grad_target is None else grad_target
-    grad = jax.grad(lambda u: -surrogate(to_gamma(u)))
+    if grad_target is None:
+        grad_target = lambda g: target(g)[0]
+    grad = jax.grad(lambda u: -grad_target(to_gamma(u)))
     u0 = jax.vmap(lambda c, g: la.solve_triangular(c, g, lower=True))(chol, gamma)
 
-    def leapfrog(_, state):
-        u, p, g = state
-        p = p - 0.5 * step_size * g
-        u = u + step_size * p
+    def leapfrog(i, state):
+        # Step i's closing half kick and step i + 1's opening half kick use the
+        # same gradient; the first iteration only opens, the last only closes.
+        u, p = state
         g = grad(u)
-        return u, p - 0.5 * step_size * g, g
+        kick = jnp.where(i > 0, 0.5, 0.0) + jnp.where(i < num_steps, 0.5, 0.0)
+        p = p - (kick * step_size) * g
+        u = jnp.where(i < num_steps, u + step_size * p, u)
+        return u, p
 
-    u1, p1, _ = jax.lax.fori_loop(0, num_steps, leapfrog, (u0, momentum, grad(u0)))
-    h0 = potential(u0) + 0.5 * jnp.sum(momentum**2)
-    h1 = potential(u1) + 0.5 * jnp.sum(p1**2)
+    u1, p1 = jax.lax.fori_loop(0, num_steps + 1, leapfrog, (u0, momentum))
+    value0, aux0 = target(to_gamma(u0)) if current is None else current
+    gamma1 = to_gamma(u1)
+    value1, aux1 = target(gamma1)
+    h0 = -value0 + 0.5 * jnp.sum(momentum**2)
+    h1 = -value1 + 0.5 * jnp.sum(p1**2)
     ok, prob = _accept(h0 - h1, log_u)
-    return jnp.where(ok, to_gamma(u1), gamma), prob
+    gamma = jnp.where(ok, gamma1, gamma)
+    if not has_aux:
+        return gamma, prob
+    aux = jax.tree.map(lambda a, b: jnp.where(ok, a, b), aux1, aux0)
+    return gamma, prob, aux

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..cli import (
     Parser,
+    add_quiet,
     existing_file,
     fraction,
     int_at_least,
@@ -37,7 +38,9 @@ default prior) by the blocked Gibbs/Metropolis sampler or NUTS. Prints a summary
 label-invariant quantities (sigma, training log-likelihood, f at three inputs) with
 R-hat and bulk/tail ESS, warns (on stderr) about divergent NUTS transitions, NUTS
 trees cut at the maximum depth, R-hat > 1.01 and ESS < 100 per chain, and writes
-the posterior samples and a predictive-band PNG to --out."""
+to --out the posterior samples, band.png (posterior mean, credible band of f and
+predictive interval at --prob, held-out points) and trace.png (traces and rank
+histograms of the summarised quantities per chain)."""
 
 EXAMPLES = """\
 examples:
@@ -47,8 +50,9 @@ examples:
 
 The CSV needs a header row; every used cell must be a finite number. Samples are
 saved on the standardised scale together with the scaler (NPZ keys: site names,
-x_mean, x_scale, y_mean, y_scale), or as an ArviZ NetCDF file (--format netcdf,
-needs arviz)."""
+x_mean, x_scale, y_mean, y_scale), or with --format netcdf (needs arviz) as ArviZ
+InferenceData in original units: posterior, sample_stats, log_likelihood (for
+arviz.loo), observed_data and constant_data (Fit.to_arviz)."""
 
 
 def _holdout(text: str) -> float:
@@ -109,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
         "--sampler",
         choices=("gibbs", "nuts"),
         default="gibbs",
-        help="blocked Gibbs/Metropolis (default) or NUTS",
+        help="blocked Gibbs/Metropolis sampler or NUTS",
     )
     p.add_argument(
         "--proposal",
@@ -117,39 +121,38 @@ def _parser() -> argparse.ArgumentParser:
         type=_proposal,
         default="rw+scale+flip+hmc+group+sigma_beta",
         help="Gibbs Metropolis moves, '+'-joined: per unit rw, scale, flip, prior; "
-        "per sweep hmc, group, sigma_beta "
-        "(default rw+scale+flip+hmc+group+sigma_beta)",
+        "per sweep hmc, group, sigma_beta",
     )
     p.add_argument("--no-bias", action="store_true", help="drop the output bias b0")
     p.add_argument(
         "--warmup",
         type=int_at_least(0),
         default=1000,
-        help="warm-up iterations per chain (default 1000)",
+        help="warm-up iterations per chain",
     )
     p.add_argument(
         "--samples",
         type=positive_int,
         default=1000,
-        help="draws kept per chain (default 1000)",
+        help="draws kept per chain",
     )
     p.add_argument(
-        "--chains", type=positive_int, default=4, help="number of chains (default 4)"
+        "--chains", type=positive_int, default=4, help="number of chains"
     )
-    p.add_argument("--seed", type=seed, default=0, help="PRNG seed (default 0)")
+    p.add_argument("--seed", type=seed, default=0, help="PRNG seed (integer)")
     p.add_argument(
         "--target-accept",
         type=fraction,
         default=0.8,
         metavar="P",
-        help="NUTS step-size target acceptance in (0, 1) (default 0.8)",
+        help="NUTS step-size target acceptance in (0, 1)",
     )
     p.add_argument(
         "--max-tree-depth",
         type=positive_int,
         default=10,
         metavar="D",
-        help="NUTS maximum tree depth (default 10)",
+        help="NUTS maximum tree depth",
     )
     p.add_argument(
         "--holdout",
@@ -163,21 +166,23 @@ def _parser() -> argparse.ArgumentParser:
         "--prob",
         type=fraction,
         default=0.9,
-        help="probability of the credible and predictive bands (default 0.9)",
+        help="probability of the credible and predictive bands",
     )
     p.add_argument(
         "--out",
         type=output_dir,
         default="bayes_fit",
-        help="output folder (default ./bayes_fit)",
+        help="output folder",
     )
     p.add_argument(
         "--format",
         choices=("npz", "netcdf"),
         default="npz",
-        help="samples file format (default npz)",
+        help="samples file: npz (standardised scale and the scaler) or netcdf "
+        "(ArviZ InferenceData in original units, with sample stats and the "
+        "pointwise log-likelihood; needs arviz)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_quiet(p)
     p.set_defaults(usage_error=p.error)  # errors found after parsing name `fit`
     return parser
 
@@ -284,27 +289,33 @@ def _split(args, x, y):
 def _fit(args) -> int:
     import jax
 
+    from ..cli import show_progress
     from . import diagnostics as diag
+    from .driver import enable_compile_cache
     from .infer import NutsOptions, fit
     from .predict import predict
 
     x, y, names, target = _load(args)
     x_train, y_train, x_test, y_test = _split(args, x, y)
-    print(
-        f"data: {args.data} n={y_train.shape[0]} inputs={names} target={target!r}"
-        + (f" held out={y_test.shape[0]}" if y_test is not None else "")
-    )
-    print(
-        f"sampler: {args.sampler} hidden={args.hidden} chains={args.chains} "
-        f"warmup={args.warmup} samples={args.samples}",
-        flush=True,
-    )
+    if not args.quiet:
+        print(
+            f"data: {args.data} n={y_train.shape[0]} inputs={names} target={target!r}"
+            + (f" held out={y_test.shape[0]}" if y_test is not None else "")
+        )
+        print(
+            f"sampler: {args.sampler} hidden={args.hidden} chains={args.chains} "
+            f"warmup={args.warmup} samples={args.samples}",
+            flush=True,
+        )
     if y_train.shape[0] < 3:
         raise ValueError(
             f"--holdout: expected at least 3 training rows to remain, got "
             f"{y_train.shape[0]} of {y.shape[0]} with --holdout {args.holdout}."
         )
     key, k_pred, k_test = jax.random.split(jax.random.key(args.seed), 3)
+    # Compiled programs persist under ~/.cache/jaxseq/jax (JAXSEQ_COMPILE_CACHE=0
+    # turns this off), so a second run skips compiling (docs/bayes.md).
+    enable_compile_cache()
     with warnings.catch_warnings():
         # Printed below from result.warnings, once each, as WARNING lines.
         warnings.simplefilter("ignore", diag.ConvergenceWarning)
@@ -320,14 +331,16 @@ def _fit(args) -> int:
             num_chains=args.chains,
             proposal=args.proposal,
             nuts=NutsOptions(args.target_accept, args.max_tree_depth),
-            progress_bar=not args.no_progress,
+            progress=show_progress(args.quiet),
         )
     print(f"time: {result.wall_s:.1f} s ({result.compile_s:.1f} s compiling)")
     _report_sampler(result, args.max_tree_depth)
+    x_ref = diag.reference_inputs(result.x)
+    draws = diag.label_invariant(result, x_ref)
     if result.samples["prec"].shape[1] >= 4:
-        rows = diag.summary(diag.label_invariant(result))
+        rows = diag.summary(draws)
         print("label-invariant posterior summary (original units):")
-        print(diag.format_summary(rows))
+        print(diag.format_summary(rows, x_ref=x_ref, input_names=names))
     for message in result.warnings:
         print(f"WARNING: {message}", file=sys.stderr, flush=True)
     if not result.warnings:
@@ -343,9 +356,11 @@ def _fit(args) -> int:
             f"held out: RMSE {rmse:.4g}, {args.prob:.0%} predictive coverage {cov:.3f}"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    path = _save_samples(result, args.out, args.format)
-    png = _save_band(k_pred, result, args, names, target)
-    print(f"wrote {path} and {png}")
+    path = _save_samples(result, args.out, args.format, names)
+    held_out = None if x_test is None else (x_test, y_test)
+    band = _save_band(k_pred, result, args, names, target, held_out)
+    trace = _save_trace(result, draws, x_ref, args, names, target)
+    print(f"wrote {path}, {band} and {trace}")
     return 0
 
 
@@ -368,7 +383,7 @@ def _report_sampler(result, max_tree_depth: int) -> None:
         )
 
 
-def _save_samples(result, out: Path, fmt: str) -> Path:
+def _save_samples(result, out: Path, fmt: str, names=None) -> Path:
     scaler = {
         "x_mean": result.scaler.x_mean,
         "x_scale": result.scaler.x_scale,
@@ -379,39 +394,68 @@ def _save_samples(result, out: Path, fmt: str) -> Path:
         path = out / "samples.npz"
         np.savez(path, **result.samples, **scaler)
         return path
-    with warnings.catch_warnings():
-        # ArviZ announces its 1.0 refactor with a FutureWarning on import.
-        warnings.simplefilter("ignore", FutureWarning)
-        import arviz as az
-    data = az.from_dict(posterior=dict(result.samples), constant_data=scaler)
     path = out / "samples.nc"
-    data.to_netcdf(str(path))
+    result.to_arviz(input_names=names).to_netcdf(str(path))
     return path
 
 
-def _save_band(key, result, args, names, target) -> Path:
+def _save_band(key, result, args, names, target, held_out) -> Path:
     from matplotlib.figure import Figure
 
     from .plots import plot_band, plot_observed, save
     from .predict import predict
 
-    fig = Figure(figsize=(8, 4.5), layout="constrained")
-    ax = fig.subplots()
+    about = f"{result.sampler}, {result.hidden} hidden units"
     if result.x.shape[1] == 1:
+        fig = Figure(figsize=(8, 4.5), layout="constrained")
+        ax = fig.subplots()
         grid = np.linspace(result.x.min(), result.x.max(), 200)[:, None]
-        plot_band(
-            ax, grid, predict(key, result, grid, prob=args.prob), x=result.x, y=result.y
-        )
+        if held_out is not None:
+            both = np.concatenate([grid[:, 0], np.ravel(held_out[0])])
+            grid = np.linspace(both.min(), both.max(), 200)[:, None]
+        pred = predict(key, result, grid, prob=args.prob)
+        plot_band(ax, grid, pred, x=result.x, y=result.y, held_out=held_out)
         ax.set_xlabel(names[0])
         ax.set_ylabel(target)
-    else:
+        ax.set_title(
+            f"{target} against {names[0]} ({about}):\nposterior mean of f, "
+            f"{args.prob:.0%} credible band of f, {args.prob:.0%} predictive interval"
+        )
+        return save(fig, args.out / "band.png")
+    panels = [("training data", result.y, result.x)]
+    if held_out is not None:
+        panels.append(("held-out data", held_out[1], held_out[0]))
+    fig = Figure(figsize=(8, 4.5 * len(panels)), layout="constrained")
+    for ax, (what, y, x) in zip(fig.subplots(len(panels), 1, squeeze=False)[:, 0],
+                                panels, strict=True):  # fmt: skip
         plot_observed(
             ax,
-            result.y,
-            predict(key, result, result.x, prob=args.prob),
-            title=f"{target}: training data, {args.prob:.0%} intervals",
+            y,
+            predict(key, result, x, prob=args.prob),
+            title=f"{target}, {what} ({about}): {args.prob:.0%} predictive intervals",
         )
+        ax.set_ylabel(target)
     return save(fig, args.out / "band.png")
+
+
+def _save_trace(result, draws, x_ref, args, names, target) -> Path:
+    from .plots import plot_diagnostics, save
+
+    shown, units = {}, {}
+    for name, value in draws.items():
+        if name.startswith("f[") and len(names) == 1:  # name the input on the axis
+            name = f"f({names[0]}={x_ref[int(name[2:-1]), 0]:.3g})"
+        shown[name], units[name] = value, f"units of {target}"
+    units["loglik"] = "nats, training data"
+    note = "" if len(names) == 1 else "\nf[i]: f at the inputs listed under the summary"
+    chains, size = draws["sigma"].shape
+    fig = plot_diagnostics(
+        shown,
+        units=units,
+        title=f"{result.sampler}, {result.hidden} hidden units: {chains} chains of "
+        f"{size} draws after {args.warmup} warm-up iterations{note}",
+    )
+    return save(fig, args.out / "trace.png")
 
 
 if __name__ == "__main__":  # pragma: no cover

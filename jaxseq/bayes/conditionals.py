@@ -55,6 +55,7 @@ __all__ = [
     "draw_prec_beta",
     "draw_prec_gamma",
     "gamma_log_prior",
+    "gamma_variates",
     "marginal_loglik",
     "marginal_loglik_gram",
     "mu_beta_params",
@@ -353,3 +354,47 @@ def gamma_log_prior(
     not depend on :math:`\gamma_j` (all a Metropolis ratio needs)."""
     centred = gamma_j - mu_gamma
     return -0.5 * centred @ prec_gamma @ centred
+
+
+def gamma_variates(key: Key, shape: Float[Array, " r"]) -> Float[Array, " r"]:
+    r"""Independent :math:`\mathrm{Gamma}(a_i, 1)` draws for the shapes ``shape``
+    ``[r]`` (all :math:`a_i > 0`), by Marsaglia and Tsang's (2000) rejection method.
+
+    The same law as :func:`jax.random.gamma`, written as *one* ``while`` loop over
+    all ``r`` shapes (each round proposes for every shape and keeps the first
+    acceptance), which compiles to a fraction of the program
+    :func:`jax.random.gamma` makes (a loop per shape, and under ``vmap`` per
+    chain): the Gibbs sweep draws its conjugate precisions with it. For
+    :math:`\alpha \ge 1`, with :math:`d = \alpha - 1/3`, :math:`c = 1/\sqrt{9d}`,
+    :math:`z \sim N(0, 1)`, :math:`v = (1 + cz)^3` and :math:`u \sim U(0, 1)`,
+    :math:`dv` is accepted when :math:`v > 0` and :math:`\log u < z^2/2 + d - dv +
+    d\log v`; the acceptance rate is above 95%. Shapes below 1 are boosted:
+    :math:`\mathrm{Gamma}(a) = \mathrm{Gamma}(a + 1)\,U^{1/a}`, computed in logs.
+
+    References:
+        G. Marsaglia and W. W. Tsang (2000), "A simple method for generating gamma
+        variables", *ACM TOMS* 26(3), 363-372.
+    """
+    dtype = shape.dtype
+    boost = shape < 1.0
+    alpha = jnp.where(boost, shape + 1.0, shape)
+    d = alpha - 1.0 / 3.0
+    c = 1.0 / jnp.sqrt(9.0 * d)
+    k_boost, k_loop = jax.random.split(key)
+
+    def propose(state):
+        i, x, done = state
+        k_z, k_u = jax.random.split(jax.random.fold_in(k_loop, i))
+        z = jax.random.normal(k_z, shape.shape, dtype)
+        u = jax.random.uniform(k_u, shape.shape, dtype)
+        v = (1.0 + c * z) ** 3
+        log_v = jnp.log(jnp.where(v > 0, v, 1.0))
+        ok = (v > 0) & (jnp.log(u) < 0.5 * z * z + d - d * v + d * log_v)
+        new = ~done & ok
+        return i + 1, jnp.where(new, d * v, x), done | ok
+
+    none = jnp.zeros(shape.shape, bool)
+    start = (jnp.zeros((), jnp.uint32), jnp.zeros_like(shape), none)
+    _, x, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[2]), propose, start)
+    log_u = jnp.log(jax.random.uniform(k_boost, shape.shape, dtype))
+    return jnp.where(boost, jnp.exp(jnp.log(x) + log_u / shape), x)

@@ -152,17 +152,62 @@ def summary(draws: dict[str, ArrayLike]) -> dict[str, SummaryRow]:
     return rows
 
 
-def format_summary(rows: dict[str, SummaryRow]) -> str:
-    """A fixed-width text table of :func:`summary` rows."""
-    head = f"{'':>10} {'mean':>10} {'sd':>9} {'5%':>10} {'95%':>10} {'mcse':>8} "
-    head += f"{'ess_bulk':>9} {'ess_tail':>9} {'r_hat':>6}"
-    lines = [head]
+def _decimals(row: SummaryRow) -> int:
+    """Decimal places that show the row's sd (else its mean) to 3 significant
+    figures, between 0 and 10."""
+    for value in (row.sd, row.mean):
+        if np.isfinite(value) and value != 0:
+            return int(np.clip(2 - np.floor(np.log10(abs(value))), 0, 10))
+    return 3
+
+
+def format_summary(
+    rows: dict[str, SummaryRow],
+    *,
+    x_ref: ArrayLike | None = None,
+    input_names: list[str] | None = None,
+) -> str:
+    """A text table of :func:`summary` rows.
+
+    One rounding rule: the mean, sd, 5% and 95% quantiles and MCSE of a row are
+    shown to the same decimal place, the one that gives the row's sd three
+    significant figures; ESS as whole numbers, R-hat to 3 decimals (as ArviZ).
+    With ``x_ref`` (``[k, p]``, the inputs of the ``f[i]`` rows of
+    :func:`label_invariant`) a footnote names the input of each ``f[i]``, its
+    columns named by ``input_names`` (default ``x0``, ``x1``, ...).
+    """
+    head = ["", "mean", "sd", "5%", "95%", "mcse", "ess_bulk", "ess_tail", "r_hat"]
+    table = [head]
     for name, r in rows.items():
-        lines.append(
-            f"{name:>10} {r.mean:10.4g} {r.sd:9.3g} {r.q05:10.4g} {r.q95:10.4g} "
-            f"{r.mcse:8.2g} {r.ess_bulk:9.0f} {r.ess_tail:9.0f} {r.rhat:6.3f}"
+        dec = _decimals(r)
+        real = [f"{v:.{dec}f}" for v in (r.mean, r.sd, r.q05, r.q95, r.mcse)]
+        ess = [f"{v:.0f}" for v in (r.ess_bulk, r.ess_tail)]
+        table.append([name, *real, *ess, f"{r.rhat:.3f}"])
+    widths = [max(len(line[i]) for line in table) for i in range(len(head))]
+    lines = [
+        " ".join(
+            f"{cell:<{w}}" if i == 0 else f"{cell:>{w}}"
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
         )
+        for line in table
+    ]
+    if x_ref is not None:
+        lines += _reference_footnote(np.asarray(x_ref, dtype=float), input_names)
     return "\n".join(lines)
+
+
+def _reference_footnote(x_ref: np.ndarray, names: list[str] | None) -> list[str]:
+    if x_ref.ndim != 2:
+        raise ValueError(f"x_ref: expected shape [k, p], got {x_ref.shape}.")
+    p = x_ref.shape[1]
+    names = [f"x{j}" for j in range(p)] if names is None else list(names)
+    if len(names) != p:
+        raise ValueError(f"input_names: expected {p} names, got {names!r}.")
+    out = []
+    for i, point in enumerate(x_ref):
+        at = ", ".join(f"{n} = {v:.4g}" for n, v in zip(names, point, strict=True))
+        out.append(f"f[{i}]: the regression function f at {at}")
+    return out
 
 
 def convergence_warnings(

@@ -200,10 +200,12 @@ def _sweep_moves(noise, log_u, gamma, mll, pos, data, prior, bias, kinds, propos
 
         def log_target(g, marginal=cond.marginal_loglik):
             lp = log_prior(g, pos.mu_gamma, prec_gamma).sum()
-            return mll_at(g, prec_beta, marginal) + lp
+            value = mll_at(g, prec_beta, marginal)
+            return value + lp, value
 
-        surrogate = lambda g: log_target(g, cond.marginal_loglik_gram)
-        gamma, accept[0] = blocks.hmc_move(
+        surrogate = lambda g: log_target(g, cond.marginal_loglik_gram)[0]
+        current = log_prior(gamma, pos.mu_gamma, prec_gamma).sum() + mll, mll
+        gamma, accept[0], mll = blocks.hmc_move(
             momentum,
             log_u[0],
             gamma,
@@ -212,8 +214,9 @@ def _sweep_moves(noise, log_u, gamma, mll, pos, data, prior, bias, kinds, propos
             tau[0],
             HMC_STEPS,
             surrogate,
+            current=current,
+            has_aux=True,
         )
-        mll = mll_at(gamma, prec_beta)
     if "group" in kinds:
         gamma, prec_gamma, mll, accept[1] = blocks.group_scale_move(
             tau[1] * eps[0],
@@ -270,23 +273,30 @@ def step(
     dtype = pos.gamma.dtype
     m, d = pos.gamma.shape
     n, k = data.y.shape[0], m + int(bias)
-    k_units, k_norm, k_gamma, k_u = jax.random.split(key, 4)
-    units = moves.unit_noise(k_units, d, dtype, (m,))
-    # Normals for beta [k], mu_beta [1], mu_gamma [d], the Bartlett factor [d, d]
-    # and the two sweep-level moves [2]; uniforms for the latter's decisions.
-    eps = jax.random.normal(k_norm, (k + 1 + d + d * d + 2 + m * d,), dtype)
+    k_norm, k_gamma, k_u = jax.random.split(key, 3)
+    # Normals for beta [k], mu_beta [1], mu_gamma [d], the Bartlett factor [d, d],
+    # the two sweep-level moves [2], the HMC momentum [m, d] and the units' moves
+    # [m, 2d + 1]; uniforms for the sweep-level moves' decisions [3] and the
+    # units' [m, 4].
+    n_sweep = k + 1 + d + d * d + 2 + m * d
+    eps = jax.random.normal(k_norm, (n_sweep + m * (2 * d + 1),), dtype)
+    eps, eps_units = eps[:n_sweep], eps[n_sweep:].reshape(m, 2 * d + 1)
     eps_beta, eps_mu_b = eps[:k], eps[k]
     eps_mu_g = eps[k + 1 : k + 1 + d]
     eps_w = eps[k + 1 + d : k + 1 + d + d * d].reshape(d, d)
     eps_sweep, momentum = eps[-2 - m * d : -m * d], eps[-m * d :].reshape(m, d)
-    log_u = jnp.log(jax.random.uniform(k_u, (3,), dtype))
+    log_u = jnp.log(jax.random.uniform(k_u, (3 + m * len(moves.MOVES),), dtype))
+    log_u, log_u_units = log_u[:3], log_u[3:].reshape(m, len(moves.MOVES))
+    units = moves.UnitNoise(
+        eps_units[:, :d], eps_units[:, d : 2 * d], eps_units[:, 2 * d], log_u_units
+    )
     shapes = jnp.concatenate(
         [
             jnp.array([(prior.c_b + m) / 2, (prior.s + n) / 2], dtype),
             (prior.c_gamma + m - jnp.arange(d, dtype=dtype)) / 2,
         ]
     )
-    std_gamma = jax.random.gamma(k_gamma, shapes, dtype=dtype)
+    std_gamma = cond.gamma_variates(k_gamma, shapes)
 
     prior_mean, prior_var = beta_prior(pos, prior, bias)
     gamma, mll, accept = _update_gamma(

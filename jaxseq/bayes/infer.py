@@ -32,7 +32,7 @@ from jaxtyping import Array, ArrayLike, Float
 from numpyro.infer import MCMC, NUTS, Predictive
 
 from .._typing import Key
-from . import moves
+from . import _progress, driver, moves
 from ._validate import check_hidden, check_mcmc, check_xy
 from .kernel import BlockedGibbs
 from .models import Prior, check_prior, default_prior, regression
@@ -102,7 +102,8 @@ class Fit(NamedTuple):
         extra: per-draw diagnostics ``[chains, draws, ...]``: ``accept_rw``,
             ``accept_scale``, ``accept_flip``, ``accept_prior``, ``accept_hmc``,
             ``accept_group``, ``accept_sigma_beta`` (Gibbs, NaN for unused moves);
-            ``diverging`` and ``num_steps`` (NUTS).
+            ``diverging``, ``num_steps``, ``accept_prob``, ``energy`` and
+            ``step_size`` (NUTS).
         scaler: maps standardised values back to original units.
         prior: the hyperparameters used (standardised scale).
         hidden, bias, sampler: the configuration.
@@ -127,6 +128,19 @@ class Fit(NamedTuple):
     wall_s: float
     compile_s: float
     warnings: tuple[str, ...] = ()
+
+    def to_arviz(
+        self, *, input_names: list[str] | None = None, standardised: bool = False
+    ) -> Any:
+        """The fit as an :class:`arviz.InferenceData` (needs ``arviz``), in
+        original units: ``posterior`` (parameters), ``sample_stats``,
+        ``log_likelihood`` (pointwise, so ``arviz.loo`` works), ``observed_data``
+        and ``constant_data``. See :func:`jaxseq.bayes.to_inference_data`."""
+        from ._arviz import to_inference_data
+
+        return to_inference_data(
+            self, input_names=input_names, standardised=standardised
+        )
 
 
 class NutsOptions(NamedTuple):
@@ -199,17 +213,61 @@ def _chain_method(num_chains: int, chain_method: str | None) -> str:
     return "vectorized"
 
 
-def _mcmc(kernel, num_warmup, num_samples, num_chains, thinning, chain_method, bar):
-    """``numpyro.infer.MCMC`` with the chain method chosen by :func:`_chain_method`."""
-    return MCMC(
-        kernel,
+def _run_mcmc(
+    key: Key,
+    kernel: Any,
+    args: tuple,
+    *,
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int,
+    thinning: int,
+    chain_method: str | None,
+    progress: bool | None,
+    **run_kwargs: Any,
+) -> MCMC:
+    """Build ``numpyro.infer.MCMC`` (chain method by :func:`_chain_method`), run it
+    and return it; with progress, a "compiling" stage and then a bar of the
+    iterations per chain (:mod:`jaxseq.bayes._progress`)."""
+    method = _chain_method(num_chains, chain_method)
+    settings = dict(
         num_warmup=num_warmup,
         num_samples=num_samples,
         num_chains=num_chains,
         thinning=thinning,
-        chain_method=_chain_method(num_chains, chain_method),
-        progress_bar=bar,
+        chain_method=method,
+        progress_bar=False,
     )
+    if not _progress.enabled(progress):
+        mcmc = MCMC(kernel, **settings)
+        mcmc.run(key, *args, **run_kwargs)
+        return mcmc
+    chains = f"{num_chains} chain{'s' if num_chains > 1 else ''}"
+    total, warmup = num_warmup + num_samples, num_warmup
+    if method == "sequential":  # one chain after another
+        total, warmup, chains = total * num_chains, 0, chains + " in turn"
+    bar = _progress.Progress(
+        total,
+        f"sampling, {chains}",
+        warmup=warmup,
+        warmup_label=f"warm-up, {chains}",
+        calls_per_step=num_chains if method == "parallel" else 1,
+    )
+    with bar:
+        mcmc = MCMC(_progress.TickingKernel(kernel, bar.tick), **settings)
+        mcmc.run(key, *args, **run_kwargs)
+        jax.block_until_ready(mcmc.get_samples())
+    return mcmc
+
+
+#: NumPyro's extra fields collected by :func:`run_nuts` (``Fit.extra`` keys).
+NUTS_FIELDS = (
+    "diverging",
+    "num_steps",
+    "accept_prob",
+    "energy",
+    "adapt_state.step_size",
+)
 
 
 def run_nuts(
@@ -223,12 +281,13 @@ def run_nuts(
     chain_method: str | None = None,
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
-    progress_bar: bool = False,
+    progress: bool | None = None,
     **kwargs: Any,
 ) -> MCMC:
     """Run NUTS (NumPyro's defaults: dual-averaging step size, diagonal mass matrix).
 
-    Collects the extra fields ``diverging`` and ``num_steps``.
+    Collects the extra fields :data:`NUTS_FIELDS`: ``diverging``, ``num_steps``
+    (leapfrog steps), ``accept_prob``, ``energy`` and ``adapt_state.step_size``.
 
     Args:
         key: PRNG key. model: a NumPyro model, called as ``model(*args, **kwargs)``.
@@ -236,7 +295,9 @@ def run_nuts(
             iterations, of which every ``thinning``-th is kept.
         chain_method: ``None`` chooses ``"parallel"``/``"vectorized"`` (module doc).
         target_accept_prob, max_tree_depth: NUTS settings.
-        progress_bar: numpyro's progress bar.
+        progress: a "compiling" stage, then a bar of the iterations, on stderr;
+            ``None`` shows it only where a person watches (stderr a terminal,
+            ``CI`` unset).
 
     Returns:
         The :class:`numpyro.infer.MCMC` object after ``run``.
@@ -246,17 +307,19 @@ def run_nuts(
     kernel = NUTS(
         model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth
     )
-    mcmc = _mcmc(
+    return _run_mcmc(
+        key,
         kernel,
-        num_warmup,
-        num_samples,
-        num_chains,
-        thinning,
-        chain_method,
-        progress_bar,
+        args,
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        thinning=thinning,
+        chain_method=chain_method,
+        progress=progress,
+        extra_fields=NUTS_FIELDS,
+        **kwargs,
     )
-    mcmc.run(key, *args, extra_fields=("diverging", "num_steps"), **kwargs)
-    return mcmc
 
 
 def run_gibbs(
@@ -274,29 +337,30 @@ def run_gibbs(
     proposal: str = moves.DEFAULT,
     target_accept: float = 0.3,
     chain_method: str | None = None,
-    progress_bar: bool = False,
+    progress: bool | None = None,
 ) -> MCMC:
     """Run the blocked Gibbs/Metropolis sampler (:class:`BlockedGibbs`) under MCMC.
 
     ``x`` and ``y`` are used as given (no standardisation; see :func:`fit`).
     ``get_extra_fields()["info"]`` holds the per-sweep
     :class:`~jaxseq.bayes.gibbs.GibbsInfo` (acceptance probabilities, log-likelihood).
+    ``progress`` as in :func:`run_nuts`.
     """
     check_mcmc(num_warmup, num_samples, num_chains, thinning, chain_method)
     kernel = BlockedGibbs(
         hidden, prior=prior, bias=bias, proposal=proposal, target_accept=target_accept
     )
-    mcmc = _mcmc(
+    return _run_mcmc(
+        key,
         kernel,
-        num_warmup,
-        num_samples,
-        num_chains,
-        thinning,
-        chain_method,
-        progress_bar,
+        (jnp.asarray(x), jnp.asarray(y)),
+        num_warmup=num_warmup,
+        num_samples=num_samples,
+        num_chains=num_chains,
+        thinning=thinning,
+        chain_method=chain_method,
+        progress=progress,
     )
-    mcmc.run(key, jnp.asarray(x), jnp.asarray(y))
-    return mcmc
 
 
 def fit(
@@ -315,7 +379,7 @@ def fit(
     chain_method: str | None = None,
     proposal: str = moves.DEFAULT,
     nuts: NutsOptions | None = None,
-    progress_bar: bool = False,
+    progress: bool | None = None,
 ) -> Fit:
     """Fit the Müller–Ríos Insua regression network by MCMC.
 
@@ -328,6 +392,9 @@ def fit(
         x: ``[n, p]`` inputs. y: ``[n]`` responses.
         hidden: number of hidden units ``m``.
         sampler: ``"gibbs"`` (:class:`~jaxseq.bayes.BlockedGibbs`) or ``"nuts"``.
+            Gibbs with vectorised chains runs as one cached program
+            (:mod:`jaxseq.bayes.driver`), so a second fit of the same shapes and
+            configuration compiles nothing.
         prior, bias: model options (:func:`~jaxseq.bayes.regression`).
         num_warmup, num_samples, num_chains, thinning, chain_method: MCMC settings
             (``num_samples`` iterations per chain, every ``thinning``-th kept).
@@ -337,7 +404,9 @@ def fit(
             ignored by NUTS.
         nuts: :class:`NutsOptions` (target acceptance, maximum tree depth);
             ignored by the Gibbs sampler.
-        progress_bar: show numpyro's progress bar.
+        progress: show a "compiling" stage, then a bar of the iterations per
+            chain, on stderr; ``None`` (default) shows them only where a person
+            watches (stderr is a terminal and ``CI`` is unset), ``False`` never.
 
     Returns:
         A :class:`Fit`. Its ``warnings`` list the problems found
@@ -348,6 +417,7 @@ def fit(
         ValueError: bad data, prior, ``hidden``, ``sampler``, run lengths
             (``num_warmup < 0``, ``num_samples < 1``, ``num_chains < 1``,
             ``thinning``), ``proposal`` or ``nuts``, all before compiling.
+        TypeError: ``progress`` not ``True``, ``False`` or ``None``.
     """
     xa, ya = check_xy(x, y)
     hidden = check_hidden(hidden)
@@ -358,6 +428,7 @@ def fit(
     )
     moves.parse_moves(proposal)  # raises ValueError naming `proposal`
     nuts = check_nuts_options(nuts)
+    progress = _progress.enabled(progress)  # TypeError for anything but a bool/None
     prior = default_prior(xa.shape[1]) if prior is None else prior
     check_prior(prior, xa.shape[1])
     scaler = fit_scaler(xa, ya)
@@ -369,11 +440,25 @@ def fit(
         num_chains=num_chains,
         thinning=thinning,
         chain_method=chain_method,
-        progress_bar=progress_bar,
+        progress=progress,
     )
     start = time.perf_counter()
+    vectorized = _chain_method(num_chains, chain_method) == "vectorized"
     with compile_timer() as compiled:
-        if sampler == "gibbs":
+        if sampler == "gibbs" and vectorized:  # one cached program (driver.py)
+            samples, info = driver.sample_sites(
+                key,
+                xs,
+                ys,
+                driver.GibbsConfig(hidden, bool(bias), proposal),
+                prior,
+                num_warmup=num_warmup,
+                num_samples=num_samples,
+                num_chains=num_chains,
+                thinning=thinning,
+                progress=progress,
+            )
+        elif sampler == "gibbs":
             mcmc = run_gibbs(
                 key,
                 xs,
@@ -397,15 +482,16 @@ def fit(
                 max_tree_depth=nuts.max_tree_depth,
                 **settings,
             )
-        samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
+        if not (sampler == "gibbs" and vectorized):
+            samples = jax.block_until_ready(mcmc.get_samples(group_by_chain=True))
+            fields = mcmc.get_extra_fields(group_by_chain=True)
+            info = fields.get("info")
     wall = time.perf_counter() - start
-    fields = mcmc.get_extra_fields(group_by_chain=True)
     if sampler == "gibbs":
-        info = fields["info"]
         names = moves.MOVES + moves.SWEEP_MOVES
         extra = {f"accept_{k}": getattr(info, f"accept_{k}") for k in names}
     else:
-        extra = {"diverging": fields["diverging"], "num_steps": fields["num_steps"]}
+        extra = {k.removeprefix("adapt_state."): fields[k] for k in NUTS_FIELDS}
     as_np = lambda tree: {k: np.asarray(v) for k, v in tree.items()}
     result = Fit(
         as_np(samples),

@@ -31,6 +31,7 @@ class Prediction(NamedTuple):
         lower, upper: ``[n*]`` posterior predictive interval of a new ``y*``.
         draws: ``[D, n*]`` draws of ``f(x*)`` (or, from :func:`forecast`, of the
             simulated path ``y*``).
+        prob: the probability of the band and interval (e.g. 0.9).
     """
 
     mean: np.ndarray
@@ -39,6 +40,7 @@ class Prediction(NamedTuple):
     lower: np.ndarray
     upper: np.ndarray
     draws: np.ndarray
+    prob: float = float("nan")
 
 
 def function_draws(fit: Fit, x_new: Float[ArrayLike, "n p"]) -> np.ndarray:
@@ -75,7 +77,7 @@ def _summarise(f, y_draws, prob, draws) -> Prediction:
     tail = (1.0 - prob) / 2
     f_lo, f_hi = np.quantile(f, [tail, 1 - tail], axis=0)
     lo, hi = np.quantile(y_draws, [tail, 1 - tail], axis=0)
-    return Prediction(f.mean(axis=0), f_lo, f_hi, lo, hi, draws)
+    return Prediction(f.mean(axis=0), f_lo, f_hi, lo, hi, draws, float(prob))
 
 
 def forecast(

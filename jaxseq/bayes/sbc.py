@@ -21,16 +21,16 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Float
-from scipy import stats  # a dependency of jax itself
 
 from .._typing import Key
-from . import adaptation, gibbs, moves, simulate
+from . import _progress, adaptation, gibbs, moves, simulate
 from .models import Prior, augment, network_mean
 
 __all__ = ["NAMES", "quantities", "rank_pvalues", "ranks"]
@@ -82,6 +82,7 @@ def ranks(
     x_ref: Float[ArrayLike, "2 p"] | None = None,
     rw_scale: float = 0.6,
     batch_size: int = 50,
+    progress: bool | None = None,
 ) -> np.ndarray:
     """Ranks ``[reps, 8]`` of the true :func:`quantities` among ``draws`` draws.
 
@@ -96,10 +97,14 @@ def ranks(
         x_ref: ``[2, p]`` inputs of the two network-mean quantities
             (default: the 25% and 75% quantiles of ``x``, columnwise).
         rw_scale: random-walk step of the (unadapted) proposal.
-        batch_size: replications per vectorised chunk (``lax.map``), which
-            bounds the memory of the vectorised sweep. (The stalls once seen with
+        batch_size: replications per vectorised chunk, which bounds the memory
+            of the vectorised sweep; the chunks run one after another from the
+            host, through one compiled program. (The stalls once seen with
             very large batches came from batched LAPACK calls, which the sweep
             no longer makes; :mod:`jaxseq.bayes._linalg`.)
+        progress: a "compiling" stage, then a bar of the replications, on
+            stderr; ``None`` (default) shows them only where a person watches
+            (stderr is a terminal and ``CI`` is unset), ``False`` never.
 
     Returns:
         Integer ranks in ``{0, ..., draws}``, a NumPy array.
@@ -132,9 +137,35 @@ def ranks(
         _, q = jax.lax.scan(sweep, state, keys)
         return jnp.sum(q[warmup::thin] < quantities(truth, x_ref), axis=0)
 
-    keys = jax.random.split(key, reps)
-    run = jax.jit(lambda k: jax.lax.map(one, k, batch_size=batch_size))
-    return np.asarray(run(keys))
+    if type(batch_size) is not int or batch_size < 1:
+        raise ValueError(
+            f"batch_size: expected a positive integer, got {batch_size!r}."
+        )
+    return _run_chunks(jax.random.split(key, reps), one, batch_size, progress)
+
+
+def _run_chunks(keys, one: Callable, batch_size: int, progress) -> np.ndarray:
+    """``vmap(one)`` over ``keys`` in chunks of ``batch_size`` (the last padded),
+    compiled once ahead of time, with optional progress."""
+    reps = keys.shape[0]
+    chunk = min(batch_size, reps)
+    pad = -reps % chunk
+    if pad:
+        keys = jnp.concatenate([keys, keys[:pad]])
+    batches = keys.reshape((-1, chunk) + keys.shape[1:])
+    run = jax.jit(jax.vmap(one))
+    show = _progress.enabled(progress)
+    bar = _progress.Progress(reps, f"SBC, {reps} replications", unit="rep")
+    with bar if show else contextlib.nullcontext():
+        compiled = run.lower(batches[0]).compile()
+        if show:
+            bar.compiled()
+        out = []
+        for batch in batches:
+            out.append(np.asarray(compiled(batch)))
+            if show:
+                bar.advance(chunk)
+    return np.concatenate(out)[:reps]
 
 
 def rank_pvalues(ranks: ArrayLike, draws: int, bins: int = 10) -> np.ndarray:
@@ -143,6 +174,8 @@ def rank_pvalues(ranks: ArrayLike, draws: int, bins: int = 10) -> np.ndarray:
     ``ranks`` ``[reps, q]`` in ``{0, ..., draws}``, binned into ``bins`` equal
     bins (``draws + 1`` should be a multiple of ``bins`` for exact uniformity).
     """
+    from scipy import stats  # imported on use: 0.6 s
+
     ranks = np.asarray(ranks)
     counts = np.stack(
         [np.histogram(col, bins=bins, range=(0, draws + 1))[0] for col in ranks.T]

@@ -3,6 +3,7 @@ mix-ups cannot cancel) and a small data set drawn from it."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import jax
@@ -12,6 +13,10 @@ import pytest
 from numpyro.infer.util import log_density
 
 from jaxseq.bayes import Prior, augment, gibbs, regression
+
+# The CLI turns on JAX's persistent compilation cache (~/.cache/jaxseq/jax); tests
+# leave the home folder alone unless a test sets the variable itself.
+os.environ.setdefault("JAXSEQ_COMPILE_CACHE", "0")
 
 
 def _odd_prior(d: int) -> Prior:

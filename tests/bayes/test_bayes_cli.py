@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import warnings
+from typing import NamedTuple
+
+import jax
 import numpy as np
 import pytest
 
@@ -28,9 +35,9 @@ def test_help_documents_every_option(capsys):
     for flag in ("--data", "--target", "--inputs", "--ar", "--hidden", "--sampler",
                  "--proposal", "--warmup", "--samples", "--chains", "--seed",
                  "--target-accept", "--max-tree-depth", "--holdout", "--prob",
-                 "--out", "--format", "--no-progress"):  # fmt: skip
+                 "--out", "--format", "--quiet"):  # fmt: skip
         assert flag in out
-    assert "R-hat" in out
+    assert "R-hat" in out and "no-progress" not in out
 
 
 @pytest.mark.slow
@@ -39,18 +46,22 @@ def test_fit_prints_summary_and_writes_files(csv_file, tmp_path, capsys):
     code = main([
         "fit", "--data", str(csv_file), "--inputs", "x", "--hidden", "2",
         "--warmup", "60", "--samples", "60", "--chains", "2", "--holdout", "0.2",
-        "--out", str(out_dir), "--no-progress",
+        "--out", str(out_dir), "--quiet",
     ])  # fmt: skip
     assert code == 0
     captured = capsys.readouterr()
     assert "label-invariant posterior summary" in captured.out
     assert "sigma" in captured.out and "r_hat" in captured.out
+    assert "f[0]: the regression function f at x = " in captured.out
     assert "held out: RMSE" in captured.out
+    assert "data:" not in captured.out  # --quiet: no info lines
+    assert "compiling" not in captured.err  # nor progress
     # 60 draws per chain are too few: the ESS warning must fire.
     assert "WARNING" in captured.err and "ESS" in captured.err
     saved = np.load(out_dir / "samples.npz")
     assert saved["gamma"].shape == (2, 60, 2, 2) and "y_scale" in saved
     assert (out_dir / "band.png").stat().st_size > 1000
+    assert (out_dir / "trace.png").stat().st_size > 1000
 
 
 def test_bad_data_exits_with_message(tmp_path, capsys):
@@ -109,7 +120,7 @@ def test_bad_flags_exit_2_naming_the_flag(csv_file, flags, message, capsys):
 
 
 def test_bad_files_exit_naming_the_flag_or_the_file(csv_file, tmp_path, capsys):
-    base = ["fit", "--hidden", "2", "--out", str(tmp_path / "o"), "--no-progress"]
+    base = ["fit", "--hidden", "2", "--out", str(tmp_path / "o"), "--quiet"]
     png = tmp_path / "plot.csv"
     png.write_bytes(b"x,y\n1,2\n\x89PNG\r\n\x1a\n\x00\x00\x00")
     cases = [
@@ -139,11 +150,21 @@ def test_constant_column_is_named(tmp_path, capsys):
     assert "input column 'b' is constant (= 7)" in err and str(path) in err
 
 
-def test_netcdf_samples(sine_fit, tmp_path):
+def test_netcdf_samples_are_to_arviz(sine_fit, tmp_path):
     from jaxseq.bayes.cli import _save_samples
 
-    path = _save_samples(sine_fit, tmp_path, "netcdf")
+    path = _save_samples(sine_fit, tmp_path, "netcdf", ["x"])
     assert path.suffix == ".nc" and path.stat().st_size > 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        import arviz as az
+    saved = az.from_netcdf(str(path))
+    for group in ("posterior", "sample_stats", "log_likelihood", "observed_data"):
+        assert group in saved.groups()
+    np.testing.assert_allclose(  # original units, not the standardised prec
+        saved.posterior["sigma"], sine_fit.scaler.y_scale / np.sqrt(sine_fit.samples["prec"]),
+        rtol=1e-6,
+    )  # fmt: skip
 
 
 def test_top_level_command_dispatches_to_bayes(capsys):
@@ -153,3 +174,117 @@ def test_top_level_command_dispatches_to_bayes(capsys):
         jaxseq_main(["bayes", "fit", "--help"])
     assert exit_.value.code == 0
     assert "--sampler" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ progress
+class _Tty:
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize(
+    "ci, tty, expected",
+    [("", True, True), ("true", True, False), ("0", True, True), ("", False, False)],
+)
+def test_progress_shows_by_default_only_where_a_person_watches(
+    monkeypatch, ci, tty, expected
+):
+    from jaxseq.bayes._progress import enabled
+
+    monkeypatch.setenv("CI", ci)
+    if tty:
+        monkeypatch.setattr(sys, "stderr", _Tty())
+    assert enabled(None) is expected
+    assert enabled(False) is False and enabled(True) is True
+    with pytest.raises(TypeError, match="progress: expected True, False or None"):
+        enabled("yes")
+
+
+def test_progress_has_a_compiling_stage_then_a_labelled_bar(capsys):
+    from jaxseq.bayes._progress import Progress
+
+    with Progress(
+        6, "sampling, 2 chains", warmup=2, warmup_label="warm-up, 2 chains",
+        calls_per_step=2,
+    ) as bar:  # fmt: skip
+        assert capsys.readouterr().err == "compiling ..."
+        for _ in range(12):
+            bar.tick()
+    err = capsys.readouterr().err
+    assert err.startswith(" done in ") and "6/6" in err
+    assert "warm-up, 2 chains" in err and "sampling, 2 chains: 100%" in err
+
+
+class _WalkState(NamedTuple):
+    x: jax.Array
+    rng_key: jax.Array
+
+
+class _Walk:
+    """A minimal numpyro MCMCKernel: a Gaussian random walk."""
+
+    sample_field = "x"
+    default_fields = ("x",)
+    is_ensemble_kernel = False
+
+    def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
+        return _WalkState(jax.numpy.zeros(jax.numpy.shape(rng_key)), rng_key)
+
+    def postprocess_fn(self, args, kwargs):
+        return lambda x: x
+
+    def get_diagnostics_str(self, state):
+        return ""
+
+    def sample(self, state, model_args, model_kwargs):
+        def one(state):
+            key, step = jax.random.split(state.rng_key)
+            return _WalkState(state.x + jax.random.normal(step), key)
+
+        # numpyro hands vectorised chains over as one batched state.
+        return one(state) if state.x.ndim == 0 else jax.vmap(one)(state)
+
+
+@pytest.mark.parametrize("method, total", [("vectorized", "7/7"), ("sequential", "14/14")])
+def test_mcmc_progress_counts_iterations(method, total, capsys):
+    from jaxseq.bayes.infer import _run_mcmc
+
+    mcmc = _run_mcmc(
+        jax.random.key(0), _Walk(), (), num_warmup=3, num_samples=4, num_chains=2,
+        thinning=1, chain_method=method, progress=True,
+    )  # fmt: skip
+    assert mcmc.get_samples(group_by_chain=True).shape == (2, 4)
+    err = capsys.readouterr().err
+    assert err.startswith("compiling ... done in ") and total in err
+    label = "2 chains in turn" if method == "sequential" else "2 chains"
+    assert f"sampling, {label}: 100%" in err
+    _run_mcmc(
+        jax.random.key(0), _Walk(), (), num_warmup=3, num_samples=4, num_chains=2,
+        thinning=1, chain_method=method, progress=False,
+    )  # fmt: skip
+    assert capsys.readouterr().err == ""
+
+
+def test_sbc_chunks_match_one_vmap_and_show_progress(capsys):
+    from jaxseq.bayes.sbc import _run_chunks
+
+    one = lambda k: jax.random.normal(k, (2,))
+    keys = jax.random.split(jax.random.key(0), 7)
+    out = _run_chunks(keys, one, 3, progress=True)
+    np.testing.assert_allclose(out, jax.vmap(one)(keys), rtol=1e-6)
+    err = capsys.readouterr().err
+    assert err.startswith("compiling ... done in ") and "SBC, 7 replications" in err
+    assert "7/7" in err
+
+
+@pytest.mark.slow
+def test_import_is_light():
+    code = (
+        "import sys, jaxseq.bayes; "
+        "heavy = [m for m in ('scipy.stats', 'arviz', 'matplotlib') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"}
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]

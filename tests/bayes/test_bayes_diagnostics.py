@@ -108,3 +108,62 @@ def test_relabel_preserves_f_and_undoes_permutations_and_flips():
 
 def test_coverage():
     assert coverage([0.0, 1.0, 2.0, 3.0], [-1, 0, 2.5, 0], [1, 2, 3, 1]) == 0.5
+
+
+def _row(mean, sd):
+    from jaxseq.bayes import SummaryRow
+
+    return SummaryRow(mean, sd, mean - 2 * sd, mean + 2 * sd, sd / 20, 812.4, 640.6,
+                      1.0042)  # fmt: skip
+
+
+def test_format_summary_one_rounding_rule_and_footnote():
+    from jaxseq.bayes import format_summary
+
+    rows = {"sigma": _row(0.23141, 0.020234), "loglik": _row(-1234.5678, 2.5349)}
+    text = format_summary(rows, x_ref=np.array([[0.5, -1.25], [2.0, 3e4]]),
+                          input_names=["a", "b"])  # fmt: skip
+    lines = text.splitlines()
+    assert lines[0].split() == ["mean", "sd", "5%", "95%", "mcse", "ess_bulk",
+                                "ess_tail", "r_hat"]  # fmt: skip
+    # Same decimal place in a row: the one giving sd 3 significant figures.
+    assert lines[1].split() == ["sigma", "0.2314", "0.0202", "0.1909", "0.2719",
+                                "0.0010", "812", "641", "1.004"]  # fmt: skip
+    assert lines[2].split()[:6] == ["loglik", "-1234.57", "2.53", "-1239.64",
+                                    "-1229.50", "0.13"]  # fmt: skip
+    assert lines[3] == "f[0]: the regression function f at a = 0.5, b = -1.25"
+    assert lines[4] == "f[1]: the regression function f at a = 2, b = 3e+04"
+    assert len({len(line) for line in lines[:3]}) == 1  # aligned columns
+    with pytest.raises(ValueError, match="input_names: expected 2 names"):
+        format_summary(rows, x_ref=np.zeros((1, 2)), input_names=["a"])
+
+
+def test_plots_explain_themselves(sine_fit, tmp_path):
+    import jax
+    from matplotlib.figure import Figure
+
+    from jaxseq.bayes import predict
+    from jaxseq.bayes.plots import plot_band, plot_diagnostics, save
+
+    grid = np.linspace(-1, 1, 40)[:, None]
+    pred = predict(jax.random.key(0), sine_fit, grid, prob=0.8)
+    assert pred.prob == 0.8
+    ax = Figure().subplots()
+    held = (np.array([[0.1], [0.5]]), np.array([0.2, 0.9]))
+    plot_band(ax, grid, pred, x=sine_fit.x, y=sine_fit.y, held_out=held)
+    labels = ax.get_legend_handles_labels()[1]
+    assert "posterior: 80% predictive interval of y" in labels
+    assert "posterior: 80% credible band of f" in labels and "held-out data" in labels
+    draws = label_invariant(sine_fit)
+    fig = plot_diagnostics(draws, units={"sigma": "units of y"}, title="t")
+    axes = np.asarray(fig.axes).reshape(-1, 2)
+    assert axes[0, 0].get_ylabel() == "sigma\n(units of y)"
+    assert axes[1, 0].get_ylabel() == "loglik"
+    assert axes[-1, 0].get_xlabel() and axes[-1, 1].get_xlabel()
+    chains = draws["sigma"].shape[0]
+    legend = [t.get_text() for t in axes[0, 0].get_legend().get_texts()]
+    assert legend == [f"chain {c}" for c in range(chains)]
+    assert fig.get_suptitle() == "t"
+    assert save(fig, tmp_path / "trace.png").stat().st_size > 1000
+    with pytest.raises(ValueError, match=r"draws\['x'\]: expected shape"):
+        plot_diagnostics({"x": np.zeros(5)})

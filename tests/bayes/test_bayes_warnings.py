@@ -106,7 +106,7 @@ def test_cli_prints_each_warning_and_no_all_clear(
         "x,y\n" + "\n".join(f"{a},{b}" for a, b in zip(x[:, 0], y, strict=True))
     )
     code = main(["fit", "--data", str(path), "--hidden", "3", "--sampler", "nuts",
-                 "--out", str(tmp_path / "out"), "--no-progress"])  # fmt: skip
+                 "--out", str(tmp_path / "out"), "--quiet"])  # fmt: skip
     assert code == 0
     captured = capsys.readouterr()
     err_lines = [line for line in captured.err.splitlines() if "WARNING" in line]

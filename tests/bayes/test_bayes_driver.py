@@ -1,0 +1,123 @@
+"""The vectorised Gibbs driver: one cached program for every run length, the
+kernel's own sweeps, the persistent-cache settings and the Gamma variates."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.stats as st
+
+from jaxseq.bayes import compile_timer, default_prior, sine_data
+from jaxseq.bayes import conditionals as cond
+from jaxseq.bayes import driver
+
+CONFIG = driver.GibbsConfig(2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = sine_data(3, 40)
+    return (x - x.mean()) / x.std(), (y - y.mean()) / y.std()
+
+
+def _run(data, key=0, **lengths):
+    settings = dict(num_warmup=20, num_samples=30, num_chains=3) | lengths
+    return driver.run_chains(
+        jax.random.key(key), *data, CONFIG, default_prior(1), **settings
+    )
+
+
+@pytest.fixture(scope="module")
+def chains(data):
+    return _run(data)
+
+
+def test_shapes_and_sites(chains, data):
+    assert chains.position.gamma.shape == (3, 30, 2, 2)
+    assert chains.position.prec.shape == (3, 30)
+    assert chains.info.accept_rw.shape == (3, 30, 2)
+    assert chains.state.i.tolist() == [50, 50, 50]
+    assert np.isfinite(np.asarray(chains.info.loglik)).all()
+    # chains differ (one key per chain)
+    assert not np.allclose(chains.position.prec[0], chains.position.prec[1])
+
+
+def test_other_lengths_and_thinning_reuse_the_program(chains, data):
+    with compile_timer() as compiled:
+        more = _run(data, key=1, num_warmup=7, num_samples=2 * driver.CHUNK + 9)
+        thin = _run(data, key=2, num_samples=31, thinning=3)
+    assert compiled[0] == 0.0
+    assert more.position.beta.shape == (3, 2 * driver.CHUNK + 9, 2)
+    assert more.state.i.tolist() == [7 + 2 * driver.CHUNK + 9] * 3
+    assert thin.position.beta.shape == (3, 10, 2)  # 31 // 3 kept
+    assert thin.state.i.tolist() == [20 + 30] * 3  # 10 records of 3 sweeps
+    # no zero-filled rows from the fixed-size buffers
+    assert (np.asarray(more.position.prec) > 0).all()
+
+
+def test_same_key_same_draws_and_adaptation_frozen_after_warmup(chains, data):
+    again = _run(data)
+    np.testing.assert_array_equal(again.position.gamma, chains.position.gamma)
+    longer = _run(data, num_samples=60)
+    # warm-up ends at sweep 20 in both: the proposals after it agree
+    np.testing.assert_allclose(
+        longer.state.proposal.log_scale, chains.state.proposal.log_scale
+    )
+
+
+@pytest.mark.slow  # compiles a second configuration
+def test_sample_sites_drops_b0_without_bias(data):
+    config = driver.GibbsConfig(1, bias=False, proposal="rw")
+    sites, info = driver.sample_sites(
+        jax.random.key(0),
+        *data,
+        config,
+        default_prior(1),
+        num_warmup=2,
+        num_samples=3,
+        num_chains=2,
+    )
+    assert "b0" not in sites and sites["beta"].shape == (2, 3, 1)
+    assert np.isnan(np.asarray(info.accept_scale)).all()  # move not used
+
+
+def test_compile_cache_dir_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv(driver.CACHE_ENV, str(tmp_path / "c"))
+    assert driver.compile_cache_dir() == tmp_path / "c"
+    for off in ("0", "off", "", "false"):
+        monkeypatch.setenv(driver.CACHE_ENV, off)
+        assert driver.compile_cache_dir() is None
+        if not jax.config.jax_compilation_cache_dir:
+            assert driver.enable_compile_cache() is None
+    monkeypatch.delenv(driver.CACHE_ENV)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert driver.compile_cache_dir() == tmp_path / "jaxseq" / "jax"
+
+
+def test_gamma_variates_have_the_gamma_law():
+    shapes = jnp.asarray([0.55, 1.0, 2.5, 101.0], jnp.float32)
+    keys = jax.random.split(jax.random.key(4), 3000)
+    x = np.asarray(jax.vmap(cond.gamma_variates, (0, None))(keys, shapes))
+    for j, a in enumerate(np.asarray(shapes)):
+        assert st.kstest(x[:, j], st.gamma(a).cdf).pvalue > 1e-3
+        # the mean within 5 standard errors
+        assert abs(x[:, j].mean() - a) < 5 * np.sqrt(a / x.shape[0])
+
+
+def test_progress_shows_compiling_then_the_sweeps(chains, data, capsys):
+    driver.sample_sites(
+        jax.random.key(5),
+        *data,
+        CONFIG,
+        default_prior(1),
+        num_warmup=20,
+        num_samples=31,
+        num_chains=3,
+        thinning=3,
+        progress=True,
+    )
+    err = capsys.readouterr().err
+    assert "compiling ... done in" in err
+    assert "sampling, 3 chains" in err and "51/51" in err
