@@ -124,7 +124,7 @@ def test_predict_and_eval_usage_errors(capsys, tmp_path):
         (["predict", missing, "text"], f"argument RUN_DIR: {missing} does not exist"),
         (["predict", str(tmp_path), "t"], "argument RUN_DIR: " + str(tmp_path)),
         (["predict", str(tmp_path), "t"], "expected a saved model"),
-        (["predict", run_dir], "expected review texts or --file PATH"),
+        (["predict", run_dir], "expected texts to classify or --file PATH"),
         (["predict", run_dir, "--file", missing], "argument --file:"),
         (["predict", run_dir, "--js", "text"], "unrecognized arguments: --js"),
         (["predict", run_dir, "a", "--threshold", "2", "b"], "argument --threshold"),

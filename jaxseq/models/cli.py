@@ -321,7 +321,7 @@ def check_texts(texts: Sequence[str], what: str = "text") -> list[str]:
                 f"{err.start + 1}); pass UTF-8 text."
             ) from None
         if not t.strip():
-            raise CommandError(f"{what} {i} is empty; expected a review text.")
+            raise CommandError(f"{what} {i} is empty; expected a text to classify.")
         out.append(t)
     return out
 
@@ -350,7 +350,7 @@ def read_lines(path: str) -> list[str]:
     if blank:
         logger.warning("%s: skipped %d blank line(s)", path, blank)
     if not texts:
-        raise CommandError(f"{path}: no review text (every line is blank).")
+        raise CommandError(f"{path}: no text to classify (every line is blank).")
     return texts
 
 
@@ -434,7 +434,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     p = predict_parser()
     args = p.parse_intermixed_args(argv)
     if bool(args.texts) == bool(args.file):
-        p.error("expected review texts or --file PATH (one of them)")
+        p.error("expected texts to classify or --file PATH (one of them)")
     _setup_logging(args.quiet)
     return _run("jaxseq predict", lambda: _predict(args))
 
