@@ -175,10 +175,12 @@ def fused_rnn(
     loop. ``remat=k`` keeps only the carry at every k-th step for the backward pass
     and recomputes each block of k steps from it (gradient checkpointing): memory
     ``O(T/k + k)`` steps instead of ``O(T)``, for about one extra forward pass.
-    With ``reference(params, carry0, xs, lengths)`` given (and no ``remat``), the
-    gradient is JAX's autodiff of that reference loop instead of the kernel's
-    backward (at tiny sizes the fused kernel's large matmuls have nothing to
-    amortise), while a forward-only call still runs the primal loop.
+    With ``reference(params, carry0, xs, lengths)`` given, every derivative is
+    JAX's autodiff of that reference loop instead of the kernel's backward (at
+    tiny sizes the fused kernel's large matmuls have nothing to amortise), while a
+    forward-only call still runs the primal loop; it is a ``custom_jvp``, so
+    forward mode works too (``remat`` is then the reference's to apply). Without
+    it the kernel's backward is a ``custom_vjp``: reverse mode only.
     ``primal_unroll`` and ``primal_hoist`` (defaults: ``unroll``, ``hoist``) are
     the unroll and the hoisting of that forward-only loop.
     """
@@ -225,22 +227,24 @@ def fused_rnn(
         )  # fmt: skip
         return dparams, lay.carry(dcarry0), lay.steps(dxs)
 
-    if remat is None and reference is not None:
-
-        @jax.custom_vjp
+    if reference is not None:
+        # A custom_jvp, not a custom_vjp: the forward-only call runs the primal
+        # loop, and every derivative (jvp, jacfwd, grad, hessian, also under jit)
+        # is JAX's autodiff of the reference loop, which computes the same function.
+        @jax.custom_jvp
         def fused(params, carry0, xs, lengths):
             return primal(params, carry0, xs, mask(lengths, time))
 
-        def fwd_ad(params, carry0, xs, lengths):
+        @fused.defjvp
+        def fused_jvp(primals, tangents):
+            params, carry0, xs, lengths = primals
+            dparams, dcarry0, dxs, _ = tangents
+
             def ref(p, c, x):
                 return reference(p, c, x, lengths)
 
-            return jax.vjp(ref, params, carry0, xs)  # the vjp closure is a pytree
+            return jax.jvp(ref, (params, carry0, xs), (dparams, dcarry0, dxs))
 
-        def bwd_ad(vjp, cotangents):
-            return (*vjp(cotangents), None)
-
-        fused.defvjp(fwd_ad, bwd_ad)
         return fused(params, carry0, xs, lengths)
     if remat is None:
 

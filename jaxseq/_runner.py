@@ -34,8 +34,8 @@ from ._layout import BATCH_MAJOR, FEATURE_MAJOR, Layout
 from .cells import Cell
 
 Merge = Literal["concat", "sum"]
-Impl = Literal["auto", "fused", "fused_fm", "hoist", "fm_autodiff", "scan"]
-_IMPLS = ("auto", "fused", "fused_fm", "hoist", "fm_autodiff", "scan")
+Impl = Literal["auto", "fused", "fused_fm", "hoist", "fm_autodiff", "autodiff", "scan"]
+_IMPLS = ("auto", "fused", "fused_fm", "hoist", "fm_autodiff", "autodiff", "scan")
 #: the explicit strategies: ``impl -> (hoist, layout, autodiff)``
 _EXPLICIT = {
     "fused": (False, BATCH_MAJOR, False),
@@ -95,6 +95,16 @@ def rnn(
             for all steps before the loop), ``"fm_autodiff"`` (feature-major
             forward, gradient by autodiff of the reference loop). ``"auto"`` picks
             among them by the sizes, from benchmarks/results/layouts.md.
+            ``"autodiff"``: the forward-only call as ``"auto"`` runs it, every
+            derivative by autodiff of the reference loop (``"scan"`` for a cell
+            without a fused kernel).
+
+            Forward mode (``jax.jvp``, ``jax.jacfwd``, ``jax.hessian``), with or
+            without ``jax.jit``, needs ``"autodiff"``, ``"fm_autodiff"`` or
+            ``"scan"``: the hand-written backward of the other fused paths is a
+            ``jax.custom_vjp``, reverse mode only, and JAX raises ``TypeError:
+            can't apply forward-mode autodiff (jvp) to a custom_vjp function`` (under
+            ``jit``, when the jvp is compiled). ``"auto"`` may pick that backward.
         remat: gradient checkpointing: keep the state only every ``remat`` steps
             and recompute each block in the backward pass (memory ``O(T/remat +
             remat)`` steps instead of ``O(T)``, one extra forward pass). ``None``
@@ -141,27 +151,22 @@ def rnn(
         )  # fmt: skip
         x_dtype = jax.tree.leaves(params)[0].dtype
         reference = None
-        if plan.autodiff and remat is None:
+        # "auto" measured its autodiff sizes without remat; with remat it keeps the
+        # kernel's blocked backward. The explicit autodiff impls always use autodiff.
+        if plan.autodiff and (remat is None or impl != "auto"):
 
             def reference(p, c, x, n):
                 return _scan_rnn(cell, p, c, x, n, reverse=reverse,
-                                 unroll=plan.unroll, remat=None)  # fmt: skip
+                                 unroll=plan.unroll, remat=remat)  # fmt: skip
 
-        try:
-            carry, ys = fused_rnn(
-                cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
-                reverse=reverse, remat=remat, hoist=plan.hoist, layout=plan.layout,
-                primal_layout=plan.primal_layout, unroll=plan.unroll,
-                primal_unroll=plan.primal_unroll, primal_hoist=plan.primal_hoist,
-                reference=reference,
-            )  # fmt: skip
-            return carry, jnp.swapaxes(ys, 0, 1)
-        except TypeError as err:
-            # The fused kernel is a custom_vjp: reverse mode only. Under forward mode
-            # (jax.jvp, jacfwd, hessian) "auto" falls back to the reference path,
-            # which computes the same function; an explicit fused impl re-raises.
-            if impl != "auto" or "forward-mode" not in str(err):
-                raise
+        carry, ys = fused_rnn(
+            cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
+            reverse=reverse, remat=remat, hoist=plan.hoist, layout=plan.layout,
+            primal_layout=plan.primal_layout, unroll=plan.unroll,
+            primal_unroll=plan.primal_unroll, primal_hoist=plan.primal_hoist,
+            reference=reference,
+        )  # fmt: skip
+        return carry, jnp.swapaxes(ys, 0, 1)
     if impl in _FUSED:
         raise ValueError(
             f"impl: {impl!r} needs a cell with a fused kernel; {cell.name!r} has none "
@@ -276,6 +281,8 @@ def _plan(
         primal_unroll, grad_unroll = _AUTO_UNROLL.get(cell_name, (1, 1))
     # (measured with batch-major steps only; a small H at B=1 runs feature-major)
     primal_hoist = batch == 1 and cell_name in _PRIMAL_HOIST and primal is BATCH_MAJOR
+    if impl == "autodiff":  # "auto"'s forward-only loop; derivatives by autodiff
+        autodiff = True
     return _Plan(
         batch == 1, layout, primal, autodiff, grad_unroll, primal_unroll, primal_hoist
     )
@@ -321,6 +328,7 @@ def unroll(
     length: jax.Array | int | None = None,
     reverse: bool = False,
     unroll: int | bool = 1,
+    impl: Impl = "auto",
 ) -> tuple[Any, jax.Array]:
     """Run ``cell`` over one sequence; the argument order mirrors ``lax.scan``.
 
@@ -332,6 +340,7 @@ def unroll(
         length: optional scalar valid length in ``[0, T]``.
         reverse: run backwards over the valid prefix.
         unroll: forwarded to ``lax.scan``.
+        impl: as for :func:`rnn` (``"autodiff"`` for forward mode).
 
     Returns:
         ``(carry, ys)`` with ``ys`` of shape ``[T, H]`` (see :func:`rnn`).
@@ -364,6 +373,7 @@ def unroll(
         carry0=carry0_b,
         reverse=reverse,
         unroll=unroll,
+        impl=impl,
     )
     return jax.tree.map(lambda a: a[0], carry), ys[0]
 

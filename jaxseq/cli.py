@@ -383,5 +383,5 @@ def _retain_host_memory() -> None:
         return
     from . import host
 
-    if not host._backend_started():
+    if not host.backend_started():
         host.retain_memory()

@@ -76,10 +76,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     from . import models
     from .data import imdb
-    from .models.cli import _setup_logging
+    from .models.cli import setup_logging
     from .train.history import epoch_seconds
 
-    _setup_logging(quiet=True)
+    setup_logging(quiet=True)
     start = time.perf_counter()
     train_all, test = imdb.load_sample("train"), imdb.load_sample("test")
     fit, valid = imdb.validation_split(

@@ -29,7 +29,7 @@ import ctypes.util
 import platform
 import warnings
 
-__all__ = ["retain_memory"]
+__all__ = ["backend_started", "retain_memory"]
 
 # mallopt(3) parameter numbers (glibc's <malloc.h>)
 _M_TRIM_THRESHOLD = -1
@@ -52,7 +52,9 @@ def _libc() -> ctypes.CDLL | None:
     return libc if hasattr(libc, "mallopt") else None
 
 
-def _backend_started() -> bool:
+def backend_started() -> bool:
+    """Whether JAX has started its backends (after which :func:`retain_memory`
+    comes too late for XLA's worker threads)."""
     try:
         from jax._src import xla_bridge
     except ImportError:  # pragma: no cover - jax is a dependency
@@ -97,7 +99,7 @@ def retain_memory(*, arenas: int = 1) -> bool:
         return False
     if _applied:
         return True
-    if _backend_started():
+    if backend_started():
         warnings.warn(
             "jaxseq.host.retain_memory() was called after JAX started its CPU "
             "backend: XLA's threads keep the malloc arenas they already use, so "

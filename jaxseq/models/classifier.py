@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jax
@@ -111,7 +112,7 @@ class Recipe(NamedTuple):
     clip_norm: float | None = 1.0
     patience: int | None = 2
     bucketing: bool = True
-    options: dict[str, Any] = {}
+    options: Mapping[str, Any] = MappingProxyType({})  # read-only: shared default
 
 
 #: The lab model as in the seed: vocabulary 10,000, Adam, 25 epochs, batch 512.

@@ -36,7 +36,7 @@ class CommandError(Exception):
     """A user error reported as one line on stderr (exit status 1)."""
 
 
-def _setup_logging(quiet: bool) -> None:
+def setup_logging(quiet: bool) -> None:
     """Log lines of the classifiers (``jaxseq.models``) and of every data loader
     (``jaxseq.data`` and its children: ``jaxseq.data.imdb``,
     ``jaxseq.data.labelled``) to stderr as ``jaxseq: message``; ``--quiet``
@@ -435,7 +435,7 @@ def predict_main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_intermixed_args(argv)
     if bool(args.texts) == bool(args.file):
         p.error("expected texts to classify or --file PATH (one of them)")
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     return _run("jaxseq predict", lambda: _predict(args))
 
 
@@ -499,7 +499,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     parser = eval_parser()
     args = parser.parse_args(argv)
     options = data_options(parser, args, args.split)
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     return _run("jaxseq eval", lambda: _eval(args, options))
 
 

@@ -35,11 +35,11 @@ from ..train.history import epoch_seconds
 from .cli import (
     CommandError,
     _run,
-    _setup_logging,
     add_data_arguments,
     data_options,
     load_split,
     logger,
+    setup_logging,
     source_kind,
 )
 
@@ -284,7 +284,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
             "directory have them); pass --split-by random or auto"
         )
     _check_options(parser, args)
-    _setup_logging(args.quiet)
+    setup_logging(args.quiet)
     return _run("jaxseq train", lambda: _train(args, options))
 
 

@@ -13,7 +13,16 @@ import jax
 import numpy as np
 
 from .. import text
-from ..train import bucket_by_length, bucket_lengths, fit, sortish_order, take
+from ..train import (
+    Checkpointing,
+    EarlyStopping,
+    Logging,
+    bucket_by_length,
+    bucket_lengths,
+    fit,
+    sortish_order,
+    take,
+)
 from ._base import count_params
 from .classifier import (
     LABEL_NAMES,
@@ -219,16 +228,21 @@ def train_features(
         seed=seed,
         valid_data=valid,
         eval_batch_size=max(recipe.batch_size, 256),
-        monitor="accuracy",
-        mode="max",
-        patience=recipe.patience,
-        restore_best=recipe.patience is not None,
-        log_dir=log_dir,
-        title=title
-        or f"{name}: {len(y_train):,} training / {len(y_valid):,} validation texts",
-        progress=progress,
-        checkpoint_dir=checkpoint_dir,
-        checkpoint_every=checkpoint_every or per_epoch,
+        early_stopping=EarlyStopping(
+            monitor="accuracy",
+            mode="max",
+            patience=recipe.patience,
+            restore_best=recipe.patience is not None,
+        ),
+        logging=Logging(
+            log_dir,
+            title=title
+            or f"{name}: {len(y_train):,} training / {len(y_valid):,} validation texts",
+            progress=progress,
+        ),
+        checkpoint=None
+        if checkpoint_dir is None
+        else Checkpointing(checkpoint_dir, every=checkpoint_every or per_epoch),
         **batching,
     )
     params = jax.device_get(result.params)

@@ -11,6 +11,8 @@ module                    contents
 ``tbptt``                 :func:`truncated_bptt`, :func:`chunk_lengths`
 ``regularization``        :func:`ridge_penalty`, :func:`ridge`, :func:`labels_by_path`
 ``loop``                  :func:`fit`, :class:`FitResult`, :class:`NonFiniteError`
+``config``                :func:`fit`'s option groups: :class:`EarlyStopping`,
+                          :class:`Checkpointing`, :class:`Logging`
 ``batching``              :func:`bucket_by_length`, :func:`bucket_lengths`,
                           :func:`epoch_order`, :func:`sortish_order`
 ``checkpoint``            Orbax: :func:`checkpoint_manager`, :func:`save_checkpoint`,
@@ -44,6 +46,7 @@ from .checkpoint import (
     restore_checkpoint,
     save_checkpoint,
 )
+from .config import Checkpointing, EarlyStopping, Logging
 from .history import plot_history, write_metrics
 from .loop import FitResult, NonFiniteError, fit
 from .optimizers import OPTIMIZERS, optimizer
@@ -79,7 +82,10 @@ __all__ = [
     "CheckpointMismatchError",
     "CheckpointWarning",
     "CheckpointWriteError",
+    "Checkpointing",
+    "EarlyStopping",
     "FitResult",
+    "Logging",
     "NonFiniteError",
     "OPTIMIZERS",
     "Restored",

@@ -29,7 +29,6 @@ injected with ``optax.inject_hyperparams`` are also compared by name.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import re
 from typing import Any
@@ -38,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._weakcache import weak_cache
 from ._integrity import array_digest, host, layout
 
 #: relative tolerance of float summaries (probes, parameter values, float data)
@@ -116,9 +116,8 @@ def _probe_stats(updates: Any, params: Any) -> jax.Array:
     return jnp.stack(rows).astype(jnp.float32) if rows else jnp.zeros((0, 2))
 
 
-@functools.lru_cache(maxsize=16)
-def _cached_update(optimizer):
-    return jax.jit(optimizer.update)
+#: one jitted update per live ``optimizer.update`` (held weakly)
+_cached_update = weak_cache(jax.jit)
 
 
 def probe(optimizer, opt_state, params, scale: float) -> tuple[np.ndarray, Any]:
@@ -126,10 +125,7 @@ def probe(optimizer, opt_state, params, scale: float) -> tuple[np.ndarray, Any]:
     parameter leaf ``[<u, d>, <u, u>]`` (``[L, 2]``, float64 on the host) and
     the new optimiser state. The gradient and the sums are compiled once per
     parameter layout; the update once per optimiser."""
-    try:
-        update = _cached_update(optimizer)
-    except TypeError:  # an unhashable transformation: compile for this call only
-        update = jax.jit(optimizer.update)
+    update = _cached_update(optimizer.update)
     grads = _probe_gradient(params, jnp.float32(scale))
     updates, opt_state = update(grads, opt_state, params)
     return host(_probe_stats(updates, params)).astype(np.float64), opt_state

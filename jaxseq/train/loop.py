@@ -25,6 +25,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from typing import Any, NamedTuple
 
 import jax
@@ -35,6 +36,7 @@ from tqdm import tqdm
 from . import _fingerprint, parallel
 from ._resume import RunCheckpoints
 from .batching import BatchOrder, Collate, epoch_order, num_examples, take
+from .config import KEYWORDS, Checkpointing, EarlyStopping, Logging, from_keywords
 from .history import plot_history, write_metrics
 from .step import (
     LossFn,
@@ -141,7 +143,7 @@ class _Run:
         return value > self.best + min_delta
 
 
-def _check_fit_args(batch_size, epochs, patience, mode, checkpoint_every, n):
+def _check_fit_args(batch_size, epochs, n):
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, int)
@@ -155,23 +157,29 @@ def _check_fit_args(batch_size, epochs, patience, mode, checkpoint_every, n):
         )
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs: expected a positive int, got {epochs!r}.")
-    if patience is not None and (
-        isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
-    ):
-        raise ValueError(
-            f"patience: expected a positive int or None, got {patience!r}."
+
+
+def _check_config(name: str, value: Any, kind: type) -> None:
+    if value is not None and not isinstance(value, kind):
+        raise TypeError(
+            f"{name}: expected a jaxseq.train.{kind.__name__} or None, got "
+            f"{type(value).__name__}."
         )
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode: expected 'min' or 'max', got {mode!r}.")
-    if checkpoint_every is not None and (
-        isinstance(checkpoint_every, bool)
-        or not isinstance(checkpoint_every, int)
-        or checkpoint_every < 1
-    ):
-        raise ValueError(
-            f"checkpoint_every: expected a positive int (steps) or None, got "
-            f"{checkpoint_every!r}."
-        )
+
+
+class _Setup(NamedTuple):
+    """The options of one :func:`fit` call, after checking."""
+
+    batch_size: int
+    epochs: int
+    seed: int
+    eval_batch_size: int | None
+    collate: Collate | None
+    batch_order: BatchOrder | None
+    mesh: jax.sharding.Mesh | None
+    stop: EarlyStopping
+    ckpt: Checkpointing | None
+    log: Logging
 
 
 def _watched() -> bool:
@@ -189,20 +197,20 @@ def _epoch_line(record: dict[str, Any]) -> str:
 class _Fit:
     """One call of :func:`fit`: the compiled steps, the data and the bookkeeping."""
 
-    def __init__(self, loss_fn, optimizer, train_data, valid_data, opts):
-        self.o = opts
+    def __init__(self, loss_fn, optimizer, train_data, valid_data, setup: _Setup):
+        self.o = o = setup
         self.train_data, self.valid_data = train_data, valid_data
         self.n = num_examples("train_data", train_data)
-        self.spe = self.n // opts["batch_size"]
-        if opts["batch_order"] is not None:
-            self.spe = len(opts["batch_order"](0))
+        self.spe = self.n // o.batch_size
+        if o.batch_order is not None:
+            self.spe = len(o.batch_order(0))
             if self.spe == 0:
                 raise ValueError("batch_order: expected at least one batch, got none.")
-        self.mesh = opts["mesh"]
-        self.collate = opts["collate"] or (lambda batch: batch)
+        self.mesh = o.mesh
+        self.collate = o.collate or (lambda batch: batch)
         shard = {}
         if self.mesh is not None:
-            self.rows = parallel.process_rows(opts["batch_size"])
+            self.rows = parallel.process_rows(o.batch_size)
             shard = {
                 "state_sharding": parallel.replicated(self.mesh),
                 "batch_sharding": parallel.batch_sharded(self.mesh),
@@ -211,17 +219,15 @@ class _Fit:
         self.eval_step = make_eval_step(loss_fn)
         self.run = _Run()
         self.ckpt: RunCheckpoints | None = None
-        if opts["checkpoint_dir"] is not None:  # checks it is writable
+        if o.ckpt is not None:  # checks it is writable
             self.ckpt = RunCheckpoints(
-                opts["checkpoint_dir"],
-                max_to_keep=opts["max_to_keep"],
-                optimizer=optimizer,
+                o.ckpt.directory, max_to_keep=o.ckpt.max_to_keep, optimizer=optimizer
             )
         self.resumed_from: int | None = None
         self.compile_seconds: float | None = None
         self.epoch_compile = 0.0  # compile seconds inside the current epoch
         self.primary = parallel.is_primary()
-        progress = opts["progress"]
+        progress = o.log.progress
         # the bar where a person watches; plain lines elsewhere; nothing if False
         self.show_bar = self.primary and (_watched() if progress is None else progress)
         self.show_lines = self.primary and progress is not False and not self.show_bar
@@ -231,23 +237,23 @@ class _Fit:
         o = self.o
         return {
             "num_examples": self.n,
-            "batch_size": o["batch_size"],
-            "seed": o["seed"],
-            "batches_per_epoch": None if o["batch_order"] is None else self.spe,
-            "monitor": o["monitor"],
-            "mode": o["mode"],
-            "patience": o["patience"],
-            "min_delta": o["min_delta"],
+            "batch_size": o.batch_size,
+            "seed": o.seed,
+            "batches_per_epoch": None if o.batch_order is None else self.spe,
+            "monitor": o.stop.monitor,
+            "mode": o.stop.mode,
+            "patience": o.stop.patience,
+            "min_delta": o.stop.min_delta,
         }
 
     # -- data ---------------------------------------------------------------
     def batches(self, epoch: int) -> Any:
         """The index arrays of ``epoch``'s minibatches."""
-        size = self.o["batch_size"]
-        if self.o["batch_order"] is None:
-            order = epoch_order(self.o["seed"], epoch, self.n)
+        size = self.o.batch_size
+        if self.o.batch_order is None:
+            order = epoch_order(self.o.seed, epoch, self.n)
             return [order[b * size : (b + 1) * size] for b in range(self.spe)]
-        batches = self.o["batch_order"](epoch)
+        batches = self.o.batch_order(epoch)
         shapes = {np.shape(b) for b in batches}
         if len(batches) != self.spe or (batches and shapes != {(size,)}):
             raise ValueError(
@@ -265,7 +271,7 @@ class _Fit:
 
     def evaluate(self, params: Any) -> dict[str, float]:
         n_val = num_examples("valid_data", self.valid_data)
-        size = self.o["eval_batch_size"] or self.o["batch_size"]
+        size = self.o.eval_batch_size or self.o.batch_size
         totals: dict[str, float] = {}
         for start in range(0, n_val, size):
             idx = np.arange(start, min(start + size, n_val))
@@ -283,7 +289,7 @@ class _Fit:
     def restore(self, state: TrainState) -> TrainState:
         if self.ckpt is None:
             return state
-        restored = self.ckpt.restore(state, resume=self.o["resume"])
+        restored = self.ckpt.restore(state, resume=self.o.ckpt.resume)
         if restored is None:
             return state
         self.run.load(restored.meta, restored.best_params)
@@ -299,8 +305,8 @@ class _Fit:
         )
         if self.run.stopped:
             return f"{line}; early stopping had ended this run, nothing to train"
-        if step >= self.o["epochs"] * self.spe:
-            return f"{line}; the run had finished all {self.o['epochs']} epochs"
+        if step >= self.o.epochs * self.spe:
+            return f"{line}; the run had finished all {self.o.epochs} epochs"
         return line
 
     def say(self, line: str) -> None:
@@ -318,14 +324,16 @@ class _Fit:
         step = int(state.step)
         latest = None if self.ckpt is None else self.ckpt.verified_step(state)
         count = float(metrics["count"]) or 1.0
+        ckpt = self.o.ckpt
         where = (
-            f"the last good checkpoint is step {latest} in "
-            f"{self.o['checkpoint_dir']}, read back and verified (fit(..., "
-            "resume=True) continues from it)"
-            if latest is not None
-            else "no checkpoint was written (pass checkpoint_dir= to keep one)"
-            if self.o["checkpoint_dir"] is None
-            else f"no intact checkpoint is left in {self.o['checkpoint_dir']}"
+            f"the last good checkpoint is step {latest} in {ckpt.directory}, read "
+            "back and verified (fit(..., checkpoint=Checkpointing(..., "
+            "resume=True)) continues from it)"
+            if latest is not None and ckpt is not None
+            else "no checkpoint was written (pass checkpoint=Checkpointing(dir) to "
+            "keep one)"
+            if ckpt is None
+            else f"no intact checkpoint is left in {ckpt.directory}"
         )
         raise NonFiniteError(
             f"non-finite loss or gradient at step {step} (epoch {epoch + 1}, batch "
@@ -338,51 +346,51 @@ class _Fit:
         )
 
     def end_epoch(self, state: TrainState, epoch: int, seconds: float) -> None:
-        run, o = self.run, self.o
+        run, o, stop = self.run, self.o, self.o.stop
         record: dict[str, Any] = {"epoch": epoch + 1, "step": int(state.step)}
         record.update({f"train_{k}": v for k, v in summarize(run.totals).items()})
         run.totals = {}
         if self.valid_data is not None:
             valid = self.evaluate(state.params)
             record.update({f"valid_{k}": v for k, v in valid.items()})
-            if o["monitor"] not in valid:
+            if stop.monitor not in valid:
                 raise ValueError(
-                    f"monitor: expected one of the validation metrics {sorted(valid)}, "
-                    f"got {o['monitor']!r}."
+                    f"EarlyStopping.monitor: expected one of the validation metrics "
+                    f"{sorted(valid)}, got {stop.monitor!r}."
                 )
-            if run.improved(valid[o["monitor"]], o["mode"], o["min_delta"]):
-                run.best = valid[o["monitor"]]
+            if run.improved(valid[stop.monitor], stop.mode, stop.min_delta):
+                run.best = valid[stop.monitor]
                 run.best_epoch, run.bad_epochs = epoch + 1, 0
                 run.best_params = jax.tree.map(lambda x: x.copy(), state.params)
             else:
                 run.bad_epochs += 1
-                if o["patience"] is not None and run.bad_epochs >= o["patience"]:
+                if stop.patience is not None and run.bad_epochs >= stop.patience:
                     run.stopped = True
         record["seconds"] = seconds
         record["compile_seconds"], self.epoch_compile = self.epoch_compile, 0.0
         run.history.append(record)
-        if self.primary and o["log_dir"] is not None:
-            write_metrics(run.history, o["log_dir"])
+        if self.primary and o.log.directory is not None:
+            write_metrics(run.history, o.log.directory)
             # the PNG costs ~1 s of matplotlib: redrawn at most every
             # _PLOT_EVERY_S seconds, and always after the last epoch
-            last = run.stopped or epoch + 1 >= o["epochs"]
+            last = run.stopped or epoch + 1 >= o.epochs
             now = time.perf_counter()
             if not last and now - getattr(self, "_plotted_at", -1e9) < _PLOT_EVERY_S:
                 return
             self._plotted_at = now
-            best = run.best_epoch if o["restore_best"] else None
+            best = run.best_epoch if stop.restore_best else None
             plot_history(
                 run.history,
-                os.path.join(o["log_dir"], "curves.png"),
-                title=o["title"],
+                os.path.join(o.log.directory, "curves.png"),
+                title=o.log.title,
                 best_epoch=best,
-                monitor=o["monitor"],
+                monitor=stop.monitor,
             )
 
     def bar(self, step: int, compiling: bool) -> tqdm:
         """The progress bar from ``step`` on; while ``compiling``, labelled so
         and without rate or ETA (the first step's time is compile time)."""
-        total = self.o["epochs"] * self.spe
+        total = self.o.epochs * self.spe
         return tqdm(
             total=total,
             initial=min(step, total),
@@ -426,10 +434,10 @@ class _Fit:
         o, run, spe = self.o, self.run, self.spe
         step = int(state.step)
         epoch = step // spe
-        if epoch >= o["epochs"] or run.stopped:
+        if epoch >= o.epochs or run.stopped:
             return state
         bar = self.bar(step, compiling=True)
-        while epoch < o["epochs"] and not run.stopped:
+        while epoch < o.epochs and not run.stopped:
             batches = self.batches(epoch)
             tic = time.perf_counter()
             for b in range(step % spe, spe):  # mid-epoch after a resume
@@ -456,7 +464,7 @@ class _Fit:
                 if b == spe - 1:
                     self.end_epoch(state, epoch, time.perf_counter() - tic)
                     self.say(_epoch_line(run.history[-1]))
-                every = o["checkpoint_every"]
+                every = None if o.ckpt is None else o.ckpt.every
                 if every is not None and step % every == 0:
                     self.save(state)
             epoch += 1
@@ -476,21 +484,13 @@ def fit(
     seed: int = 0,
     valid_data: Any = None,
     eval_batch_size: int | None = None,
-    monitor: str = "loss",
-    mode: str = "min",
-    patience: int | None = None,
-    min_delta: float = 0.0,
-    restore_best: bool = True,
+    early_stopping: EarlyStopping | None = None,
+    checkpoint: Checkpointing | None = None,
+    logging: Logging | None = None,
     collate: Collate | None = None,
     batch_order: BatchOrder | None = None,
-    checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int | None = None,
-    max_to_keep: int | None = 2,
-    resume: bool = True,
-    log_dir: str | os.PathLike | None = None,
-    title: str | None = None,
-    progress: bool | None = None,
     mesh: jax.sharding.Mesh | None = None,
+    **deprecated: Any,
 ) -> FitResult:
     """Train ``params`` by minibatch gradient descent on ``loss_fn``.
 
@@ -515,41 +515,29 @@ def fit(
         valid_data: optional validation data, same layout as ``train_data``; all
             of it is evaluated (the last batch may be short: one more compile).
         eval_batch_size: validation batch size (default ``batch_size``).
-        monitor: validation metric for early stopping and the best parameters
-            (``"loss"`` or an ``aux`` name such as ``"accuracy"``).
-        mode: ``"min"`` or ``"max"`` for ``monitor``.
-        patience: stop after this many epochs without improvement (``None``:
-            never stop early).
-        min_delta: the least change that counts as an improvement.
-        restore_best: return the best epoch's parameters in ``FitResult.params``.
+        early_stopping: an :class:`~jaxseq.train.EarlyStopping`: the validation
+            metric that picks the best epoch's parameters and may stop the run
+            (default ``EarlyStopping()``: the loss, never stopping early).
+        checkpoint: a :class:`~jaxseq.train.Checkpointing`: verified Orbax
+            checkpoints and resuming (``None``: no checkpoints).
+        logging: a :class:`~jaxseq.train.Logging`: metrics files, curves and the
+            progress display (default ``Logging()``: no files, the bar where a
+            person watches).
         collate: host function applied to each minibatch before the step.
         batch_order: ``batch_order(epoch) -> batches``, the example indices of
             each of the epoch's minibatches (default: consecutive slices of
             :func:`epoch_order`); the same number of ``batch_size`` batches
-            every epoch, and a pure function of ``epoch`` so that ``resume``
+            every epoch, and a pure function of ``epoch`` so that resuming
             finds the same batches (:func:`sortish_order` draws batches of
             similar lengths for ``collate=bucket_by_length(...)``).
-        checkpoint_dir: directory for Orbax checkpoints (``None``: none); it
-            must be writable (checked first). Each checkpoint records the
-            checksums of its arrays and the run's fingerprint (options, initial
-            parameters, key, data, the optimiser's updates of a probe gradient).
-        checkpoint_every: also checkpoint every this many steps (the run always
-            checkpoints at its end).
-        max_to_keep: checkpoints kept on disk.
-        resume: continue from the newest verified checkpoint in
-            ``checkpoint_dir`` when there is one (a damaged newer one is moved
-            aside with a :class:`~jaxseq.train.CheckpointWarning`); the
-            fingerprint must match. ``False``: the directory must hold none.
-        log_dir: write ``metrics.jsonl`` and ``metrics.csv`` there after every
-            epoch, and ``curves.png`` at most every 30 s and after the last epoch.
-        title: the title of ``curves.png`` (what was trained on what).
-        progress: ``True``: a tqdm bar ("compiling", then the steps with the
-            running loss and an ETA) and status lines (resuming, one per
-            epoch); ``None`` (default): the bar where a person watches
-            (:func:`jaxseq.cli.watched`), else the same as plain lines on
-            stderr; ``False``: nothing.
         mesh: a device mesh (:func:`~jaxseq.train.data_mesh`) for data
             parallelism; ``batch_size`` must be a multiple of its size.
+        **deprecated: the flat keywords of earlier releases (``monitor``,
+            ``mode``, ``patience``, ``min_delta``, ``restore_best``,
+            ``checkpoint_dir``, ``checkpoint_every``, ``max_to_keep``,
+            ``resume``, ``log_dir``, ``title``, ``progress``): still accepted,
+            with a ``DeprecationWarning``, for one release
+            (:func:`jaxseq.train.config.from_keywords` maps them).
 
     Returns:
         A :class:`FitResult`.
@@ -565,13 +553,17 @@ def fit(
         ValueError, TypeError: for invalid arguments (``optimizer`` included: its
             updates of a probe gradient must be finite, descend and move).
     """
-    opts = dict(locals())
+    setup = _setup(
+        batch_size, epochs, seed, eval_batch_size, collate, batch_order, mesh,
+        early_stopping, checkpoint, logging, deprecated,
+    )  # fmt: skip
     n = num_examples("train_data", train_data)
-    _check_fit_args(batch_size, epochs, patience, mode, checkpoint_every, n)
+    _check_fit_args(batch_size, epochs, n)
     key = check_key(key)
     if valid_data is not None:
         num_examples("valid_data", valid_data)
-    run = _Fit(loss_fn, optimizer, train_data, valid_data, opts)
+    restore_best = setup.stop.restore_best
+    run = _Fit(loss_fn, optimizer, train_data, valid_data, setup)
     try:
         state = init_state(params, optimizer, key)
         if mesh is not None:
@@ -600,3 +592,46 @@ def fit(
         resumed_from=run.resumed_from,
         compile_seconds=run.compile_seconds,
     )
+
+
+def _setup(batch_size, epochs, seed, eval_batch_size, collate, batch_order, mesh,
+           early_stopping, checkpoint, logging, deprecated) -> _Setup:  # fmt: skip
+    """The checked options of a :func:`fit` call; the deprecated flat keywords
+    (with a warning) mapped to their groups."""
+    _check_config("early_stopping", early_stopping, EarlyStopping)
+    _check_config("checkpoint", checkpoint, Checkpointing)
+    _check_config("logging", logging, Logging)
+    if deprecated:
+        groups = from_keywords(deprecated)
+        given = {"early_stopping": early_stopping, "checkpoint": checkpoint,
+                 "logging": logging}  # fmt: skip
+        for group in ("early_stopping", "checkpoint", "logging"):
+            flat = sorted(k for k in deprecated if KEYWORDS[k][0] == group)
+            if flat and given[group] is not None:
+                raise TypeError(
+                    f"fit(): got both {group}= and its deprecated keywords {flat}; "
+                    "pass one."
+                )
+        warnings.warn(
+            f"fit(): the keywords {sorted(deprecated)} are deprecated; pass "
+            "early_stopping=EarlyStopping(...), checkpoint=Checkpointing(...) and "
+            "logging=Logging(...) (jaxseq.train) instead.",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        early_stopping = groups.get("early_stopping", early_stopping)
+        checkpoint = groups.get("checkpoint", checkpoint)
+        logging = groups.get("logging", logging)
+    return _Setup(
+        batch_size=batch_size,
+        epochs=epochs,
+        seed=seed,
+        eval_batch_size=eval_batch_size,
+        collate=collate,
+        batch_order=batch_order,
+        mesh=mesh,
+        stop=EarlyStopping() if early_stopping is None else early_stopping,
+        ckpt=checkpoint,
+        log=Logging() if logging is None else logging,
+    )
+

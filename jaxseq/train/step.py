@@ -19,13 +19,15 @@ Conventions (written once, used by :func:`~jaxseq.train.fit`):
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from .._weakcache import weak_cache
 
 LossFn = Callable[[Any, Any, jax.Array | None], tuple[jax.Array, Any]]
 Metrics = dict[str, jax.Array]
@@ -230,7 +232,9 @@ def make_train_step(
     updated in place); it compiles once per batch shape, so pad sequences to a few
     bucket lengths (:func:`~jaxseq.train.bucket_by_length`). The same
     ``(loss_fn, optimizer, donate, shardings)`` returns the same jitted function
-    (a small cache), so a second :func:`~jaxseq.train.fit` does not recompile.
+    (a cache that holds ``loss_fn`` weakly: it keeps nothing alive once the
+    caller drops ``loss_fn`` and the step), so a second
+    :func:`~jaxseq.train.fit` does not recompile.
 
     If the loss or any gradient entry is not finite, the returned state is the
     input state unchanged and ``metrics["finite"]`` is ``False``;
@@ -264,19 +268,11 @@ def make_train_step(
         >>> int(state.step), float(metrics["count"]), state.params.tolist()
         (1, 2.0, [0.10000000149011612, -0.10000000149011612])
     """
-    try:
-        return _jit_train_step(
-            loss_fn, optimizer, bool(donate), state_sharding, batch_sharding
-        )
-    except TypeError:  # an unhashable argument: no reuse across calls
-        return _jit_train_step.__wrapped__(
-            loss_fn, optimizer, bool(donate), state_sharding, batch_sharding
-        )
+    return _cached_train_step(
+        loss_fn, optimizer, bool(donate), state_sharding, batch_sharding
+    )
 
 
-# The same (loss_fn, optimizer, shardings) gives the same jitted function, so
-# calling fit() again (resuming, a notebook re-run) reuses its compiled steps.
-@functools.lru_cache(maxsize=16)
 def _jit_train_step(loss_fn, optimizer, donate, state_sharding, batch_sharding):
     fn = train_step_fn(loss_fn, optimizer)
     kwargs: dict[str, Any] = {"donate_argnums": (0,) if donate else ()}
@@ -284,6 +280,12 @@ def _jit_train_step(loss_fn, optimizer, donate, state_sharding, batch_sharding):
         kwargs["in_shardings"] = (state_sharding, batch_sharding)
         kwargs["out_shardings"] = (state_sharding, state_sharding)
     return jax.jit(fn, **kwargs)
+
+
+# The same live loss_fn with equal (optimizer, shardings) gives the same jitted
+# function, so calling fit() again (resuming, a notebook re-run) reuses its
+# compiled steps; the cache holds loss_fn weakly (and what it closes over).
+_cached_train_step = weak_cache(_jit_train_step)
 
 
 def make_eval_step(
@@ -294,14 +296,9 @@ def make_eval_step(
     Calls ``loss_fn(params, batch, None)`` (``key=None``: no dropout) and returns
     the same sums-plus-count metrics as the train step (without ``grad_norm``).
     """
-
-    try:
-        return _jit_eval_step(loss_fn, params_sharding, batch_sharding)
-    except TypeError:  # an unhashable argument: no reuse across calls
-        return _jit_eval_step.__wrapped__(loss_fn, params_sharding, batch_sharding)
+    return _cached_eval_step(loss_fn, params_sharding, batch_sharding)
 
 
-@functools.lru_cache(maxsize=16)
 def _jit_eval_step(loss_fn, params_sharding, batch_sharding):
     loss_fn = checked_loss(loss_fn)
 
@@ -316,6 +313,9 @@ def _jit_eval_step(loss_fn, params_sharding, batch_sharding):
             out_shardings=params_sharding,
         )
     return jax.jit(eval_step)
+
+
+_cached_eval_step = weak_cache(_jit_eval_step)
 
 
 def accumulate(
@@ -348,10 +348,3 @@ def summarize(totals: Mapping[str, float]) -> dict[str, float]:
         out[name] = value / denom if denom else float("nan")
     return out
 
-
-def sum_metrics(parts: Iterable[Mapping[str, Any]]) -> dict[str, float]:
-    """Host totals of several steps' metrics (see :func:`accumulate`)."""
-    totals: dict[str, float] = {}
-    for m in parts:
-        totals = accumulate(totals, m)
-    return totals

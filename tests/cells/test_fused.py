@@ -128,7 +128,9 @@ def test_second_order_reverse_mode_through_fused(key):
     np.testing.assert_allclose(g_new, g_ref, rtol=1e-4, atol=1e-5)
 
 
-def test_forward_mode_falls_back_to_reference(key):
+def test_forward_mode_through_autodiff_impl(key):
+    """``impl="autodiff"`` supports forward mode (tests/test_forward_mode.py tests
+    it under jit); the hand-written backward is reverse mode only."""
     cell, params = make("lstm", key, hidden=H)
     xs = jax.random.normal(jax.random.key(1), (B, T, F))
     tangent = jax.random.normal(jax.random.key(2), xs.shape)
@@ -136,7 +138,7 @@ def test_forward_mode_falls_back_to_reference(key):
     def f(impl):
         return lambda x: jaxseq.rnn(cell, params, x, lengths=LENGTHS, impl=impl)[1]
 
-    y_auto, t_auto = jax.jvp(f("auto"), (xs,), (tangent,))
+    y_auto, t_auto = jax.jvp(f("autodiff"), (xs,), (tangent,))
     y_ref, t_ref = jax.jvp(f("scan"), (xs,), (tangent,))
     np.testing.assert_allclose(t_auto, t_ref, rtol=1e-6, atol=1e-7)
     with pytest.raises(TypeError, match="forward-mode"):

@@ -268,7 +268,7 @@ def test_the_loaders_of_your_own_texts_log_through_jaxseq_data(tmp_path, capsys)
         for log in [logging.getLogger(name)]
     }
     try:
-        cli._setup_logging(quiet=True)
+        cli.setup_logging(quiet=True)
         labelled.load_folder(root)
         err = capsys.readouterr().err
     finally:

@@ -19,7 +19,7 @@ def _fit(args, collate=None, **extra):
     import jax
     import numpy as np
 
-    from jaxseq.train import fit, optimizer
+    from jaxseq.train import Checkpointing, Logging, fit, optimizer
 
     from . import _task
 
@@ -40,9 +40,8 @@ def _fit(args, collate=None, **extra):
         valid_data=_task.make_data(1, args.valid),
         eval_batch_size=40,
         collate=collate or slow,
-        checkpoint_dir=args.ckpt,
-        checkpoint_every=args.every,
-        progress=False,
+        checkpoint=args.ckpt and Checkpointing(args.ckpt, every=args.every),
+        logging=Logging(progress=False),
         **extra,
     ), np
 
@@ -119,7 +118,7 @@ def cmd_unwritable(args):
     import numpy as np
     import optax
 
-    from jaxseq.train import fit
+    from jaxseq.train import Checkpointing, Logging, fit
 
     def loss_fn(w, batch, key):  # quick to compile
         return jnp.mean((batch[0] @ w - batch[1]) ** 2), None
@@ -135,9 +134,8 @@ def cmd_unwritable(args):
             batch_size=8,
             epochs=args.epochs,
             collate=collate,
-            checkpoint_dir=ckpt,
-            checkpoint_every=2,
-            progress=False,
+            checkpoint=Checkpointing(ckpt, every=2),
+            logging=Logging(progress=False),
         )
         code = 0
     except CheckpointError as err:
@@ -153,7 +151,7 @@ def cmd_devices(args):
     epoch, so the per-epoch history is the per-step loss trajectory."""
     import jax
 
-    from jaxseq.train import data_mesh, fit, optimizer
+    from jaxseq.train import Logging, data_mesh, fit, optimizer
 
     from . import _task
 
@@ -166,7 +164,7 @@ def cmd_devices(args):
         seed=5,
         valid_data=_task.make_data(1, 42),
         eval_batch_size=40,
-        progress=False,
+        logging=Logging(progress=False),
     )
     run = lambda **kw: fit(
         _task.loss_fn,

@@ -11,7 +11,9 @@ import optax
 import pytest
 
 from jaxseq.train import (
+    Checkpointing,
     CheckpointMismatchError,
+    Logging,
     NonFiniteError,
     bucket_lengths,
     fit,
@@ -96,7 +98,11 @@ def test_fit_trains_on_the_batch_order_and_resumes_mid_epoch(tmp_path):
     data = (np.arange(N, dtype=np.float32),)
     expected = np.concatenate([np.stack(order(e)) for e in range(EPOCHS)])
     common = dict(
-        key=KEY, batch_size=BATCH, epochs=EPOCHS, batch_order=order, progress=False
+        key=KEY,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+        batch_order=order,
+        logging=Logging(progress=False),
     )
     full = fit(_recorder(), optax.sgd(1.0), _params(order), data, **common)
     np.testing.assert_array_equal(full.params["log"], expected)
@@ -105,7 +111,7 @@ def test_fit_trains_on_the_batch_order_and_resumes_mid_epoch(tmp_path):
     # stopped by a NaN mid-epoch 2 with a checkpoint every 5 steps, then resumed
     # from that checkpoint: the same batches, in the same order, to the end
     fail_at = len(order(0)) + 3
-    ckpt = dict(checkpoint_dir=tmp_path, checkpoint_every=5)
+    ckpt = dict(checkpoint=Checkpointing(tmp_path, every=5))
     with pytest.raises(NonFiniteError) as info:
         fit(_recorder(fail_at), optax.sgd(1.0), _params(order), data, **common, **ckpt)
     assert info.value.checkpoint_step == fail_at // 5 * 5
@@ -152,7 +158,7 @@ def test_batch_order_must_keep_its_shape():
     def ragged(epoch):
         return [np.arange(BATCH), np.arange(BATCH + 1)]
 
-    args = dict(key=KEY, batch_size=BATCH, epochs=2, progress=False)
+    args = dict(key=KEY, batch_size=BATCH, epochs=2, logging=Logging(progress=False))
     params = {"t": jnp.zeros(()), "log": jnp.zeros((10, BATCH))}
     with pytest.raises(
         ValueError, match=r"batch_order: expected 5 batches .* for epoch 2, got 4"

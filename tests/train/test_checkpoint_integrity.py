@@ -22,7 +22,9 @@ import pytest
 
 from jaxseq.train import (
     CheckpointCorruptError,
+    Checkpointing,
     CheckpointWarning,
+    Logging,
     NonFiniteError,
     checkpoint_manager,
     fit,
@@ -67,9 +69,8 @@ def _fit(ckpt, epochs, **kw):
         batch_size=16,
         epochs=epochs,
         valid_data=_data(1, 16),
-        checkpoint_dir=ckpt,
-        checkpoint_every=4,
-        progress=False,
+        checkpoint=None if ckpt is None else Checkpointing(ckpt, every=4),
+        logging=Logging(progress=False),
         **kw,
     )
 
@@ -311,8 +312,7 @@ def test_non_finite_error_names_only_a_verified_checkpoint(tmp_path):
             batch_size=2,
             epochs=5,
             collate=collate,
-            checkpoint_dir=ckpt,
-            checkpoint_every=3,
-            progress=False,
+            checkpoint=Checkpointing(ckpt, every=3),
+            logging=Logging(progress=False),
         )
     assert err.value.checkpoint_step == 3

@@ -12,7 +12,13 @@ import numpy as np
 import optax
 import pytest
 
-from jaxseq.train import CheckpointMismatchError, fit, optimizer
+from jaxseq.train import (
+    Checkpointing,
+    CheckpointMismatchError,
+    Logging,
+    fit,
+    optimizer,
+)
 
 KEY = jax.random.key(0)
 
@@ -33,14 +39,15 @@ def _loss(params, batch, key):
     return jnp.mean((x @ params["w"] + params["b"] - y) ** 2), None
 
 
-def _fit(ckpt, opt=None, params=None, data=None, **kw):
-    args = dict(key=KEY, batch_size=8, epochs=1, progress=False) | kw
+def _fit(ckpt, opt=None, params=None, data=None, resume=True, progress=False, **kw):
+    args = dict(key=KEY, batch_size=8, epochs=1) | kw
     return fit(
         _loss,
         optax.sgd(0.05) if opt is None else opt,
         _params() if params is None else params,
         _data() if data is None else data,
-        checkpoint_dir=ckpt,
+        checkpoint=None if ckpt is None else Checkpointing(ckpt, resume=resume),
+        logging=Logging(progress=progress),
         **args,
     )
 

@@ -14,6 +14,9 @@ import optax
 import pytest
 
 from jaxseq.train import (
+    Checkpointing,
+    EarlyStopping,
+    Logging,
     NonFiniteError,
     checkpoint_manager,
     fit,
@@ -49,9 +52,8 @@ def test_early_stopping_restores_best_epoch(tmp_path):
         batch_size=4,
         epochs=20,
         valid_data=valid,
-        patience=2,
-        progress=False,
-        log_dir=tmp_path,
+        early_stopping=EarlyStopping(patience=2),
+        logging=Logging(tmp_path, progress=False),
     )
     assert result.stopped_early
     assert result.best_epoch == 3
@@ -68,7 +70,8 @@ def test_early_stopping_restores_best_epoch(tmp_path):
 def test_monitor_must_be_a_validation_metric():
     with pytest.raises(
         ValueError,
-        match=r"monitor: expected one of the validation metrics \['loss'\], got 'accuracy'",
+        match=r"monitor: expected one of the validation metrics \['loss'\], got "
+        r"'accuracy'",
     ):
         fit(
             _walk_loss,
@@ -79,8 +82,8 @@ def test_monitor_must_be_a_validation_metric():
             batch_size=4,
             epochs=2,
             valid_data=(np.ones(2, np.float32),),
-            monitor="accuracy",
-            progress=False,
+            early_stopping=EarlyStopping(monitor="accuracy"),
+            logging=Logging(progress=False),
         )
 
 
@@ -102,13 +105,13 @@ def test_nan_at_known_step_stops_and_keeps_last_checkpoint(tmp_path):
         key=KEY,
         batch_size=2,
         epochs=5,
-        checkpoint_dir=ckpt,
-        checkpoint_every=3,
-        progress=False,
+        checkpoint=Checkpointing(ckpt, every=3),
+        logging=Logging(progress=False),
     )
     with pytest.raises(
         NonFiniteError,
-        match=r"non-finite loss or gradient at step 7 \(epoch 2, batch 4 of 4\).*last good checkpoint is step 6",
+        match=r"non-finite loss or gradient at step 7 \(epoch 2, batch 4 of 4\).*"
+        r"last good checkpoint is step 6",
     ) as err:
         fit(_counter_loss(7), optax.sgd(1.0), {"t": jnp.zeros(())}, data, **kwargs)
     assert err.value.step == 7 and err.value.checkpoint_step == 6
@@ -131,15 +134,12 @@ def test_resume_continues_exactly_and_checks_the_run(tmp_path):
     train = _task.make_data(0, 96)
     params = _task.init_params(jax.random.key(1))
     opt = optimizer("adam", 1e-2, clip_norm=1.0)
-    common = dict(key=KEY, batch_size=16, seed=3, progress=False, checkpoint_every=4)
+    common = dict(key=KEY, batch_size=16, seed=3, logging=Logging(progress=False))
+    ckpt = Checkpointing(tmp_path, every=4)
     full = fit(_task.loss_fn, opt, params, train, epochs=3, **common)
-    part = fit(
-        _task.loss_fn, opt, params, train, epochs=1, checkpoint_dir=tmp_path, **common
-    )
+    part = fit(_task.loss_fn, opt, params, train, epochs=1, checkpoint=ckpt, **common)
     assert int(part.state.step) == 6
-    rest = fit(
-        _task.loss_fn, opt, params, train, epochs=3, checkpoint_dir=tmp_path, **common
-    )
+    rest = fit(_task.loss_fn, opt, params, train, epochs=3, checkpoint=ckpt, **common)
     assert int(rest.state.step) == 18
     for a, b in zip(
         jax.tree.leaves(full.params), jax.tree.leaves(rest.params), strict=True
@@ -160,7 +160,7 @@ def test_resume_continues_exactly_and_checks_the_run(tmp_path):
             params,
             train,
             epochs=4,
-            checkpoint_dir=tmp_path,
+            checkpoint=ckpt,
             **{**common, "batch_size": 8},
         )
 
@@ -176,8 +176,8 @@ def test_interrupted_write_leaves_last_checkpoint(tmp_path):
         key=KEY,
         batch_size=2,
         epochs=1,
-        checkpoint_dir=tmp_path,
-        progress=False,
+        checkpoint=Checkpointing(tmp_path),
+        logging=Logging(progress=False),
     )
     assert latest_step(tmp_path) == 4
     broken = tmp_path / "8.orbax-checkpoint-tmp-1234"
@@ -193,8 +193,8 @@ def test_interrupted_write_leaves_last_checkpoint(tmp_path):
         key=KEY,
         batch_size=2,
         epochs=2,
-        checkpoint_dir=tmp_path,
-        progress=False,
+        checkpoint=Checkpointing(tmp_path),
+        logging=Logging(progress=False),
     )
     assert float(result.params["t"]) == 8.0
 
@@ -219,9 +219,8 @@ def test_toy_sequence_task_learns(opt):
         epochs=6,
         valid_data=valid,
         eval_batch_size=256,
-        monitor="accuracy",
-        mode="max",
-        progress=False,
+        early_stopping=EarlyStopping(monitor="accuracy", mode="max"),
+        logging=Logging(progress=False),
     )
     acc = result.history[result.best_epoch - 1]["valid_accuracy"]
     assert acc > 0.9 > 0.75 > float(before)
@@ -236,25 +235,11 @@ def test_toy_sequence_task_learns(opt):
             r"batch_size: expected at most the number of training examples \(8\), got 9\.",
         ),
         ({"epochs": 0}, r"epochs: expected a positive int, got 0\."),
-        ({"mode": "up"}, r"mode: expected 'min' or 'max', got 'up'\."),
-        ({"patience": 0}, r"patience: expected a positive int or None, got 0\."),
-        (
-            {"checkpoint_every": -1},
-            r"checkpoint_every: expected a positive int \(steps\) or None, got -1\.",
-        ),
-        (
-            {"checkpoint_every": 0},
-            r"checkpoint_every: expected a positive int \(steps\) or None, got 0\.",
-        ),
-        (
-            {"checkpoint_every": True},
-            r"checkpoint_every: expected a positive int \(steps\) or None, got True",
-        ),
-        ({"patience": True}, r"patience: expected a positive int or None, got True"),
     ],
 )
 def test_fit_argument_errors(kwargs, message):
-    args = dict(key=KEY, batch_size=2, epochs=1, progress=False) | kwargs
+    args = dict(key=KEY, batch_size=2, epochs=1, logging=Logging(progress=False))
+    args |= kwargs
     with pytest.raises(ValueError, match=message):
         fit(
             _counter_loss(None),

@@ -14,7 +14,7 @@ import optax
 import pytest
 
 from jaxseq import cli
-from jaxseq.train import fit
+from jaxseq.train import Checkpointing, EarlyStopping, Logging, fit
 from jaxseq.train.history import epoch_seconds, history_figure
 
 KEY = jax.random.key(0)
@@ -27,13 +27,15 @@ def _walk_loss(params, batch, key):
     return jnp.mean(jnp.where(batch[0] > 0, (w - 3.0) ** 2, -w)), None
 
 
-def _fit(**kwargs):
+def _fit(progress=None, checkpoint_dir=None, **kwargs):
     args = dict(
         key=KEY,
         batch_size=2,
         epochs=5,
         valid_data=(np.ones(2, np.float32),),
-        patience=5,
+        early_stopping=EarlyStopping(patience=5),
+        logging=Logging(progress=progress),
+        checkpoint=None if checkpoint_dir is None else Checkpointing(checkpoint_dir),
     )
     return fit(
         _walk_loss,

@@ -23,7 +23,12 @@ import numpy as np
 import optax
 import pytest
 
-from jaxseq.train import CheckpointWriteError, checkpoint_manager, fit
+from jaxseq.train import (
+    Checkpointing,
+    CheckpointWriteError,
+    checkpoint_manager,
+    fit,
+)
 
 from .test_resume import ROOT
 
@@ -143,7 +148,7 @@ def test_file_or_path_under_a_file_is_refused_up_front(tmp_path):
             key=jax.random.key(0),
             batch_size=2,
             epochs=1,
-            checkpoint_dir=afile,
+            checkpoint=Checkpointing(afile),
         )
 
 
