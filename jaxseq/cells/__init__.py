@@ -1,12 +1,18 @@
 """Recurrent cells as bundles of pure functions (``init``, ``init_carry``, ``step``).
 
-=========  =============================================  ==================
-factory    parameters / carry                             gate order
-=========  =============================================  ==================
-``elman``  :class:`ElmanParams` / :class:`ElmanCarry`      (none)
-``lstm``   :class:`LSTMParams` / :class:`LSTMCarry`        ``i f g o``
-``gru``    :class:`GRUParams` / :class:`GRUCarry`          ``r z n``
-=========  =============================================  ==================
+==================  ====================================================  ==========
+factory             parameters / carry                                    gate order
+==================  ====================================================  ==========
+``elman``           :class:`ElmanParams` / :class:`ElmanCarry`             (none)
+``lstm``            :class:`LSTMParams` / :class:`LSTMCarry`               ``i f g o``
+``gru``             :class:`GRUParams` / :class:`GRUCarry`                 ``r z n``
+``layernorm_lstm``  :class:`LayerNormLSTMParams` / :class:`LSTMCarry`      ``i f g o``
+``layernorm_gru``   :class:`LayerNormGRUParams` / :class:`GRUCarry`        ``r z n``
+``peephole_lstm``   :class:`PeepholeLSTMParams` / :class:`LSTMCarry`       ``i f g o``
+==================  ====================================================  ==========
+
+Wrappers: :func:`recurrent_dropout` (one dropout mask per sequence) and
+:func:`learned_init` (a learnable initial carry, :class:`LearnedInitParams`).
 """
 
 from ._base import Cell
@@ -19,8 +25,17 @@ from ._dropout import (
 from ._elman import ElmanCarry, ElmanParams, elman
 from ._gru import GATE_ORDER as GRU_GATE_ORDER
 from ._gru import GRUCarry, GRUParams, gru
+from ._layernorm import (
+    LayerNormGRUParams,
+    LayerNormLSTMParams,
+    layer_norm,
+    layernorm_gru,
+    layernorm_lstm,
+)
+from ._learned import LearnedInitParams, learned_init
 from ._lstm import GATE_ORDER as LSTM_GATE_ORDER
 from ._lstm import LSTMCarry, LSTMParams, lstm
+from ._peephole import PEEPHOLE_ORDER, PeepholeLSTMParams, peephole_lstm
 
 __all__ = [
     "Cell",
@@ -32,11 +47,21 @@ __all__ = [
     "LSTMCarry",
     "LSTMParams",
     "LSTM_GATE_ORDER",
+    "LayerNormGRUParams",
+    "LayerNormLSTMParams",
+    "LearnedInitParams",
+    "PEEPHOLE_ORDER",
+    "PeepholeLSTMParams",
     "RecurrentDropoutCarry",
     "dropout_carry",
     "elman",
     "gru",
+    "layer_norm",
+    "layernorm_gru",
+    "layernorm_lstm",
+    "learned_init",
     "lstm",
+    "peephole_lstm",
     "recurrent_dropout",
     "recurrent_mask",
 ]

@@ -72,6 +72,70 @@ def elman_step(p, h, x, act=np.tanh):
     return act(np.asarray(p.b, np.float64) + W @ h + U @ x)
 
 
+def layer_norm(a, alpha, beta, eps):
+    """Ba et al. (2016): LN(a; alpha, beta) = alpha (a - mu) / sqrt(var + eps) + beta,
+    mu and var over the whole vector a."""
+    mu = a.mean()
+    sd = np.sqrt(((a - mu) ** 2).mean() + eps)
+    return np.asarray(alpha, np.float64) * (a - mu) / sd + np.asarray(beta, np.float64)
+
+
+def layernorm_lstm_step(p, h, c, x, eps):
+    """Ba et al. (2016), LN-LSTM (their gate order f, i, o, g):
+    (f, i, o, g) = LN(W_h h; a1, b1) + LN(W_x x; a2, b2) + b,
+    c_t = sigma(f) c + sigma(i) tanh(g), h_t = sigma(o) tanh(LN(c_t; a3, b3)).
+    jaxseq's ``b`` holds b + b1 + b2 (so b1 = b2 = 0 here)."""
+    H = h.shape[-1]
+    Wh, Wx = np.asarray(p.w_h, np.float64).T, np.asarray(p.w_x, np.float64).T
+    zero = np.zeros(4 * H)
+    pre = (
+        layer_norm(Wh @ h, p.g_h, zero, eps)
+        + layer_norm(Wx @ x, p.g_x, zero, eps)
+        + np.asarray(p.b, np.float64)
+    )
+    sl = {g: slice(k * H, (k + 1) * H) for k, g in enumerate("ifgo")}
+    f, i, o, g = (pre[sl[k]] for k in "fiog")
+    c = sigma(f) * c + sigma(i) * np.tanh(g)
+    h = sigma(o) * np.tanh(layer_norm(c, p.g_c, p.b_c, eps))
+    return h, c
+
+
+def layernorm_gru_step(p, h, x, eps):
+    """LN on the input and the recurrent projections of the reset-after GRU:
+    a = LN(W_x x; g_x, b_x), u = LN(W_h h; g_h, b_h), r = sigma(a_r + u_r),
+    z = sigma(a_z + u_z), n = tanh(a_n + r u_n), h_t = (1 - z) n + z h."""
+    H = h.shape[-1]
+    Wh, Wx = np.asarray(p.w_h, np.float64).T, np.asarray(p.w_x, np.float64).T
+    a = layer_norm(Wx @ x, p.g_x, p.b_x, eps)
+    u = layer_norm(Wh @ h, p.g_h, p.b_h, eps)
+    r = sigma(a[:H] + u[:H])
+    z = sigma(a[H : 2 * H] + u[H : 2 * H])
+    n = np.tanh(a[2 * H :] + r * u[2 * H :])
+    return (1.0 - z) * n + z * h
+
+
+def peephole_lstm_step(p, h, c, x):
+    """Gers & Schmidhuber (2000), peephole LSTM with forget gate:
+    i = sigma(W_i [h, x] + p_i c_{t-1} + b_i), f = sigma(W_f [h, x] + p_f c_{t-1} + b_f),
+    c_t = f c_{t-1} + i tanh(W_c [h, x] + b_c), o = sigma(W_o [h, x] + p_o c_t + b_o),
+    h_t = o tanh(c_t); peepholes diagonal (elementwise weights)."""
+    H = h.shape[-1]
+    b = np.asarray(p.b, np.float64)
+    w_c = np.asarray(p.w_c, np.float64)
+    p_i, p_f, p_o = w_c[:H], w_c[H : 2 * H], w_c[2 * H :]
+    hx = np.concatenate([h, x])
+    sl = {g: slice(k * H, (k + 1) * H) for k, g in enumerate("ifgo")}
+
+    def net(g):
+        return _gate(p.w_h, p.w_x, sl[g]) @ hx + b[sl[g]]
+
+    i = sigma(net("i") + p_i * c)
+    f = sigma(net("f") + p_f * c)
+    c_new = f * c + i * np.tanh(net("g"))
+    o = sigma(net("o") + p_o * c_new)
+    return o * np.tanh(c_new), c_new
+
+
 def run(step, state0, xs, length=None, reverse=False):
     """Run ``step(state, x) -> state`` (state a tuple whose first item is h) over
     one sequence ``xs [T, F]``: valid prefix only, right to left if ``reverse``;
@@ -97,4 +161,10 @@ def steppers(name, p, act=np.tanh):
         return lambda s, x: (gru_reset_after_step(p, s[0], x),)
     if name == "elman":
         return lambda s, x: (elman_step(p, s[0], x, act),)
+    if name == "layernorm_lstm":
+        return lambda s, x: layernorm_lstm_step(p, s[0], s[1], x, 1e-5)
+    if name == "layernorm_gru":
+        return lambda s, x: (layernorm_gru_step(p, s[0], x, 1e-5),)
+    if name == "peephole_lstm":
+        return lambda s, x: peephole_lstm_step(p, s[0], s[1], x)
     raise ValueError(name)

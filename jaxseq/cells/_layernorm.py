@@ -1,0 +1,295 @@
+r"""Layer-normalised LSTM and GRU (Ba, Kiros & Hinton, 2016, "Layer normalization").
+
+Layer normalisation of a pre-activation vector ``a`` of one example,
+
+.. math:: \mathrm{LN}(a; \alpha, \beta) = \alpha \odot
+    \frac{a - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta, \qquad
+    \mu = \mathrm{mean}(a), \; \sigma^2 = \mathrm{mean}((a - \mu)^2),
+
+is applied *separately* to the input projection ``x_t W_x`` and the recurrent
+projection ``h_{t-1} W_h`` (each normalised over all its gates at once, as in the
+paper's LN-LSTM equations), and, in the LSTM, to the cell state before the
+output ``tanh``. The statistics are per example and per step: no batch
+statistics, nothing to track at inference.
+
+Both cells have ``kernel=None``: the runners take them through ``cell.step`` and
+autodiff.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from ._base import (
+    GLOROT_UNIFORM,
+    ORTHOGONAL,
+    ZEROS,
+    Cell,
+    Initializer,
+    add_bias,
+    check_hidden_size,
+    check_input_size,
+    check_step_input,
+    initialize,
+    sigmoid,
+)
+from ._gru import GRUCarry
+from ._lstm import LSTMCarry
+
+
+class LayerNormLSTMParams(NamedTuple):
+    """Parameters of :func:`layernorm_lstm`, gates fused in the LSTM's ``i f g o``.
+
+    Attributes:
+        w_x: ``[F, 4H]`` input kernel.
+        w_h: ``[H, 4H]`` recurrent kernel.
+        b: ``[4H]`` bias: the paper's ``b`` plus the two pre-activation LN biases
+            ``beta_1 + beta_2``, which only ever appear summed with it.
+        g_x: ``[4H]`` gain of the LN of ``x_t W_x`` (the paper's ``alpha_2``).
+        g_h: ``[4H]`` gain of the LN of ``h_{t-1} W_h`` (``alpha_1``).
+        g_c: ``[H]`` gain of the LN of the cell state (``alpha_3``).
+        b_c: ``[H]`` bias of the LN of the cell state (``beta_3``).
+    """
+
+    w_x: jax.Array
+    w_h: jax.Array
+    b: jax.Array
+    g_x: jax.Array
+    g_h: jax.Array
+    g_c: jax.Array
+    b_c: jax.Array
+
+
+class LayerNormGRUParams(NamedTuple):
+    """Parameters of :func:`layernorm_gru`, gates fused in the GRU's ``r z n``.
+
+    Attributes:
+        w_x: ``[F, 3H]`` input kernel.
+        w_h: ``[H, 3H]`` recurrent kernel.
+        b_x: ``[3H]`` bias of the LN of ``x_t W_x``.
+        b_h: ``[3H]`` bias of the LN of ``h_{t-1} W_h``; its candidate slice sits
+            inside the reset gate (the ``reset_after`` form).
+        g_x: ``[3H]`` gain of the LN of ``x_t W_x``.
+        g_h: ``[3H]`` gain of the LN of ``h_{t-1} W_h``.
+    """
+
+    w_x: jax.Array
+    w_h: jax.Array
+    b_x: jax.Array
+    b_h: jax.Array
+    g_x: jax.Array
+    g_h: jax.Array
+
+
+def layer_norm(a: jax.Array, gain: jax.Array, bias: jax.Array, eps: float) -> jax.Array:
+    """``LN(a; gain, bias)`` over the last axis of ``a`` ``[..., G]``; ``gain`` and
+    ``bias`` ``[G]``. Statistics in at least float32 (bfloat16 ``a`` is upcast for
+    the mean and variance), the result in ``a``'s dtype."""
+    dtype = a.dtype
+    if jnp.finfo(dtype).bits < 32:
+        a = a.astype(jnp.float32)
+    mu = jnp.mean(a, axis=-1, keepdims=True)
+    centred = a - mu
+    var = jnp.mean(centred * centred, axis=-1, keepdims=True)
+    normed = (centred * jax.lax.rsqrt(var + eps)).astype(dtype)
+    return add_bias(normed * gain.reshape((1,) * (a.ndim - 1) + gain.shape), bias)
+
+
+def _check_eps(eps: float) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, int | float) or not eps > 0:
+        raise ValueError(f"eps: expected a positive float, got {eps!r}.")
+    return float(eps)
+
+
+def layernorm_lstm(
+    hidden_size: int,
+    *,
+    forget_bias: float = 1.0,
+    eps: float = 1e-5,
+    dtype: jnp.dtype = jnp.float32,
+    kernel_init: Initializer = GLOROT_UNIFORM,
+    recurrent_init: Initializer = ORTHOGONAL,
+    bias_init: Initializer = ZEROS,
+) -> Cell:
+    r"""A layer-normalised LSTM cell (Ba, Kiros & Hinton 2016, LN-LSTM).
+
+    .. math::
+
+        [i, f, g, o] &= \mathrm{LN}(x_t W_x; g_x, 0)
+            + \mathrm{LN}(h_{t-1} W_h; g_h, 0) + b \\
+        C_t &= \sigma(f) * C_{t-1} + \sigma(i) * \tanh(g) \\
+        h_t &= \sigma(o) * \tanh(\mathrm{LN}(C_t; g_c, b_c))
+
+    Each ``LN`` normalises its whole ``4H`` (or ``H``) vector. The carry holds the
+    un-normalised ``C_t``.
+
+    Args:
+        hidden_size: ``H``.
+        forget_bias: added to the forget-gate slice of the initial ``b``.
+        eps: added to the variance inside the square root.
+        dtype: parameter dtype; the step computes in it (LN statistics in at
+            least float32).
+        kernel_init, recurrent_init, bias_init: initialisers ``(key, shape,
+            dtype)`` of ``w_x``, ``w_h`` and ``b``; the gains start at one and
+            ``b_c`` at zero.
+
+    Returns:
+        A :class:`~jaxseq.cells.Cell` named ``"layernorm_lstm"``; parameters
+        :class:`LayerNormLSTMParams`, carry :class:`~jaxseq.cells.LSTMCarry`,
+        ``y = h_t``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxseq.cells import layernorm_lstm
+        >>> cell = layernorm_lstm(8)
+        >>> params = cell.init(jax.random.key(0), 3)
+        >>> carry, y = cell.step(params, cell.init_carry(params), jnp.ones(3))
+        >>> y.shape, carry.c.shape, params.g_c.shape
+        ((8,), (8,), (8,))
+    """
+    hidden = check_hidden_size(hidden_size)
+    eps = _check_eps(eps)
+
+    def init(key: jax.Array, input_size: int) -> LayerNormLSTMParams:
+        check_input_size(input_size)
+        k_x, k_h, k_b = jax.random.split(key, 3)
+        b = initialize(bias_init, k_b, (4 * hidden,), dtype)
+        b = b.at[hidden : 2 * hidden].add(jnp.asarray(forget_bias, dtype))
+        return LayerNormLSTMParams(
+            w_x=initialize(kernel_init, k_x, (input_size, 4 * hidden), dtype),
+            w_h=initialize(recurrent_init, k_h, (hidden, 4 * hidden), dtype),
+            b=b,
+            g_x=jnp.ones((4 * hidden,), dtype),
+            g_h=jnp.ones((4 * hidden,), dtype),
+            g_c=jnp.ones((hidden,), dtype),
+            b_c=jnp.zeros((hidden,), dtype),
+        )
+
+    def init_carry(params: LayerNormLSTMParams) -> LSTMCarry:
+        zeros = jnp.zeros((hidden,), params.w_h.dtype)
+        return LSTMCarry(h=zeros, c=zeros)
+
+    def step(
+        params: LayerNormLSTMParams, carry: LSTMCarry, x: jax.Array
+    ) -> tuple[LSTMCarry, jax.Array]:
+        x = check_step_input("layernorm_lstm", x, params.w_x, carry.h, hidden)
+        return _lstm_equations(eps, params, carry, x)
+
+    return Cell(
+        init,
+        init_carry,
+        step,
+        hidden_size=hidden,
+        name="layernorm_lstm",
+        options=(("forget_bias", forget_bias), ("eps", eps)),
+    )
+
+
+def _lstm_equations(
+    eps: float, p: LayerNormLSTMParams, carry: LSTMCarry, x: jax.Array
+) -> tuple[LSTMCarry, jax.Array]:
+    """The LN-LSTM step (trailing feature axis; leading batch axes allowed)."""
+    zero = jnp.zeros_like(p.b)
+    z = add_bias(
+        layer_norm(x @ p.w_x, p.g_x, zero, eps)
+        + layer_norm(carry.h @ p.w_h, p.g_h, zero, eps),
+        p.b,
+    )
+    i, f, g, o = jnp.split(z, 4, axis=-1)
+    c = sigmoid(f) * carry.c + sigmoid(i) * jnp.tanh(g)
+    h = sigmoid(o) * jnp.tanh(layer_norm(c, p.g_c, p.b_c, eps))
+    return LSTMCarry(h=h, c=c), h
+
+
+def layernorm_gru(
+    hidden_size: int,
+    *,
+    eps: float = 1e-5,
+    dtype: jnp.dtype = jnp.float32,
+    kernel_init: Initializer = GLOROT_UNIFORM,
+    recurrent_init: Initializer = ORTHOGONAL,
+    bias_init: Initializer = ZEROS,
+) -> Cell:
+    r"""A layer-normalised GRU cell (the GRU's ``reset_after`` form, cuDNN/PyTorch).
+
+    With ``a = LN(x_t W_x; g_x, b_x)`` and ``u = LN(h_{t-1} W_h; g_h, b_h)``, each
+    normalised over its whole ``3H`` vector and split in ``r z n`` order:
+
+    .. math::
+
+        r_t &= \sigma(a_r + u_r), \qquad z_t = \sigma(a_z + u_z) \\
+        n_t &= \tanh(a_n + r_t * u_n) \\
+        h_t &= (1 - z_t) * n_t + z_t * h_{t-1}
+
+    (:func:`~jaxseq.cells.gru` with ``reset_after=True`` and its two projections
+    layer-normalised; the LN biases take the places of ``b_x`` and ``b_h``).
+
+    Args:
+        hidden_size: ``H``.
+        eps: added to the variance inside the square root.
+        dtype: parameter dtype (LN statistics in at least float32).
+        kernel_init, recurrent_init, bias_init: initialisers of ``w_x``, ``w_h``
+            and the biases ``b_x``, ``b_h``; the gains start at one.
+
+    Returns:
+        A :class:`~jaxseq.cells.Cell` named ``"layernorm_gru"``; parameters
+        :class:`LayerNormGRUParams`, carry :class:`~jaxseq.cells.GRUCarry`,
+        ``y = h_t``.
+
+    Examples:
+        >>> import jax, jax.numpy as jnp
+        >>> from jaxseq.cells import layernorm_gru
+        >>> cell = layernorm_gru(4)
+        >>> params = cell.init(jax.random.key(0), 2)
+        >>> cell.step(params, cell.init_carry(params), jnp.ones(2))[1].shape
+        (4,)
+    """
+    hidden = check_hidden_size(hidden_size)
+    eps = _check_eps(eps)
+
+    def init(key: jax.Array, input_size: int) -> LayerNormGRUParams:
+        check_input_size(input_size)
+        k_x, k_h, k_bx, k_bh = jax.random.split(key, 4)
+        return LayerNormGRUParams(
+            w_x=initialize(kernel_init, k_x, (input_size, 3 * hidden), dtype),
+            w_h=initialize(recurrent_init, k_h, (hidden, 3 * hidden), dtype),
+            b_x=initialize(bias_init, k_bx, (3 * hidden,), dtype),
+            b_h=initialize(bias_init, k_bh, (3 * hidden,), dtype),
+            g_x=jnp.ones((3 * hidden,), dtype),
+            g_h=jnp.ones((3 * hidden,), dtype),
+        )
+
+    def init_carry(params: LayerNormGRUParams) -> GRUCarry:
+        return GRUCarry(h=jnp.zeros((hidden,), params.w_h.dtype))
+
+    def step(
+        params: LayerNormGRUParams, carry: GRUCarry, x: jax.Array
+    ) -> tuple[GRUCarry, jax.Array]:
+        x = check_step_input("layernorm_gru", x, params.w_x, carry.h, hidden)
+        return _gru_equations(eps, params, carry, x)
+
+    return Cell(
+        init,
+        init_carry,
+        step,
+        hidden_size=hidden,
+        name="layernorm_gru",
+        options=(("eps", eps),),
+    )
+
+
+def _gru_equations(
+    eps: float, p: LayerNormGRUParams, carry: GRUCarry, x: jax.Array
+) -> tuple[GRUCarry, jax.Array]:
+    """The LN-GRU step (trailing feature axis; leading batch axes allowed)."""
+    a_r, a_z, a_n = jnp.split(layer_norm(x @ p.w_x, p.g_x, p.b_x, eps), 3, axis=-1)
+    u_r, u_z, u_n = jnp.split(
+        layer_norm(carry.h @ p.w_h, p.g_h, p.b_h, eps), 3, axis=-1
+    )
+    r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+    n = jnp.tanh(a_n + r * u_n)
+    h = (1.0 - z) * n + z * carry.h
+    return GRUCarry(h=h), h
