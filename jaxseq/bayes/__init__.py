@@ -6,6 +6,8 @@
 * Samplers: NUTS (:func:`run_nuts`) and the seed's blocked Gibbs/Metropolis
   sampler, pure functions in :mod:`jaxseq.bayes.gibbs` offered as the NumPyro
   kernel :class:`BlockedGibbs` (:func:`run_gibbs`).
+* The number of hidden units as a parameter: ``fit(..., hidden=HiddenUnits(max=8))``
+  (birth/death moves, :mod:`jaxseq.bayes.dimension`).
 * Fitting and prediction: :func:`fit`, :func:`predict`, :func:`forecast`,
   :func:`predictive`; the penalised least-squares network :func:`fit_ridge`.
 * :meth:`Fit.to_arviz` (:func:`to_inference_data`): an ArviZ ``InferenceData`` in
@@ -16,10 +18,23 @@
   :func:`fit` warns (:class:`ConvergenceWarning`, ``Fit.warnings``) about
   divergences, NUTS tree-depth saturation, R-hat and ESS.
 * Simulation-based calibration of a sweep (:mod:`jaxseq.bayes.sbc`).
+* Gaussian-process baselines (:mod:`jaxseq.bayes.gp`: :func:`fit_gp`,
+  :func:`predict_gp`) and the prior's infinite-width kernel
+  (:mod:`jaxseq.bayes.nngp`).
 * Command line: ``jaxseq bayes fit --data file.csv --hidden 4 --sampler gibbs``.
 """
 
-from . import adaptation, conditionals, gibbs, moves, sbc, simulate
+from . import (
+    adaptation,
+    conditionals,
+    dimension,
+    gibbs,
+    gp,
+    moves,
+    nngp,
+    sbc,
+    simulate,
+)
 from ._arviz import original_units, pointwise_loglik, to_inference_data
 from .datasets import load_csv, load_sunspots, sine_data
 from .diagnostics import (
@@ -37,6 +52,16 @@ from .diagnostics import (
     relabel,
     rhat,
     summary,
+)
+from .dimension import Geometric, HiddenUnits, TruncatedPoisson
+from .gp import (
+    GPFit,
+    GPOptions,
+    GPParams,
+    GPPrediction,
+    fit_gp,
+    fit_gp_nuts,
+    predict_gp,
 )
 from .infer import (
     Fit,
@@ -68,7 +93,13 @@ __all__ = [
     "BlockedGibbs",
     "ConvergenceWarning",
     "Fit",
+    "Geometric",
+    "GPFit",
+    "GPOptions",
+    "GPParams",
+    "GPPrediction",
     "GibbsKernelState",
+    "HiddenUnits",
     "NutsOptions",
     "Prediction",
     "Prior",
@@ -84,9 +115,12 @@ __all__ = [
     "convergence_warnings",
     "coverage",
     "default_prior",
+    "dimension",
     "ess_bulk",
     "ess_tail",
     "fit",
+    "fit_gp",
+    "fit_gp_nuts",
     "fit_ridge",
     "fit_warnings",
     "fit_scaler",
@@ -94,6 +128,7 @@ __all__ = [
     "format_summary",
     "function_draws",
     "gibbs",
+    "gp",
     "initial_position",
     "label_invariant",
     "lagged",
@@ -101,11 +136,13 @@ __all__ = [
     "load_sunspots",
     "moves",
     "network_mean",
+    "nngp",
     "noise_sd",
     "nuts_warnings",
     "original_units",
     "pointwise_loglik",
     "predict",
+    "predict_gp",
     "predictive",
     "reference_inputs",
     "regression",
@@ -120,4 +157,5 @@ __all__ = [
     "sine_data",
     "summary",
     "to_inference_data",
+    "TruncatedPoisson",
 ]

@@ -50,9 +50,10 @@ def _import_arviz() -> Any:
 
 def original_units(fit: Fit) -> dict[str, np.ndarray]:
     """The posterior draws ``[chains, draws, ...]`` in original units (module doc):
-    ``sigma``, ``b0``, ``beta`` ``[m]``, ``gamma`` ``[m, p + 1]`` (intercept
-    first), ``mu_beta``, ``sigma_beta``, ``mu_gamma`` ``[p + 1]`` and
-    ``prec_gamma`` ``[p + 1, p + 1]``."""
+    ``m`` (only when the fit sampled the number of hidden units), ``sigma``,
+    ``b0``, ``beta`` ``[m]``, ``gamma`` ``[m, p + 1]`` (intercept first),
+    ``mu_beta``, ``sigma_beta``, ``mu_gamma`` ``[p + 1]`` and ``prec_gamma``
+    ``[p + 1, p + 1]``."""
     s, sc = fit.samples, fit.scaler
     x_mean, x_scale = np.asarray(sc.x_mean, float), np.asarray(sc.x_scale, float)
     d = x_mean.shape[0] + 1
@@ -61,7 +62,8 @@ def original_units(fit: Fit) -> dict[str, np.ndarray]:
     forward = np.linalg.inv(back)  # A = B^-1
     b0 = s["b0"] if fit.bias else np.zeros_like(s["prec"])
     as64 = {k: np.asarray(v, dtype=float) for k, v in s.items()}
-    return {
+    units = {"m": np.asarray(s["m"])} if "m" in s else {}
+    return units | {
         "sigma": sc.y_scale / np.sqrt(as64["prec"]),
         "b0": sc.y_mean + sc.y_scale * np.asarray(b0, dtype=float),
         "beta": sc.y_scale * as64["beta"],
@@ -129,8 +131,9 @@ def to_inference_data(
     * ``observed_data``: ``y``; ``constant_data``: ``x`` ``[obs, input]`` and
       the scaler (``x_mean``, ``x_scale``, ``y_mean``, ``y_scale``).
 
-    Attributes name the sampler, ``hidden``, ``bias`` (0/1), wall and compile
-    seconds and the fit's warnings (one string, ``""`` if none).
+    Attributes name the sampler, ``hidden`` (``m_max`` when ``m`` was sampled;
+    then ``hidden_variable`` is 1 and the posterior holds ``m``), ``bias`` (0/1),
+    wall and compile seconds and the fit's warnings (one string, ``""`` if none).
 
     Args:
         fit: from :func:`~jaxseq.bayes.fit`.
@@ -178,6 +181,7 @@ def to_inference_data(
     attrs = {
         "sampler": fit.sampler,
         "hidden": fit.hidden,
+        "hidden_variable": int(fit.dimension is not None),
         "bias": int(fit.bias),
         "wall_s": fit.wall_s,
         "compile_s": fit.compile_s,

@@ -47,6 +47,7 @@ examples:
   jaxseq bayes fit --data data.csv --hidden 4 --sampler gibbs
   jaxseq bayes fit --data data.csv --target y --inputs x1,x2 --hidden 3 --sampler nuts
   jaxseq bayes fit --data sunspots.csv --target sunspots --ar 3 --hidden 4 --holdout 0.2
+  jaxseq bayes fit --data data.csv --hidden auto --max-hidden 6   # m sampled, 1..6
 
 The CSV needs a header row; every used cell must be a finite number. Samples are
 saved on the standardised scale together with the scaler (NPZ keys: site names,
@@ -65,6 +66,43 @@ def _holdout(text: str) -> float:
     if not 0.0 <= value < 1.0:  # also rejects nan
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
+
+
+def _hidden(text: str) -> int | str:
+    """``--hidden``: a positive integer or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        try:
+            int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected an integer >= 1 or 'auto', got {text!r}"
+            ) from None
+        raise
+
+
+def _hidden_units(args):
+    """``fit``'s ``hidden``: an int, or a ``HiddenUnits`` for ``--hidden auto``."""
+    from .dimension import HiddenUnits, check_hidden_units
+
+    if args.hidden != "auto":
+        if args.max_hidden is not None:
+            raise ValueError(
+                f"--max-hidden: expected only with --hidden auto, got --hidden "
+                f"{args.hidden} --max-hidden {args.max_hidden}."
+            )
+        return args.hidden
+    m_max = 8 if args.max_hidden is None else args.max_hidden
+    return check_hidden_units(HiddenUnits(max=m_max))
+
+
+def _about(result) -> str:
+    if result.dimension is None:
+        return f"{result.sampler}, {result.hidden} hidden units"
+    return f"{result.sampler}, 1..{result.hidden} hidden units (m sampled)"
 
 
 def _proposal(text: str) -> str:
@@ -107,7 +145,18 @@ def _parser() -> argparse.ArgumentParser:
         help="non-linear AR(K): inputs are the K previous target values",
     )
     p.add_argument(
-        "--hidden", type=positive_int, required=True, help="number of hidden units m"
+        "--hidden",
+        type=_hidden,
+        required=True,
+        help="number of hidden units m, or 'auto': m sampled (Gibbs) on "
+        "1..--max-hidden with a truncated Poisson(3) prior",
+    )
+    p.add_argument(
+        "--max-hidden",
+        type=positive_int,
+        default=None,
+        metavar="M",
+        help="largest m with --hidden auto (default 8)",
     )
     p.add_argument(
         "--sampler",
@@ -295,6 +344,7 @@ def _fit(args) -> int:
     from .infer import NutsOptions, fit
     from .predict import predict
 
+    hidden = _hidden_units(args)
     x, y, names, target = _load(args)
     x_train, y_train, x_test, y_test = _split(args, x, y)
     if not args.quiet:
@@ -323,7 +373,7 @@ def _fit(args) -> int:
             key,
             x_train,
             y_train,
-            hidden=args.hidden,
+            hidden=hidden,
             sampler=args.sampler,
             bias=not args.no_bias,
             num_warmup=args.warmup,
@@ -335,6 +385,11 @@ def _fit(args) -> int:
         )
     print(f"time: {result.wall_s:.1f} s ({result.compile_s:.1f} s compiling)")
     _report_sampler(result, args.max_tree_depth)
+    if result.dimension is not None:
+        m = np.asarray(result.samples["m"]).ravel()
+        freq = np.bincount(m, minlength=result.hidden + 1)[1:] / m.size
+        shown = ", ".join(f"{k + 1}: {f:.3f}" for k, f in enumerate(freq))
+        print(f"posterior of m (share of draws): {shown}")
     x_ref = diag.reference_inputs(result.x)
     draws = diag.label_invariant(result, x_ref)
     if result.samples["prec"].shape[1] >= 4:
@@ -405,7 +460,7 @@ def _save_band(key, result, args, names, target, held_out) -> Path:
     from .plots import plot_band, plot_observed, save
     from .predict import predict
 
-    about = f"{result.sampler}, {result.hidden} hidden units"
+    about = _about(result)
     if result.x.shape[1] == 1:
         fig = Figure(figsize=(8, 4.5), layout="constrained")
         ax = fig.subplots()
@@ -447,12 +502,13 @@ def _save_trace(result, draws, x_ref, args, names, target) -> Path:
             name = f"f({names[0]}={x_ref[int(name[2:-1]), 0]:.3g})"
         shown[name], units[name] = value, f"units of {target}"
     units["loglik"] = "nats, training data"
+    units["m"] = "hidden units"
     note = "" if len(names) == 1 else "\nf[i]: f at the inputs listed under the summary"
     chains, size = draws["sigma"].shape
     fig = plot_diagnostics(
         shown,
         units=units,
-        title=f"{result.sampler}, {result.hidden} hidden units: {chains} chains of "
+        title=f"{_about(result)}: {chains} chains of "
         f"{size} draws after {args.warmup} warm-up iterations{note}",
     )
     return save(fig, args.out / "trace.png")

@@ -67,13 +67,23 @@ __all__ = [
 ]
 
 
-def design(x1: Float[Array, "n d"], gamma: Float[Array, "m d"], bias: bool) -> Array:
+def design(
+    x1: Float[Array, "n d"],
+    gamma: Float[Array, "m d"],
+    bias: bool,
+    active: Array | None = None,
+) -> Array:
     r"""The output-layer design ``Z`` ``[n, k]``.
 
     Columns :math:`\psi(\tilde X\gamma_j)`, preceded by a column of ones when
-    ``bias``; ``x1`` is the augmented input (leading ones).
+    ``bias``; ``x1`` is the augmented input (leading ones). ``active`` (``[m]``
+    bool, optional) zeroes the columns of inactive units: a zero column leaves
+    :func:`marginal_loglik` and the other coefficients' posterior unchanged
+    (:mod:`jaxseq.bayes.dimension`).
     """
     z = jax.nn.sigmoid(x1 @ gamma.T)
+    if active is not None:
+        z = jnp.where(active, z, 0.0)
     return jnp.concatenate([jnp.ones_like(z[:, :1]), z], axis=1) if bias else z
 
 
@@ -192,13 +202,29 @@ def marginal_loglik_gram(
     return 0.5 * (n * jnp.log(prec / (2 * jnp.pi)) - logdet - quad)
 
 
+def _units(values: Array, active: Array | None) -> tuple[Array, Array]:
+    """``(values with inactive units zeroed, number of active units)``."""
+    if active is None:
+        return values, values.shape[0]
+    mask = active.reshape(active.shape + (1,) * (values.ndim - 1))
+    return jnp.where(mask, values, 0.0), jnp.sum(active).astype(values.dtype)
+
+
 def mu_beta_params(
-    beta: Float[Array, " m"], prec_beta: Float[Array, ""], a: float, A: float
+    beta: Float[Array, " m"],
+    prec_beta: Float[Array, ""],
+    a: float,
+    A: float,
+    active: Array | None = None,
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
     r"""Mean and variance of :math:`\mu_\beta \mid \beta, \sigma_\beta \sim
     N(\bar a, \bar A)`: :math:`\bar A^{-1} = A^{-1} + m\sigma_\beta^{-2}`,
-    :math:`\bar a = \bar A(a/A + \sigma_\beta^{-2}\sum_j\beta_j)`."""
-    precision = 1.0 / A + beta.shape[0] * prec_beta
+    :math:`\bar a = \bar A(a/A + \sigma_\beta^{-2}\sum_j\beta_j)`.
+
+    ``active`` (``[m]`` bool, optional): only these units count (here and in the
+    other hyperparameters' conditionals)."""
+    beta, m = _units(beta, active)
+    precision = 1.0 / A + m * prec_beta
     return (a / A + prec_beta * jnp.sum(beta)) / precision, 1.0 / precision
 
 
@@ -211,11 +237,16 @@ def draw_mu_beta(
 
 
 def prec_beta_params(
-    beta: Float[Array, " m"], mu_beta: Float[Array, ""], c: float, C: float
+    beta: Float[Array, " m"],
+    mu_beta: Float[Array, ""],
+    c: float,
+    C: float,
+    active: Array | None = None,
 ) -> tuple[float, Float[Array, ""]]:
     r"""Shape and rate of :math:`\sigma_\beta^{-2} \mid \beta, \mu_\beta \sim
     \mathrm{Gamma}\big((c + m)/2,\ (cC + \sum_j(\beta_j - \mu_\beta)^2)/2\big)`."""
-    return (c + beta.shape[0]) / 2, (c * C + jnp.sum((beta - mu_beta) ** 2)) / 2
+    shape = (c + (beta.shape[0] if active is None else jnp.sum(active))) / 2
+    return shape, (c * C + jnp.sum(_units(beta - mu_beta, active)[0] ** 2)) / 2
 
 
 def draw_prec_beta(
@@ -250,13 +281,15 @@ def mu_gamma_params(
     prec_gamma: Float[Array, "d d"],
     a: Float[Array, " d"],
     A: Float[Array, "d d"],
+    active: Array | None = None,
 ) -> tuple[Float[Array, " d"], Float[Array, "d d"]]:
     r"""Mean and lower Cholesky factor of the precision of
     :math:`\mu_\gamma \mid \gamma, S_\gamma \sim N(\bar a, \bar A)`:
     :math:`\bar A^{-1} = A^{-1} + m S_\gamma^{-1}`,
     :math:`\bar a = \bar A(A^{-1}a + S_\gamma^{-1}\sum_j\gamma_j)`."""
+    gamma, m = _units(gamma, active)
     A_inv = la.inv_spd(A)
-    chol = la.cholesky(A_inv + gamma.shape[0] * prec_gamma)
+    chol = la.cholesky(A_inv + m * prec_gamma)
     mean = la.cho_solve(chol, A_inv @ a + prec_gamma @ jnp.sum(gamma, axis=0))
     return mean, chol
 
@@ -316,7 +349,11 @@ def wishart(
 
 
 def prec_gamma_params(
-    gamma: Float[Array, "m d"], mu_gamma: Float[Array, " d"], c: float, C: Array
+    gamma: Float[Array, "m d"],
+    mu_gamma: Float[Array, " d"],
+    c: float,
+    C: Array,
+    active: Array | None = None,
 ) -> tuple[float, Float[Array, "d d"]]:
     r"""Degrees of freedom and scale factor of :math:`S_\gamma^{-1} \mid \gamma,
     \mu_\gamma \sim \mathrm{Wishart}(c + m,\ R^{-1})`,
@@ -325,12 +362,10 @@ def prec_gamma_params(
     With :math:`R = UU'` (lower Cholesky), :math:`F = U'^{-1}` satisfies
     :math:`FF' = R^{-1}`, so no explicit inverse is formed.
     """
-    centred = gamma - mu_gamma
+    centred, m = _units(gamma - mu_gamma, active)
     r = c * C + centred.T @ centred
     eye = jnp.eye(r.shape[0], dtype=r.dtype)
-    return c + gamma.shape[0], la.solve_triangular(
-        la.cholesky(r), eye, lower=True, transpose=True
-    )
+    return c + m, la.solve_triangular(la.cholesky(r), eye, lower=True, transpose=True)
 
 
 def draw_prec_gamma(

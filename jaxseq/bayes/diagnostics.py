@@ -292,7 +292,10 @@ def fit_warnings(fit: Fit, *, max_tree_depth: int = 10) -> tuple[str, ...]:
             "and ESS (at least 4 are needed); run longer."
         )
     elif not bad:
-        out += convergence_warnings(summary(label_invariant(fit)), chains)
+        draws = label_invariant(fit)
+        if "m" in draws and np.ptp(draws["m"]) == 0:  # one m throughout: no R-hat
+            draws.pop("m")
+        out += convergence_warnings(summary(draws), chains)
     return tuple(out)
 
 
@@ -306,8 +309,9 @@ def label_invariant(fit: Fit, x_ref: ArrayLike | None = None) -> dict[str, np.nd
     """Label-invariant draws ``[chains, draws]`` of a :class:`~jaxseq.bayes.Fit`.
 
     Returns ``sigma`` (noise sd), ``loglik`` (training-data log-likelihood, original
-    units) and ``f[i]`` (the regression function at ``x_ref[i]``; default
-    :func:`reference_inputs`).
+    units), ``f[i]`` (the regression function at ``x_ref[i]``; default
+    :func:`reference_inputs`) and, when the fit sampled the number of hidden units,
+    ``m``.
     """
     x_ref = reference_inputs(fit.x) if x_ref is None else np.asarray(x_ref, dtype=float)
     sigma = noise_sd(fit)
@@ -325,6 +329,8 @@ def label_invariant(fit: Fit, x_ref: ArrayLike | None = None) -> dict[str, np.nd
     f_ref = function_draws(fit, x_ref)
     for i in range(x_ref.shape[0]):
         out[f"f[{i}]"] = f_ref[..., i]
+    if "m" in fit.samples:
+        out["m"] = np.asarray(fit.samples["m"], dtype=float)
     return out
 
 

@@ -36,9 +36,10 @@ import numpy as np
 from jaxtyping import ArrayLike
 
 from .._typing import Key
-from . import gibbs, moves
+from . import adaptation, gibbs, moves
+from .dimension import HiddenUnits
 from .kernel import BlockedGibbs, GibbsKernelState
-from .models import Prior
+from .models import Prior, augment
 
 __all__ = [
     "CHUNK",
@@ -61,15 +62,19 @@ class GibbsConfig(NamedTuple):
     """The static part of a Gibbs run (a new value compiles a new program).
 
     Attributes:
-        hidden: ``m``. bias: sample an output bias. proposal: the moves
+        hidden: ``m`` (the number of slots ``m_max`` when ``dimension`` is set).
+        bias: sample an output bias. proposal: the moves
             (:func:`jaxseq.bayes.moves.parse_moves`). target_accept: the random
-            walk's target acceptance during warm-up.
+            walk's target acceptance during warm-up. dimension: sample ``m`` too
+            (:class:`~jaxseq.bayes.dimension.HiddenUnits`, validated, with
+            ``max == hidden``); ``None``: ``m`` fixed.
     """
 
     hidden: int
     bias: bool = True
     proposal: str = moves.DEFAULT
     target_accept: float = 0.3
+    dimension: HiddenUnits | None = None
 
     def kernel(self, prior: Prior) -> BlockedGibbs:
         return BlockedGibbs(
@@ -86,14 +91,18 @@ class Chains(NamedTuple):
 
     Attributes:
         position: :class:`~jaxseq.bayes.gibbs.NetParams` of the kept draws
-            (NumPy arrays).
+            (NumPy arrays; inactive units zero with variable ``m``).
         info: :class:`~jaxseq.bayes.gibbs.GibbsInfo` of the kept sweeps (NumPy).
-        state: the kernel state after the last sweep (``[chains, ...]``).
+        state: the kernel state after the last sweep (``[chains, ...]``); with
+            variable ``m`` the pair ``(kernel state, m)``.
+        m: ``[chains, draws]`` numbers of active units (variable ``m``), else
+            ``None``.
     """
 
     position: gibbs.NetParams
     info: gibbs.GibbsInfo
-    state: GibbsKernelState
+    state: Any
+    m: np.ndarray | None = None
 
 
 def _prior_arrays(prior: Prior, dtype) -> Prior:
@@ -102,10 +111,50 @@ def _prior_arrays(prior: Prior, dtype) -> Prior:
 
 @functools.partial(jax.jit, static_argnames=("config",))
 def _start(config: GibbsConfig, keys, x, y, prior: Prior, num_warmup):
-    """Starting states ``[chains, ...]`` (one key per chain)."""
+    """Starting states ``[chains, ...]`` (one key per chain); with variable ``m``
+    every chain starts with all ``m_max`` units active."""
     kernel = config.kernel(prior)
     init = lambda k: kernel._init_one(k, num_warmup, None, x, y, prior)
-    return jax.vmap(init)(keys)
+    state = jax.vmap(init)(keys)
+    if config.dimension is None:
+        return state
+    nan = jnp.full(keys.shape[:1], jnp.nan, state.z.prec.dtype)
+    state = state._replace(info=state.info._replace(accept_dim=nan))
+    return state, jnp.full(keys.shape[:1], config.hidden, jnp.int32)
+
+
+def _sample_variable(kernel: BlockedGibbs, hidden: HiddenUnits, state, x, y):
+    """One sweep with variable ``m`` (:meth:`BlockedGibbs._sample_one` with the
+    number of units carried next to the kernel state)."""
+    state, m = state
+    dtype = state.z.prec.dtype
+    data = gibbs.Data(augment(jnp.asarray(x, dtype)), jnp.asarray(y, dtype))
+    key, k_step = jax.random.split(state.rng_key)
+    new, info = gibbs.step(
+        k_step,
+        gibbs.GibbsState(state.z, m),
+        data,
+        kernel._prior(x),
+        state.proposal,
+        bias=kernel.bias,
+        kind=kernel.proposal,
+        hidden=hidden,
+    )
+    proposal, adapt_state = adaptation.adapt(
+        state.proposal,
+        state.adapt_state,
+        new.position.gamma,
+        info.accept_rw,
+        info.accept_scale,
+        jnp.stack([info.accept_hmc, info.accept_group, info.accept_sigma_beta]),
+        state.i,
+        state.num_warmup,
+        target=kernel.target_accept,
+    )
+    state = GibbsKernelState(
+        state.i + 1, new.position, proposal, adapt_state, info, state.num_warmup, key
+    )
+    return state, new.m
 
 
 @functools.partial(jax.jit, static_argnames=("config",))
@@ -116,19 +165,22 @@ def _advance(config: GibbsConfig, state, x, y, prior: Prior, records, thin):
     info))`` with the buffers ``[chains, CHUNK, ...]`` filled up to ``records``.
     """
     kernel = config.kernel(prior)
-    sweep = lambda _, s: kernel._sample_one(s, x, y)
+    if config.dimension is None:
+        sweep = lambda _, s: kernel._sample_one(s, x, y)
+        kept = lambda s: (s.z, s.info)
+    else:
+        sweep = lambda _, s: _sample_variable(kernel, config.dimension, s, x, y)
+        kept = lambda s: (s[0].z, s[0].info, s[1])
 
     def one_chain(state):
         buffer = jax.tree.map(
-            lambda a: jnp.zeros((CHUNK, *a.shape), a.dtype), (state.z, state.info)
+            lambda a: jnp.zeros((CHUNK, *a.shape), a.dtype), kept(state)
         )
 
         def record(r, carry):
             state, buffer = carry
             state = jax.lax.fori_loop(0, thin, sweep, state)
-            buffer = jax.tree.map(
-                lambda b, v: b.at[r].set(v), buffer, (state.z, state.info)
-            )
+            buffer = jax.tree.map(lambda b, v: b.at[r].set(v), buffer, kept(state))
             return state, buffer
 
         return jax.lax.fori_loop(0, records, record, (state, buffer))
@@ -195,19 +247,17 @@ def run_chains(
     kept, pieces = num_samples // thinning, []
     thin = jnp.int32(thinning)
     for step in chunks(kept):
-        state, (position, info) = _advance(
-            config, state, x, y, prior, jnp.int32(step), thin
-        )
+        state, records = _advance(config, state, x, y, prior, jnp.int32(step), thin)
         # Cut on the host: slicing on the device would compile per length.
         cut = lambda a, s=step: np.asarray(a)[:, :s]
-        pieces.append(jax.tree.map(cut, (position, info)))
+        pieces.append(jax.tree.map(cut, records))
         if progress is not None:
             jax.block_until_ready(state)
             progress.advance(step * thinning)
     if progress is not None and num_samples > kept * thinning:
         progress.advance(num_samples - kept * thinning)  # the bar ends full
-    position, info = jax.tree.map(lambda *a: np.concatenate(a, axis=1), *pieces)
-    return Chains(position, info, state)
+    records = jax.tree.map(lambda *a: np.concatenate(a, axis=1), *pieces)
+    return Chains(*records[:2], state, *records[2:])
 
 
 def compile_cache_dir() -> Path | None:
@@ -259,8 +309,9 @@ def sample_sites(
     progress: bool = False,
 ) -> tuple[dict[str, Any], gibbs.GibbsInfo]:
     """:func:`run_chains` with the model's sample sites as a dict (``b0`` only with
-    a bias; ``[chains, draws, ...]``) and, with ``progress``, a "compiling" stage
-    and a bar of the sweeps per chain on stderr (:mod:`jaxseq.bayes._progress`).
+    a bias, ``m`` only with variable ``m``; ``[chains, draws, ...]``) and, with
+    ``progress``, a "compiling" stage and a bar of the sweeps per chain on stderr
+    (:mod:`jaxseq.bayes._progress`).
 
     Returns:
         ``(sites, info)``.
@@ -295,4 +346,6 @@ def sample_sites(
     sites = out.position._asdict()
     if not config.bias:
         sites.pop("b0")
+    if out.m is not None:
+        sites["m"] = out.m
     return jax.block_until_ready(sites), out.info

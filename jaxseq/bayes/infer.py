@@ -34,6 +34,7 @@ from numpyro.infer import MCMC, NUTS, Predictive
 from .._typing import Key
 from . import _progress, driver, moves
 from ._validate import check_hidden, check_mcmc, check_xy
+from .dimension import HiddenUnits, check_hidden_units
 from .kernel import BlockedGibbs
 from .models import Prior, check_prior, default_prior, regression
 
@@ -98,15 +99,20 @@ class Fit(NamedTuple):
     """A posterior fitted by :func:`fit`.
 
     Attributes:
-        samples: site name -> ``[chains, draws, ...]`` on the standardised scale.
+        samples: site name -> ``[chains, draws, ...]`` on the standardised scale;
+            with a variable number of hidden units also ``m`` ``[chains, draws]``
+            (``beta`` and ``gamma`` then have ``hidden`` slots, the inactive ones
+            zero, so they add nothing to ``f``).
         extra: per-draw diagnostics ``[chains, draws, ...]``: ``accept_rw``,
             ``accept_scale``, ``accept_flip``, ``accept_prior``, ``accept_hmc``,
-            ``accept_group``, ``accept_sigma_beta`` (Gibbs, NaN for unused moves);
+            ``accept_group``, ``accept_sigma_beta`` (Gibbs, NaN for unused moves),
+            ``accept_dim`` (the birth/death attempt, variable ``m`` only);
             ``diverging``, ``num_steps``, ``accept_prob``, ``energy`` and
             ``step_size`` (NUTS).
         scaler: maps standardised values back to original units.
         prior: the hyperparameters used (standardised scale).
-        hidden, bias, sampler: the configuration.
+        hidden, bias, sampler: the configuration (``hidden``: ``m``, or the
+            number of slots ``m_max`` when ``m`` is sampled).
         x, y: the training data in original units.
         wall_s: wall time of the run (compilation included).
         compile_s: the part of ``wall_s`` spent tracing and compiling (JAX's own
@@ -114,6 +120,8 @@ class Fit(NamedTuple):
         warnings: the problems found after the run (divergences, tree-depth
             saturation, R-hat, ESS; :func:`~jaxseq.bayes.fit_warnings`), each also
             issued as a :class:`~jaxseq.bayes.ConvergenceWarning`. Empty when none.
+        dimension: the :class:`~jaxseq.bayes.HiddenUnits` of a fit that sampled
+            ``m``, else ``None``.
     """
 
     samples: dict[str, np.ndarray]
@@ -128,6 +136,7 @@ class Fit(NamedTuple):
     wall_s: float
     compile_s: float
     warnings: tuple[str, ...] = ()
+    dimension: HiddenUnits | None = None
 
     def to_arviz(
         self, *, input_names: list[str] | None = None, standardised: bool = False
@@ -368,7 +377,7 @@ def fit(
     x: Float[ArrayLike, "n p"],
     y: Float[ArrayLike, " n"],
     *,
-    hidden: int,
+    hidden: int | HiddenUnits,
     sampler: str = "gibbs",
     prior: Prior | None = None,
     bias: bool = True,
@@ -390,7 +399,10 @@ def fit(
     Args:
         key: PRNG key.
         x: ``[n, p]`` inputs. y: ``[n]`` responses.
-        hidden: number of hidden units ``m``.
+        hidden: number of hidden units ``m``, or a
+            :class:`~jaxseq.bayes.HiddenUnits` (e.g. ``HiddenUnits(max=8)``) to
+            sample ``m`` on ``1..max`` with birth/death moves
+            (:mod:`jaxseq.bayes.dimension`; Gibbs with vectorised chains only).
         sampler: ``"gibbs"`` (:class:`~jaxseq.bayes.BlockedGibbs`) or ``"nuts"``.
             Gibbs with vectorised chains runs as one cached program
             (:mod:`jaxseq.bayes.driver`), so a second fit of the same shapes and
@@ -414,15 +426,32 @@ def fit(
         :class:`~jaxseq.bayes.ConvergenceWarning`.
 
     Raises:
-        ValueError: bad data, prior, ``hidden``, ``sampler``, run lengths
+        ValueError: bad data, prior, ``hidden`` (or its fields), ``sampler``
+            (variable ``m`` needs ``"gibbs"``), ``chain_method`` (variable ``m``
+            needs ``None`` or ``"vectorized"``), run lengths
             (``num_warmup < 0``, ``num_samples < 1``, ``num_chains < 1``,
             ``thinning``), ``proposal`` or ``nuts``, all before compiling.
         TypeError: ``progress`` not ``True``, ``False`` or ``None``.
     """
     xa, ya = check_xy(x, y)
+    dimension = None
+    if isinstance(hidden, HiddenUnits):
+        dimension = check_hidden_units(hidden)
+        hidden = dimension.max
     hidden = check_hidden(hidden)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler: expected one of {SAMPLERS}, got {sampler!r}.")
+    if dimension is not None and sampler != "gibbs":
+        raise ValueError(
+            f"sampler: a variable number of hidden units (hidden=HiddenUnits) needs "
+            f"'gibbs', got {sampler!r}."
+        )
+    if dimension is not None and chain_method not in (None, "vectorized"):
+        raise ValueError(
+            "chain_method: a variable number of hidden units (hidden=HiddenUnits) "
+            f"runs vectorised chains, expected None or 'vectorized', got "
+            f"{chain_method!r}."
+        )
     num_warmup, num_samples, num_chains, thinning = check_mcmc(
         num_warmup, num_samples, num_chains, thinning, chain_method
     )
@@ -443,14 +472,15 @@ def fit(
         progress=progress,
     )
     start = time.perf_counter()
-    vectorized = _chain_method(num_chains, chain_method) == "vectorized"
+    vectorized = dimension is not None
+    vectorized |= _chain_method(num_chains, chain_method) == "vectorized"
     with compile_timer() as compiled:
         if sampler == "gibbs" and vectorized:  # one cached program (driver.py)
             samples, info = driver.sample_sites(
                 key,
                 xs,
                 ys,
-                driver.GibbsConfig(hidden, bool(bias), proposal),
+                driver.GibbsConfig(hidden, bool(bias), proposal, dimension=dimension),
                 prior,
                 num_warmup=num_warmup,
                 num_samples=num_samples,
@@ -488,7 +518,7 @@ def fit(
             info = fields.get("info")
     wall = time.perf_counter() - start
     if sampler == "gibbs":
-        names = moves.MOVES + moves.SWEEP_MOVES
+        names = moves.MOVES + moves.SWEEP_MOVES + ("dim",) * (dimension is not None)
         extra = {f"accept_{k}": getattr(info, f"accept_{k}") for k in names}
     else:
         extra = {k.removeprefix("adapt_state."): fields[k] for k in NUTS_FIELDS}
@@ -505,6 +535,7 @@ def fit(
         ya,
         wall,
         compiled[0],
+        dimension=dimension,
     )
     from .diagnostics import ConvergenceWarning, fit_warnings  # imports this module
 

@@ -205,6 +205,7 @@ def move_unit(
     *,
     bias: bool,
     kinds: tuple[str, ...],
+    active: Array | None = None,
 ) -> tuple[Array, Array, Array]:
     r"""Apply the moves ``kinds`` (:func:`parse_moves`) to unit ``j``, in order.
 
@@ -220,6 +221,8 @@ def move_unit(
         prior_mean, prior_var: output-layer prior
             (:func:`~jaxseq.bayes.gibbs.beta_prior`).
         proposal: move scales and shapes. bias: output bias in the design.
+        active: ``[m]`` bool mask of the active units (variable ``m``,
+            :mod:`jaxseq.bayes.dimension`); ``None``: all.
 
     Returns:
         ``(gamma, mll, accept)`` with ``accept`` ``[4]`` the acceptance
@@ -230,7 +233,7 @@ def move_unit(
     def one_move(carry, index):
         gamma, mll, accept = carry
         cand, log_jacobian = _candidate(index, j, gamma, noise, pos, proposal)
-        z = cond.design(data.x1, gamma.at[j].set(cand), bias)
+        z = cond.design(data.x1, gamma.at[j].set(cand), bias, active)
         cand_mll = cond.marginal_loglik(z, data.y, pos.prec, prior_mean, prior_var)
         log_r = _log_ratio(index, cand, gamma[j], cand_mll, mll, pos, log_jacobian)
         # NaN (e.g. a numerically singular candidate) is rejected.

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 import scipy.stats as st
 
-from jaxseq.bayes import compile_timer, default_prior, sine_data
+from jaxseq.bayes import compile_timer, default_prior, driver, sine_data
 from jaxseq.bayes import conditionals as cond
-from jaxseq.bayes import driver
 
 CONFIG = driver.GibbsConfig(2)
 
