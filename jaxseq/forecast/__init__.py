@@ -14,9 +14,10 @@ methods (issue 17).
 * Evaluation: :func:`evaluate` over rolling origins with the metrics of
   :mod:`jaxseq.forecast.metrics`; methods :func:`naive`, :func:`seasonal_naive`,
   :func:`auto_arima`, :func:`auto_ets` (statsforecast, optional),
-  :func:`bayes_nar` and :func:`recurrent` (intervals calibrated by split
-  conformal on held-out training windows: :func:`conformal_factors`,
-  :func:`stretch`); :func:`plot_forecast`.
+  :func:`bayes_nar` and :func:`recurrent` (target transform per series,
+  :data:`LEVEL` or :data:`DIFF`, chosen on held-out training windows;
+  intervals calibrated per horizon step by split conformal on the same
+  windows: :func:`conformal_factors`, :func:`stretch`); :func:`plot_forecast`.
 * Command line: ``jaxseq forecast --data series.csv --horizon 12 --model lstm``.
 """
 
@@ -37,18 +38,24 @@ from .heads import Head, gaussian, quantile, student_t
 from .models import STRATEGIES, Forecaster, forecaster
 from .plots import plot_forecast
 from .predict import Forecast, predict, train
-from .recurrent import CELLS, RecurrentConfig, recurrent
+from .recurrent import CELLS, RecurrentConfig, RecurrentState, recurrent
 from .scaling import Scaling, fit_scaling
+from .transforms import DIFF, LEVEL, TRANSFORMS, Transform
 from .windows import Windows, history_windows, seasonal, training_windows
 
 __all__ = [
     "CELLS",
+    "DIFF",
+    "LEVEL",
     "STRATEGIES",
+    "TRANSFORMS",
+    "Transform",
     "Forecast",
     "Forecaster",
     "Head",
     "Method",
     "RecurrentConfig",
+    "RecurrentState",
     "Scaling",
     "Table",
     "Windows",

@@ -24,7 +24,9 @@ origins against the naive and seasonal-naive methods (and AutoARIMA/AutoETS with
 --horizon steps past the end. Writes OUT/forecasts.csv, OUT/metrics.csv and
 .json, OUT/<series>.png and, from jaxseq.train.fit, OUT/train/ (metrics.jsonl,
 curves.png) and OUT/ckpt/ (checkpoints; a rerun resumes from them), and
-OUT/train_holdout/, OUT/ckpt_holdout/ for the run that calibrates the intervals."""
+OUT/train_holdout/, OUT/ckpt_holdout/ for the run that calibrates the intervals
+(with --transform auto, one of each per transform: OUT/train_level/,
+OUT/train_holdout_diff/, ...)."""
 
 EXAMPLES = """\
 examples:
@@ -36,8 +38,10 @@ The CSV needs a header row and one numeric column per series; --time names a
 column of strictly increasing time stamps. Missing values (empty, NA or NaN
 cells) are refused, naming file:line and column, unless --missing mask: then the
 net leaves them out of its loss and the metrics leave them out too (AutoARIMA and
-AutoETS refuse them). The net's 80/90% intervals are calibrated on the last
---holdout values of the training part (split conformal, docs/forecast.md)."""
+AutoETS refuse them). The nets model each series' values or first differences
+(--transform; auto chooses per series on the last --holdout values of the
+training part), and their 80/90% intervals are calibrated on the same values,
+per horizon step (split conformal, docs/forecast.md)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -88,7 +92,14 @@ def _parser() -> argparse.ArgumentParser:
     add("--layers", type=positive_int, default=1, help="stacked layers")
     add("--dropout", type=float, default=0.0, help="between layers")
     add("--steps", type=positive_int, default=1500, help="Adam updates")
-    add("--ensemble", type=positive_int, default=1, help="networks averaged")
+    add("--ensemble", type=positive_int, default=1, help="networks (median)")
+    add(
+        "--transform",
+        choices=("auto", "level", "diff"),
+        default="auto",
+        help="model the values, their first differences, or choose per series "
+        "on the held-out values (auto; level where values are missing)",
+    )
     add("--period", type=float, help="add sin/cos calendar inputs of this period")
     add(
         "--season",
@@ -110,8 +121,9 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--holdout",
         type=int_at_least(0),
-        help="values at the end of the training part held out to calibrate the "
-        "intervals, 0 for none (default: 2 x horizon)",
+        help="values at the end of the training part held out to choose the "
+        "transform and calibrate the intervals, 0 for none (default: "
+        "max(2 x horizon, a quarter of the shortest training part))",
     )
     add(
         "--missing",
@@ -202,6 +214,7 @@ def _run(args, names: list[str]) -> int:
         ensemble=args.ensemble,
         seed=args.seed,
         holdout=args.holdout,
+        transform=args.transform,
     )
     methods = _baselines(args.baselines, args.season)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -16,6 +16,13 @@ gives (Gaussian or Student-t head, quantile head, quantiles of sample paths):
   covers a fraction ``>= p`` of exchangeable new values;
 * :func:`stretch` applies ``lo' = m - c_p (m - lo)``, ``hi' = m + c_p (hi - m)``.
 
+With ``per_step=True`` each horizon step ``h`` gets its own factor ``c_{p,h}``
+from its own scores (a model whose intervals widen too slowly with the horizon
+is corrected step by step); a step with too few held-out values for a ``p``
+interval falls back to the factor pooled over steps. The scores are normalised
+by the model's own interval half-widths (its predicted spread), so one factor
+serves forecasts of calm and volatile windows alike.
+
 ``c_p > 1`` widens over-confident intervals, ``c_p < 1`` narrows timid ones. The
 guarantee needs exchangeable scores; a series' held-out values come from its
 end, closest in time to the forecasts, which is the best available proxy.
@@ -40,13 +47,17 @@ def _sides(forecast: Forecast, p: float):
     return m, lo, hi
 
 
-def conformal_factors(forecast: Forecast, truth: np.ndarray) -> dict[float, float]:
+def conformal_factors(
+    forecast: Forecast, truth: np.ndarray, per_step: bool = False
+) -> dict[float, Any]:
     """The stretch ``c_p`` of each of ``forecast``'s interval probabilities.
 
     Args:
         forecast: held-out forecasts ``[N, H]`` (original units).
         truth: ``[N, H]`` the values they forecast; NaN entries (missing
             values) are left out.
+        per_step: one factor per horizon step (``p -> [H]``) instead of one
+            pooled over steps (``p -> float``).
 
     Raises:
         ValueError: ``truth`` of another shape than ``forecast.mean``, or fewer
@@ -72,18 +83,35 @@ def conformal_factors(forecast: Forecast, truth: np.ndarray) -> dict[float, floa
         tiny = 1e-12 * max(1.0, float(np.max(np.abs(m))))
         below = (m - truth) / np.maximum(m - lo, tiny)
         above = (truth - m) / np.maximum(hi - m, tiny)
-        scores = np.sort(np.maximum(below, above)[seen])
-        factors[p] = float(max(scores[rank - 1], 0.0))
+        scores = np.maximum(below, above)
+        factors[p] = _quantile(scores[seen], rank)
+        if per_step and truth.ndim == 2:
+            steps = [
+                _quantile(scores[:, h][seen[:, h]], None, p)
+                for h in range(truth.shape[1])
+            ]
+            factors[p] = np.array([factors[p] if c is None else c for c in steps])
     return factors
+
+
+def _quantile(scores: np.ndarray, rank: int | None, p: float = 0.0):
+    """The ``rank``-th smallest score (``None``: the conformal rank of ``p``
+    among these scores, or ``None`` where they are too few), at least 0."""
+    if rank is None:
+        rank = math.ceil((scores.size + 1) * p - 1e-9)
+        if rank > scores.size:
+            return None
+    return float(max(np.sort(scores)[rank - 1], 0.0))
 
 
 def stretch(forecast: Forecast, factors: dict[float, Any]) -> Forecast:
     """``forecast`` with each ``p`` interval stretched by ``factors[p]`` about its
-    point forecast: one number, or ``[N]`` one per forecast row (probabilities
-    without a factor are left as they are)."""
+    point forecast: one number, ``[H]`` one per step, or ``[N, H]`` / ``[N, 1]``
+    one per forecast row and step (broadcast against the ``[N, H]`` forecasts;
+    probabilities without a factor are left as they are)."""
     lower, upper = dict(forecast.lower), dict(forecast.upper)
     for p, c in factors.items():
         m, lo, hi = _sides(forecast, p)
-        c = np.asarray(c, dtype=np.float64).reshape((-1,) + (1,) * (m.ndim - 1))
+        c = np.asarray(c, dtype=np.float64)
         lower[p], upper[p] = m - c * (m - lo), m + c * (hi - m)
     return forecast._replace(lower=lower, upper=upper)

@@ -10,6 +10,7 @@ import jax
 import numpy as np
 
 from ..train import FitResult, fit, optimizer
+from ..train.config import KEYWORDS, from_keywords
 from .models import Forecaster
 from .scaling import Scaling
 from .windows import Windows
@@ -56,6 +57,7 @@ def train(
     k_init, k_fit = jax.random.split(key)
     params = model.init(k_init) if params is None else params
     fit_options.setdefault("progress", False)
+    flat = {k: fit_options.pop(k) for k in list(fit_options) if k in KEYWORDS}
     return fit(
         model.loss,
         optimizer("adam", learning_rate, clip_norm=1.0),
@@ -65,7 +67,7 @@ def train(
         batch_size=min(batch_size, windows.z.shape[0]),
         epochs=epochs,
         valid_data=None if valid is None else valid.data(),
-        patience=patience,
+        **from_keywords({"patience": patience, **flat}),
         **fit_options,
     )
 

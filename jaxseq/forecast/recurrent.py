@@ -3,6 +3,7 @@ model over all series (per-series scaling), fitted on their training parts."""
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,11 +16,18 @@ from .baselines import Method
 from .conformal import conformal_factors, stretch
 from .heads import gaussian, quantile, student_t
 from .models import STRATEGIES, forecaster
-from .predict import predict, train
+from .predict import Forecast, predict, train
 from .scaling import Scaling, fit_scaling
-from .windows import Windows, history_windows, seasonal, training_windows
+from .transforms import TRANSFORMS, Transform
+from .windows import (
+    Windows,
+    check_sizes,
+    history_windows,
+    seasonal,
+    training_windows,
+)
 
-__all__ = ["CELLS", "RecurrentConfig", "recurrent"]
+__all__ = ["CELLS", "RecurrentConfig", "RecurrentState", "recurrent"]
 
 CELLS = {"lstm": cells.lstm, "gru": cells.gru, "elman": cells.elman}
 HEADS = {"gaussian": gaussian, "quantile": quantile, "student_t": student_t}
@@ -30,19 +38,27 @@ class RecurrentConfig(NamedTuple):
 
     ``period`` adds ``sin/cos`` calendar covariates of that period (``None``:
     none); ``steps`` is the approximate number of Adam updates (whole epochs);
-    ``ensemble`` trains that many networks from different seeds and averages
-    their forecasts and interval bounds.
+    ``ensemble`` trains that many networks from different seeds and takes the
+    median of their forecasts and interval bounds.
+
+    ``transform`` (:mod:`.transforms`): the nets model the values
+    (``"level"``, windows relative to their last value when ``relative``), their
+    first differences (``"diff"``), or (``"auto"``, the default) one net of each
+    is trained and each series uses the one with the smaller mean absolute
+    error on its held-out windows (below; needs ``holdout > 0``).
 
     Calibration (:mod:`.conformal`): the last ``holdout`` values of each
-    training part (``None``: ``2 * horizon``; ``0``: no calibration) are held
-    out; the nets train on the rest with early stopping on the held-out loss
-    (``patience`` Adam steps without improvement), their interval bounds are
-    stretched by the conformal factors measured on the held-out windows, and
-    (``refit``) they are retrained on the whole training part for ``steps``
-    (with ``patience``: as many steps as the best held-out epoch took),
-    keeping the factors. The factors
-    pool every series' held-out values, or (``per_series``) each series has
-    its own.
+    training part (``None``: ``max(2 * horizon, T // 4)`` with ``T`` the
+    shortest training part, capped to leave ``window + horizon`` values before
+    them; ``0``: no calibration) are held out: forecasts from every origin in
+    them (rolling origins, ``holdout - horizon + 1`` per series) by nets
+    trained on the rest, with early stopping on the held-out loss
+    (``patience`` Adam steps without improvement), give the conformal factors
+    (per horizon step with ``per_step``) that stretch the interval bounds;
+    then (``refit``) the nets are retrained on the whole training part for
+    ``steps`` (with ``patience``: as many steps as the best held-out epoch
+    took), keeping the factors. The factors pool every series' held-out
+    values, or (``per_series``) each series has its own.
     """
 
     cell: str = "lstm"
@@ -63,6 +79,26 @@ class RecurrentConfig(NamedTuple):
     patience: int | None = None
     refit: bool = True
     per_series: bool = False
+    transform: str = "auto"
+    per_step: bool = True
+
+
+class RecurrentState(NamedTuple):
+    """What :func:`recurrent`'s ``fit`` returns.
+
+    Attributes:
+        transforms: the candidate :class:`~.transforms.Transform`\\ s.
+        choice: ``[S]`` index into ``transforms`` of each series' transform.
+        nets: per transform ``(scaling, [params of each ensemble member])``,
+            ``None`` for a transform no series uses.
+        factors: conformal factors (``p -> float``, ``[H]`` per step, or
+            ``[S, H]`` per series), ``None`` without calibration.
+    """
+
+    transforms: tuple[Transform, ...]
+    choice: np.ndarray
+    nets: list[Any]
+    factors: dict[float, Any] | None
 
 
 def _rows(forecast, sel):
@@ -98,6 +134,32 @@ def _check(config: RecurrentConfig) -> None:
     h = config.holdout
     if h is not None and (isinstance(h, bool) or not isinstance(h, int) or h < 0):
         raise ValueError(f"holdout: expected None or an int >= 0, got {h!r}.")
+    if config.transform not in TRANSFORMS:
+        raise ValueError(
+            f"transform: expected one of {sorted(TRANSFORMS)}, got "
+            f"{config.transform!r}."
+        )
+    if config.transform == "auto" and h == 0:
+        raise ValueError(
+            "holdout: transform='auto' chooses on held-out values; expected "
+            "holdout > 0 or None, got 0 (or choose transform='level' or 'diff')."
+        )
+
+
+@functools.lru_cache(maxsize=16)
+def _model(cell, hidden, horizon, window, strategy, head, calendar, layers, dropout):
+    """One forecaster per setting, so that methods built alike (the command
+    line's evaluation and final fit) share its compiled functions."""
+    return forecaster(
+        CELLS[cell](hidden),
+        window=window,
+        horizon=horizon,
+        strategy=strategy,
+        head=HEADS[head](),
+        num_covariates=2 if calendar else 0,
+        num_layers=layers,
+        dropout=dropout,
+    )
 
 
 def recurrent(
@@ -106,31 +168,35 @@ def recurrent(
     """The method ``jaxseq-<cell>``; ``fit_options`` go to :func:`train` and
     :func:`jaxseq.train.fit` (``checkpoint_dir``, ``log_dir``: one subfolder
     ``member<k>`` per ensemble member, and ``<dir>_holdout`` for the run on the
-    training part less its held-out values; ``progress``)."""
+    training part less its held-out values; with ``transform="auto"`` the
+    transform's name is appended, ``<dir>_holdout_diff``, ``<dir>_level``;
+    ``progress``)."""
     _check(config)
+    check_sizes(config.window, horizon)
     covariates = None if config.period is None else seasonal(config.period)
-    model = forecaster(
-        CELLS[config.cell](config.hidden),
-        window=config.window,
-        horizon=horizon,
-        strategy=config.strategy,
-        head=HEADS[config.head](),
-        num_covariates=0 if covariates is None else 2,
-        num_layers=config.num_layers,
-        dropout=config.dropout,
+    model = _model(
+        config.cell,
+        config.hidden,
+        horizon,
+        config.window,
+        config.strategy,
+        config.head,
+        covariates is not None,
+        config.num_layers,
+        config.dropout,
     )
-    cut = dict(
-        window=config.window,
-        horizon=horizon,
-        covariates=covariates,
-        relative=config.relative,
-    )
-
-    holdout = 2 * horizon if config.holdout is None else config.holdout
+    def cut(tr: Transform) -> dict[str, Any]:
+        return dict(
+            window=config.window,
+            horizon=horizon,
+            covariates=covariates,
+            relative=config.relative and tr.relative,
+        )
 
     def options(k, phase):
         """fit_options with one checkpoint/log folder per ensemble member
-        (``<dir>/member<k>``) and phase (the held-out run: ``<dir>_holdout``)."""
+        (``<dir>/member<k>``) and phase (``<dir>_<phase>``: the held-out run
+        ``holdout``, and the transform when several are tried)."""
 
         def place(value):
             path = Path(value, *([f"member{k}"] if config.ensemble > 1 else []))
@@ -165,86 +231,202 @@ def recurrent(
         ), per_epoch
 
     def predict_all(params, windows, scaling):
+        # sample paths only where the intervals need them (recursive, H > 1)
+        paths = model.strategy == "recursive" and horizon > 1
+        key = lambda k: jax.random.key(config.seed + k) if paths else None
+        # rows padded to a power of two: fewer shapes, fewer compilations
+        n = windows.z.shape[0]
+        rows = np.minimum(np.arange(1 << max(n - 1, 0).bit_length()), n - 1)
+        padded = Windows(*(a[rows] for a in windows))
         outs = [
-            predict(model, p, windows, scaling, key=jax.random.key(config.seed + k))
+            _rows(predict(model, p, padded, scaling, key=key(k)), slice(0, n))
             for k, p in enumerate(params)
         ]
-        avg = lambda key: {
-            p: np.mean([getattr(o, key)[p] for o in outs], axis=0)
+        med = lambda key: {
+            p: np.median([getattr(o, key)[p] for o in outs], axis=0)
             for p in outs[0].lower
         }
         return outs[0]._replace(
-            mean=np.mean([o.mean for o in outs], axis=0),
-            lower=avg("lower"),
-            upper=avg("upper"),
+            mean=np.median([o.mean for o in outs], axis=0),
+            lower=med("lower"),
+            upper=med("upper"),
             paths=None,
         )
 
-    def fit(train_parts):
-        scaling = fit_scaling(train_parts)
-        windows = training_windows(train_parts, scaling, **cut)
+    def forecast_with(tr, scaling, params, histories, series_index):
+        """Forecasts in original units from the end of each history."""
+        sub = Scaling(scaling.loc[series_index], scaling.scale[series_index])
+        modelled = [tr.forward(h) for h in histories]
+        origins = [(n, len(x)) for n, x in enumerate(modelled)]
+        windows = history_windows(modelled, sub, origins, **cut(tr))
+        last = np.array([h[-1] for h in histories])
+        return tr.inverse(predict_all(params, windows, sub), last)
+
+    def holdout_for(train_parts, lag):
+        if config.holdout is not None:
+            return config.holdout
+        shortest = min(len(y) for y in train_parts)
+        room = shortest - lag - config.window - horizon
+        return max(horizon, min(max(2 * horizon, shortest // 4), room))
+
+    def fit_one(tr, train_parts, holdout, phase):
+        """Nets for one transform on the training part less its held-out values:
+        ``(scaling, windows, params, steps, held)``; ``held`` holds the series,
+        origin (in the original positions) and forecast (original units) of
+        every held-out window, series by series (``None`` without a holdout:
+        then ``params`` are trained on the whole training part)."""
+        parts = [tr.forward(y) for y in train_parts]
+        scaling = fit_scaling(parts)
+        windows = training_windows(parts, scaling, **cut(tr))
         if not holdout:
             params = [
-                run(windows, k, config.steps)[0].params for k in range(config.ensemble)
+                run(windows, k, config.steps, phase)[0].params
+                for k in range(config.ensemble)
             ]
-            return scaling, params, None
-        ends = [len(y) - holdout for y in train_parts]
-        for i, (y, e) in enumerate(zip(train_parts, ends, strict=True)):
-            if e < config.window + horizon or holdout < horizon:
-                raise ValueError(
-                    f"holdout: expected between horizon = {horizon} and "
-                    f"{len(y) - config.window - horizon} values (training part of "
-                    f"series[{i}]: {len(y)} values, window + horizon = "
-                    f"{config.window + horizon}), got {holdout}; set holdout=0 to "
-                    "skip the calibration."
-                )
-        early = training_windows(train_parts, scaling, end=ends, **cut)
+            return scaling, windows, params, None, None
+        ends = [len(x) - holdout for x in parts]
+        early = training_windows(parts, scaling, end=ends, **cut(tr))
         held = windows.origin >= np.asarray(ends)[windows.series]
         valid = Windows(*(a[held] for a in windows))
-        fitted, params = [], []
+        fitted, steps = [], []
         for k in range(config.ensemble):
-            result, per_epoch = run(early, k, config.steps, "holdout", valid)
+            tag = "_".join(filter(None, ["holdout", phase]))
+            result, per_epoch = run(early, k, config.steps, tag, valid)
             fitted.append(result.params)
-            if config.refit:
-                steps = (
-                    result.best_epoch * per_epoch if result.best_epoch else config.steps
-                )
-                params.append(run(windows, k, steps)[0].params)
-        truth = scaling.inverse(
-            valid.series, valid.z[:, config.window :] + valid.offset[:, None]
+            steps.append(
+                result.best_epoch * per_epoch if result.best_epoch else config.steps
+            )
+        origins = valid.origin + tr.lag
+        last = np.array(
+            [train_parts[i][t - 1] for i, t in zip(valid.series, origins, strict=True)]
         )
-        held_out = predict_all(fitted, valid, scaling)
+        held_out = tr.inverse(predict_all(fitted, valid, scaling), last)
+        held = (valid.series, origins, held_out)
+        return scaling, windows, fitted, steps, held
+
+    def refit(fitted, phase):
+        """``fitted`` retrained on the whole training part (``refit``)."""
+        scaling, windows, params, steps, held = fitted
+        if held is None or not config.refit:
+            return scaling, params
+        return scaling, [
+            run(windows, k, steps[k], phase)[0].params
+            for k in range(config.ensemble)
+        ]
+
+    def fit(train_parts):
+        candidates = TRANSFORMS[config.transform]
+        if config.transform == "auto" and any(np.isnan(y).any() for y in train_parts):
+            candidates = candidates[:1]  # differences of missing values are missing
+        lag = max(tr.lag for tr in candidates)
+        holdout = holdout_for(train_parts, lag)
+        plus = ", plus 1 for the differences" if lag else ""
+        for i, y in enumerate(train_parts):
+            need = config.window + horizon
+            if len(y) - lag < need:
+                raise ValueError(
+                    f"series[{i}]: expected at least window + horizon = "
+                    f"{config.window} + {horizon} = {need} values (training "
+                    f"part{plus}), got {len(y)}."
+                )
+            if holdout and (
+                len(y) - holdout - lag < config.window + horizon or holdout < horizon
+            ):
+                raise ValueError(
+                    f"holdout: expected between horizon = {horizon} and "
+                    f"{len(y) - lag - config.window - horizon} values (training part "
+                    f"of series[{i}]: {len(y)} values, window + horizon = "
+                    f"{need}{plus}), got {holdout}; set holdout=0 to skip the "
+                    "calibration."
+                )
+        several = len(candidates) > 1
+        fits = [
+            fit_one(tr, train_parts, holdout, tr.name if several else "")
+            for tr in candidates
+        ]
+        if not holdout:
+            choice = np.zeros(len(train_parts), int)
+            return RecurrentState(candidates, choice, [refit(fits[0], "")], None)
+        series, origins, _ = fits[0][4]
+        truth = np.stack(
+            [
+                train_parts[i][t : t + horizon]
+                for i, t in zip(series, origins, strict=True)
+            ]
+        )
+        # each series' transform: the smaller mean absolute held-out error
+        errors = np.array(
+            [
+                [np.nanmean(np.abs(f[4][2].mean - truth)[series == i]) for f in fits]
+                for i in range(len(train_parts))
+            ]
+        )
+        choice = np.argmin(errors, axis=1)
+        # the held-out forecasts of each series' transform (same rows in each)
+        pick = choice[series][None, :, None]
+        held = [f[4][2] for f in fits]
+        take = lambda arrays: np.take_along_axis(np.stack(arrays), pick, 0)[0]
+        held_out = Forecast(
+            take([f.mean for f in held]),
+            {p: take([f.lower[p] for f in held]) for p in held[0].lower},
+            {p: take([f.upper[p] for f in held]) for p in held[0].upper},
+            None,
+        )
         try:
             if config.per_series:
-                rows = lambda i: valid.series == i
                 per = [
-                    conformal_factors(_rows(held_out, rows(i)), truth[rows(i)])
+                    conformal_factors(
+                        _rows(held_out, series == i),
+                        truth[series == i],
+                        config.per_step,
+                    )
                     for i in range(len(train_parts))
                 ]
-                factors = {p: np.array([f[p] for f in per]) for p in per[0]}
+                factors = {
+                    p: np.stack([np.broadcast_to(f[p], (horizon,)) for f in per])
+                    for p in per[0]
+                }
             else:
-                factors = conformal_factors(held_out, truth)
+                factors = conformal_factors(held_out, truth, config.per_step)
         except ValueError as err:
             raise ValueError(
                 f"holdout: expected enough held-out values to calibrate the "
                 f"intervals, got {holdout} per series ({err}); hold out more or set "
                 "holdout=0."
             ) from err
-        return scaling, params if config.refit else fitted, factors
+        nets = [
+            refit(f, tr.name if several else "") if np.any(choice == c) else None
+            for c, (tr, f) in enumerate(zip(candidates, fits, strict=True))
+        ]
+        return RecurrentState(candidates, choice, nets, factors)
 
     def forecast(state, requests, horizon_):
-        scaling, params, factors = state
-        # one window per request, cut from its history with its series' scaling
-        idx = [i for i, _ in requests]
-        sub = Scaling(scaling.loc[idx], scaling.scale[idx])
-        series = [h for _, h in requests]
-        origins = [(n, len(h)) for n, h in enumerate(series)]
-        windows = history_windows(series, sub, origins, **cut)
-        out = predict_all(params, windows, sub)
+        candidates, choice, fits, factors = state
+        factors = None if factors is None else dict(factors)
+        idx = np.array([i for i, _ in requests])
+        out = None
+        for c, (tr, net) in enumerate(zip(candidates, fits, strict=True)):
+            rows = np.flatnonzero(choice[idx] == c)
+            if rows.size == 0:
+                continue
+            scaling, params = net
+            part = forecast_with(
+                tr, scaling, params, [requests[r][1] for r in rows], idx[rows]
+            )
+            if out is None:
+                out = Forecast(
+                    np.empty((len(requests), horizon)),
+                    {p: np.empty((len(requests), horizon)) for p in part.lower},
+                    {p: np.empty((len(requests), horizon)) for p in part.upper},
+                    None,
+                )
+            out.mean[rows] = part.mean
+            for p in part.lower:
+                out.lower[p][rows], out.upper[p][rows] = part.lower[p], part.upper[p]
         if factors is None:
             return out
         if config.per_series:
-            factors = {p: c[np.asarray(idx)] for p, c in factors.items()}
+            factors = {p: c[idx] for p, c in factors.items()}
         return stretch(out, factors)
 
     return Method(name or f"jaxseq-{config.cell}", fit, forecast)
