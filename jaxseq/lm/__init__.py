@@ -17,6 +17,8 @@ module          contents
                 and the data position), :class:`Checkpoints`,
                 :func:`restore_stream`, :func:`plot_perplexity`
 ``generate``    :func:`sampling`, :func:`generate`, :func:`make_generator`
+``kv_cache``    :func:`cached`: a transformer LM with a key/value cache
+``ngram``       :func:`fit_kneser_ney`, :func:`kn_perplexity`: the count baseline
 ``torch``       :func:`from_torch_lm`: PyTorch word_language_model ``RNNModel``
 ``cli``         the commands ``jaxseq train lm``, ``jaxseq generate``
                 and ``jaxseq eval`` of LM runs (the last two in ``cli_generate``)
@@ -34,6 +36,7 @@ from .generate import (
     next_token,
     sampling,
 )
+from .kv_cache import KVCache, cached
 from .loss import (
     Readout,
     bits_per_token,
@@ -46,6 +49,7 @@ from .loss import (
     token_log_probs,
 )
 from .models import LanguageModel, Window, rnn_lm, sinusoid, transformer_lm
+from .ngram import KneserNey, fit_kneser_ney, kn_log_probs, kn_perplexity, kn_probs
 from .reset import reset_carry, resettable, with_resets
 from .stateful import (
     EpochResult,
@@ -86,6 +90,8 @@ __all__ = [
     "Chunks",
     "EpochResult",
     "Generated",
+    "KVCache",
+    "KneserNey",
     "LanguageModel",
     "Readout",
     "Sampling",
@@ -95,15 +101,20 @@ __all__ = [
     "Window",
     "batchify",
     "bits_per_token",
+    "cached",
     "chunk_loss",
     "chunk_stream",
     "encode_stream",
     "evaluate_stream",
     "filter_logits",
+    "fit_kneser_ney",
     "fit_stream",
     "fresh_carry",
     "generate",
     "init_stream_state",
+    "kn_log_probs",
+    "kn_perplexity",
+    "kn_probs",
     "lm_vocabulary",
     "load_texts",
     "make_generator",
