@@ -6,7 +6,7 @@ user can fix the call without reading jaxseq's source.
 
 from __future__ import annotations
 
-import functools
+import weakref
 from typing import Any
 
 import jax
@@ -153,14 +153,20 @@ def check_params(
             )
 
 
+#: ``cell.init`` -> {input_size: shapes}. Keyed weakly on the init function (the
+#: shapes depend on nothing else), so the cache never keeps a user's cell alive.
+_INIT_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _init_shapes(cell: Any, input_size: int) -> tuple[Any, Any] | None:
     """``cell.init``'s abstract output at ``input_size`` and ``input_size + 1``."""
     try:
-        return _cached_init_shapes(cell, input_size)
-    except TypeError as err:  # an unhashable cell (options holding a list, ...)
-        if "unhashable" not in str(err):
-            raise
-    return _init_shapes_uncached(cell, input_size)
+        per_size = _INIT_SHAPES.setdefault(cell.init, {})
+    except TypeError:  # an init that cannot be weakly referenced or hashed
+        return _init_shapes_uncached(cell, input_size)
+    if input_size not in per_size:
+        per_size[input_size] = _init_shapes_uncached(cell, input_size)
+    return per_size[input_size]
 
 
 def _init_shapes_uncached(cell: Any, input_size: int) -> tuple[Any, Any] | None:
@@ -171,6 +177,3 @@ def _init_shapes_uncached(cell: Any, input_size: int) -> tuple[Any, Any] | None:
         )
     except Exception:  # noqa: BLE001 - a user init that is not traceable
         return None
-
-
-_cached_init_shapes = functools.lru_cache(maxsize=256)(_init_shapes_uncached)

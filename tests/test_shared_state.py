@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import weakref
 
+import jax
 import jax.numpy as jnp
 import optax
 import pytest
@@ -89,3 +90,19 @@ def test_recipe_default_options_are_read_only():
         Recipe().options["hidden"] = 8  # would have changed every Recipe()
     assert dict(Recipe().options) == {}
     assert Recipe(options={"hidden": 8}).options == {"hidden": 8}
+
+
+def test_parameter_check_cache_does_not_keep_a_cell_alive():
+    """The runners check params against ``cell.init``'s shapes, cached per init
+    function and input size; the cache must let the cell go."""
+    from jaxseq import _checks, cells
+
+    cell = cells.lstm(3)
+    params = cell.init(jax.random.key(0), 2)
+    first = _checks._init_shapes(cell, 2)
+    assert _checks._init_shapes(cell, 2) is first  # reused while alive
+    assert jax.tree.leaves(first[0])[0].shape == params.w_x.shape
+    ref = weakref.ref(cell.init)
+    del cell
+    gc.collect()
+    assert ref() is None
