@@ -167,9 +167,12 @@ class Data:
 
 
 def epoch_seconds(history: list[dict[str, Any]]) -> float:
-    """Median epoch time, the first (compiling) epoch excluded when there are more."""
-    times = [h["seconds"] for h in history]
-    return float(statistics.median(times[1:] if len(times) > 1 else times))
+    """Median epoch time without compiling (:func:`jaxseq.train.epoch_seconds`);
+    a one-epoch run's only epoch, compile included, when no other is left."""
+    from jaxseq.train.history import epoch_seconds as steady
+
+    seconds = steady(history)
+    return float(history[0]["seconds"]) if seconds is None else seconds
 
 
 def run_jaxseq(row: str, data: Data, quick: bool, seed: int = 0) -> dict[str, Any]:

@@ -38,7 +38,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("jaxseq.demo", "the main job on its embedded default (no download)"),
     "train": (
         "jaxseq.models.cli_train",
-        "train a text classifier (train text --data DIR|FILE.csv, train imdb) or a language model (train lm)",
+        "train a text classifier (train text --data DIR|FILE.csv, train imdb) "
+        "or a language model (train lm)",
     ),
     "predict": (
         "jaxseq.models.cli_predict",
