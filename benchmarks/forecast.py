@@ -24,10 +24,11 @@ macro:<name>    statsmodels macrodata, 12 quarterly series   8    4    203
     python benchmarks/forecast.py --cells gru,lstm --series nile,macro
 
 The nets use :class:`jaxseq.forecast.RecurrentConfig`'s defaults for the
-target transform (``"auto"``: values or first differences, chosen per series on
-held-out windows of the training part) and the calibration (conformal per
-horizon step on every origin of the training part's last ``max(2H, T/4)``
-values).
+target transform (``"auto"``: one net on the values and one on the first
+differences, pooled per series: averaged where their held-out errors on the
+training part's last windows are within 10%, else the better one) and the
+calibration (conformal per horizon step on every origin of the training part's
+last ``max(2H, T/4)`` values).
 
 Needs statsforecast and statsmodels (``pip install "statsforecast>=2.1"
 "statsmodels>=0.14"``); without them only the shipped series and the naive
@@ -56,8 +57,8 @@ from jaxseq.bayes import load_sunspots  # noqa: E402
 RESULTS = Path(__file__).resolve().parent / "results"
 ORIGINS = 4
 #: Adam steps of each recurrent net in the full run (each transform's net is
-#: trained on the training part less its held-out values, to choose the
-#: transform and measure the conformal factors; the chosen ones are then
+#: trained on the training part less its held-out values, to weigh the
+#: transforms and measure the conformal factors; those with weight are then
 #: retrained on the whole training part)
 STEPS = 400
 HAVE_SF = importlib.util.find_spec("statsforecast") is not None
@@ -269,9 +270,11 @@ def write(
         "at the series' end; one fit per method on the training part "
         "(everything before the first origin), no refit between origins.",
         f"jaxseq nets: direct strategy, Gaussian head, hidden 32, "
-        f"{400 if quick else STEPS} Adam steps, one seed; target transform "
-        "chosen per series (values or first differences, by the mean absolute "
-        "error on held-out windows of the training part); intervals calibrated "
+        f"{400 if quick else STEPS} Adam steps, one seed, no linear highway; "
+        "a net on the values and one on the first differences, pooled per "
+        "series (the mean of their forecasts where their mean absolute errors "
+        "on held-out windows of the training part are within 10%, else the "
+        "better one; combine='pool'); intervals calibrated "
         "per horizon step by split conformal on every origin of the training "
         "part's last max(2H, T/4) values, scores normalised by the net's own "
         "interval widths (docs/forecast.md). bayes-nar: "

@@ -17,7 +17,8 @@ methods (issue 17).
   :func:`bayes_nar` and :func:`recurrent` (target transform per series,
   :data:`LEVEL` or :data:`DIFF`, chosen on held-out training windows;
   intervals calibrated per horizon step by split conformal on the same
-  windows: :func:`conformal_factors`, :func:`stretch`); :func:`plot_forecast`.
+  windows: :func:`conformal_factors`, :func:`stretch`; the transforms' nets
+  combined by :func:`combine` by default); :func:`plot_forecast`.
 * Command line: ``jaxseq forecast --data series.csv --horizon 12 --model lstm``.
 """
 
@@ -33,6 +34,7 @@ from .baselines import (
 )
 from .conformal import conformal_factors, stretch
 from .data import Table, as_collection, check_series, read_csv
+from .ensemble import COMBINE, combine
 from .evaluate import evaluate, rolling_origins
 from .heads import Head, gaussian, quantile, student_t
 from .models import STRATEGIES, Forecaster, forecaster
@@ -45,6 +47,7 @@ from .windows import Windows, history_windows, seasonal, training_windows
 
 __all__ = [
     "CELLS",
+    "COMBINE",
     "DIFF",
     "LEVEL",
     "STRATEGIES",
@@ -64,6 +67,7 @@ __all__ = [
     "auto_ets",
     "bayes_nar",
     "check_series",
+    "combine",
     "conformal_factors",
     "evaluate",
     "fit_scaling",

@@ -39,9 +39,10 @@ column of strictly increasing time stamps. Missing values (empty, NA or NaN
 cells) are refused, naming file:line and column, unless --missing mask: then the
 net leaves them out of its loss and the metrics leave them out too (AutoARIMA and
 AutoETS refuse them). The nets model each series' values or first differences
-(--transform; auto chooses per series on the last --holdout values of the
-training part), and their 80/90% intervals are calibrated on the same values,
-per horizon step (split conformal, docs/forecast.md)."""
+(--transform; auto trains both and pools them per series by their errors on
+the last --holdout values of the training part, --combine), and their 80/90%
+intervals are calibrated on the same values, per horizon step (split conformal,
+docs/forecast.md)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,6 +100,21 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="model the values, their first differences, or choose per series "
         "on the held-out values (auto; level where values are missing)",
+    )
+    add(
+        "--combine",
+        choices=("pool", "mean", "choose"),
+        default="pool",
+        help="with --transform auto: average the transforms' nets per series "
+        "where their held-out errors are within 10%% of the best, else take the "
+        "best (pool), always average (mean) or always take the best (choose)",
+    )
+    add(
+        "--linear",
+        type=int_at_least(0),
+        default=0,
+        help="last inputs read by a linear autoregressive highway beside the "
+        "net (direct strategy; 0: none)",
     )
     add("--period", type=float, help="add sin/cos calendar inputs of this period")
     add(
@@ -215,6 +231,8 @@ def _run(args, names: list[str]) -> int:
         seed=args.seed,
         holdout=args.holdout,
         transform=args.transform,
+        combine=args.combine,
+        linear=args.linear,
     )
     methods = _baselines(args.baselines, args.season)
     args.out.mkdir(parents=True, exist_ok=True)

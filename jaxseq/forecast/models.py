@@ -9,7 +9,11 @@ outputs (:mod:`.heads`).
   count in the loss). Forecasts feed the point forecast back (the plug-in path)
   or, for sample paths, a draw from the head (which must be able to sample).
 * ``"direct"``: the last output ``h_{W-1}`` reads out all ``H`` steps at once
-  (``H * K`` outputs; multi-output).
+  (``H * K`` outputs; multi-output). With ``linear = p > 0`` a linear
+  autoregressive "highway" beside the net (LSTNet, Lai et al. 2018) adds
+  ``z_{W-p:W} @ A`` (``A`` ``[p, H * K]``, initialised to 0) to those outputs:
+  the mean of step ``h`` is ``readout(h_{W-1}) + sum_j A[p-j, h] z_{W-j}``, an
+  AR(p) the net can fall back to on short, noisy series.
 * ``"seq2seq"``: an encoder reads the window; a decoder of the same cells,
   started from the encoder's final carries, reads ``[cov_{W-1+h}, onehot(h)]``
   for ``h = 0..H-1`` and each of its outputs reads out one step.
@@ -103,6 +107,7 @@ def forecaster(
     num_covariates: int = 0,
     num_layers: int = 1,
     dropout: float = 0.0,
+    linear: int = 0,
 ) -> Forecaster:
     """Build a forecaster.
 
@@ -115,6 +120,8 @@ def forecaster(
             :func:`~jaxseq.forecast.heads.student_t` or
             :func:`~jaxseq.forecast.heads.quantile`.
         num_covariates: ``C``, covariates per step.
+        linear: ``p``, the last inputs read by the linear autoregressive
+            highway of the direct strategy (``0``: none; ``<= window``).
 
     Raises:
         ValueError: an unknown strategy; a recursive forecaster with ``H > 1``
@@ -146,7 +153,22 @@ def forecaster(
         raise ValueError(
             f"num_covariates: expected an int >= 0, got {num_covariates!r}."
         )
-    build = {"recursive": _recursive, "direct": _direct, "seq2seq": _seq2seq}
+    if (
+        isinstance(linear, bool)
+        or not isinstance(linear, int)
+        or not 0 <= linear <= window
+    ):
+        raise ValueError(
+            f"linear: expected an int in [0, window] = [0, {window}], got {linear!r}."
+        )
+    if linear and strategy != "direct":
+        raise ValueError(
+            f"linear: the autoregressive highway serves the direct strategy; "
+            f"expected linear=0 with strategy={strategy!r}, got {linear}."
+        )
+    if strategy == "direct":
+        return _direct(layer, head, window, horizon, num_covariates, linear)
+    build = {"recursive": _recursive, "seq2seq": _seq2seq}
     return build[strategy](layer, head, window, horizon, num_covariates)
 
 
@@ -225,17 +247,23 @@ def _marginal_paths(outputs, head):
     return paths
 
 
-def _direct(layer, head, window, horizon, num_cov):
+def _direct(layer, head, window, horizon, num_cov, linear=0):
     def init(key):
         k1, k2 = jax.random.split(key)
-        return {
+        params = {
             "rnn": layer.init(k1, 1 + num_cov),
             "out": _readout_init(k2, layer.output_size, horizon * head.size),
         }
+        if linear:
+            params["ar"] = jnp.zeros((linear, horizon * head.size))
+        return params
 
     def forward(params, z, cov, key):
         _, ys = layer.apply(params["rnn"], _inputs(z[:, :window], cov), key=key)
         o = _readout(params["out"], ys[:, -1])
+        if linear:
+            last = z[:, window - linear : window]
+            o = o + jnp.where(jnp.isnan(last), 0.0, last) @ params["ar"]
         return o.reshape(z.shape[0], horizon, head.size)
 
     def loss(params, batch, key):

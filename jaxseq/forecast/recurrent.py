@@ -14,9 +14,10 @@ import numpy as np
 from .. import cells
 from .baselines import Method
 from .conformal import conformal_factors, stretch
+from .ensemble import combine
 from .heads import gaussian, quantile, student_t
 from .models import STRATEGIES, forecaster
-from .predict import Forecast, predict, train
+from .predict import PROBS, Forecast, predict, train
 from .scaling import Scaling, fit_scaling
 from .transforms import TRANSFORMS, Transform
 from .windows import (
@@ -44,8 +45,18 @@ class RecurrentConfig(NamedTuple):
     ``transform`` (:mod:`.transforms`): the nets model the values
     (``"level"``, windows relative to their last value when ``relative``), their
     first differences (``"diff"``), or (``"auto"``, the default) one net of each
-    is trained and each series uses the one with the smaller mean absolute
-    error on its held-out windows (below; needs ``holdout > 0``).
+    is trained and each series' forecast combines them (:mod:`.ensemble`:
+    the weighted mean of points and interval half-widths), weighted by
+    ``combine``: ``"pool"`` (default) averages the transforms whose mean
+    absolute error on the series' held-out windows (below) is within
+    ``1 + pool`` times the smallest (forecast pooling: a choice where one is
+    clearly better, an average where the held-out values cannot tell them
+    apart), ``"choose"`` takes the smallest, ``"mean"`` averages all (the
+    only one that needs no ``holdout``). An ``ensemble`` of seeds per
+    transform is combined by the median.
+
+    ``linear``: the last ``p`` inputs read by a linear autoregressive highway
+    beside the net (:func:`~.models.forecaster`; direct strategy only).
 
     Calibration (:mod:`.conformal`): the last ``holdout`` values of each
     training part (``None``: ``max(2 * horizon, T // 4)`` with ``T`` the
@@ -81,6 +92,9 @@ class RecurrentConfig(NamedTuple):
     per_series: bool = False
     transform: str = "auto"
     per_step: bool = True
+    combine: str = "pool"
+    pool: float = 0.1
+    linear: int = 0
 
 
 class RecurrentState(NamedTuple):
@@ -88,7 +102,9 @@ class RecurrentState(NamedTuple):
 
     Attributes:
         transforms: the candidate :class:`~.transforms.Transform`\\ s.
-        choice: ``[S]`` index into ``transforms`` of each series' transform.
+        weights: ``[S, len(transforms)]`` each series' weight of each
+            transform's nets in its combined forecast (rows sum to 1; one-hot
+            with ``combine="choose"``).
         nets: per transform ``(scaling, [params of each ensemble member])``,
             ``None`` for a transform no series uses.
         factors: conformal factors (``p -> float``, ``[H]`` per step, or
@@ -96,9 +112,32 @@ class RecurrentState(NamedTuple):
     """
 
     transforms: tuple[Transform, ...]
-    choice: np.ndarray
+    weights: np.ndarray
     nets: list[Any]
     factors: dict[float, Any] | None
+
+
+#: how ``recurrent`` weighs its transforms' nets per series (:func:`_weights`)
+COMBINATIONS = ("pool", "mean", "choose")
+
+
+def _weights(how: str, errors: np.ndarray, pool: float) -> np.ndarray:
+    """``[S, T]`` weights of ``T`` candidates from their held-out mean absolute
+    errors ``[S, T]``: ``"choose"`` the smallest, ``"mean"`` all alike,
+    ``"pool"`` all alike among those within ``(1 + pool)`` times the smallest
+    (forecast pooling, Kourentzes et al. 2019)."""
+    errors = np.where(np.isnan(errors), np.inf, errors)
+    best = np.min(errors, axis=1, keepdims=True)
+    if how == "choose":
+        keep = np.arange(errors.shape[1]) == np.argmin(errors, axis=1)[:, None]
+    elif how == "mean":
+        keep = np.ones(errors.shape, bool)
+    else:
+        keep = errors <= (1 + pool) * best
+    # a series without a finite held-out error (all its held-out values
+    # missing) weighs its candidates alike
+    keep = keep | ~np.any(keep, axis=1, keepdims=True)
+    return keep / keep.sum(axis=1, keepdims=True)
 
 
 def _rows(forecast, sel):
@@ -139,15 +178,39 @@ def _check(config: RecurrentConfig) -> None:
             f"transform: expected one of {sorted(TRANSFORMS)}, got "
             f"{config.transform!r}."
         )
-    if config.transform == "auto" and h == 0:
+    if config.combine not in COMBINATIONS:
         raise ValueError(
-            "holdout: transform='auto' chooses on held-out values; expected "
-            "holdout > 0 or None, got 0 (or choose transform='level' or 'diff')."
+            f"combine: expected one of {list(COMBINATIONS)}, got {config.combine!r}."
+        )
+    if not (isinstance(config.pool, int | float) and config.pool >= 0):
+        raise ValueError(f"pool: expected a number >= 0, got {config.pool!r}.")
+    linear = config.linear
+    if (
+        isinstance(linear, bool)
+        or not isinstance(linear, int)
+        or not (0 <= linear <= config.window)
+    ):
+        raise ValueError(
+            f"linear: expected an int in [0, window] = [0, {config.window}], got "
+            f"{linear!r}."
+        )
+    if linear and config.strategy != "direct":
+        raise ValueError(
+            f"linear: the autoregressive highway serves the direct strategy; "
+            f"expected linear=0 with strategy={config.strategy!r}, got {linear}."
+        )
+    if config.transform == "auto" and config.combine != "mean" and h == 0:
+        raise ValueError(
+            f"holdout: transform='auto' with combine={config.combine!r} weighs the "
+            "transforms on held-out values; expected holdout > 0 or None, got 0 "
+            "(or combine='mean', or transform='level' or 'diff')."
         )
 
 
 @functools.lru_cache(maxsize=16)
-def _model(cell, hidden, horizon, window, strategy, head, calendar, layers, dropout):
+def _model(
+    cell, hidden, horizon, window, strategy, head, calendar, layers, dropout, linear
+):
     """One forecaster per setting, so that methods built alike (the command
     line's evaluation and final fit) share its compiled functions."""
     return forecaster(
@@ -159,6 +222,7 @@ def _model(cell, hidden, horizon, window, strategy, head, calendar, layers, drop
         num_covariates=2 if calendar else 0,
         num_layers=layers,
         dropout=dropout,
+        linear=linear,
     )
 
 
@@ -184,7 +248,9 @@ def recurrent(
         covariates is not None,
         config.num_layers,
         config.dropout,
+        config.linear,
     )
+
     def cut(tr: Transform) -> dict[str, Any]:
         return dict(
             window=config.window,
@@ -231,6 +297,7 @@ def recurrent(
         ), per_epoch
 
     def predict_all(params, windows, scaling):
+        """Each member's forecast of ``windows`` (standardised model units)."""
         # sample paths only where the intervals need them (recursive, H > 1)
         paths = model.strategy == "recursive" and horizon > 1
         key = lambda k: jax.random.key(config.seed + k) if paths else None
@@ -238,29 +305,22 @@ def recurrent(
         n = windows.z.shape[0]
         rows = np.minimum(np.arange(1 << max(n - 1, 0).bit_length()), n - 1)
         padded = Windows(*(a[rows] for a in windows))
-        outs = [
-            _rows(predict(model, p, padded, scaling, key=key(k)), slice(0, n))
+        return [
+            _rows(predict(model, p, padded, scaling, key=key(k)), slice(0, n))._replace(
+                paths=None
+            )
             for k, p in enumerate(params)
         ]
-        med = lambda key: {
-            p: np.median([getattr(o, key)[p] for o in outs], axis=0)
-            for p in outs[0].lower
-        }
-        return outs[0]._replace(
-            mean=np.median([o.mean for o in outs], axis=0),
-            lower=med("lower"),
-            upper=med("upper"),
-            paths=None,
-        )
 
     def forecast_with(tr, scaling, params, histories, series_index):
-        """Forecasts in original units from the end of each history."""
+        """Each member's forecasts in original units from the end of each
+        history."""
         sub = Scaling(scaling.loc[series_index], scaling.scale[series_index])
         modelled = [tr.forward(h) for h in histories]
         origins = [(n, len(x)) for n, x in enumerate(modelled)]
         windows = history_windows(modelled, sub, origins, **cut(tr))
         last = np.array([h[-1] for h in histories])
-        return tr.inverse(predict_all(params, windows, sub), last)
+        return [tr.inverse(f, last) for f in predict_all(params, windows, sub)]
 
     def holdout_for(train_parts, lag):
         if config.holdout is not None:
@@ -300,7 +360,7 @@ def recurrent(
         last = np.array(
             [train_parts[i][t - 1] for i, t in zip(valid.series, origins, strict=True)]
         )
-        held_out = tr.inverse(predict_all(fitted, valid, scaling), last)
+        held_out = [tr.inverse(f, last) for f in predict_all(fitted, valid, scaling)]
         held = (valid.series, origins, held_out)
         return scaling, windows, fitted, steps, held
 
@@ -310,8 +370,7 @@ def recurrent(
         if held is None or not config.refit:
             return scaling, params
         return scaling, [
-            run(windows, k, steps[k], phase)[0].params
-            for k in range(config.ensemble)
+            run(windows, k, steps[k], phase)[0].params for k in range(config.ensemble)
         ]
 
     def fit(train_parts):
@@ -344,9 +403,13 @@ def recurrent(
             fit_one(tr, train_parts, holdout, tr.name if several else "")
             for tr in candidates
         ]
+        uniform = np.full((len(train_parts), len(candidates)), 1 / len(candidates))
         if not holdout:
-            choice = np.zeros(len(train_parts), int)
-            return RecurrentState(candidates, choice, [refit(fits[0], "")], None)
+            nets = [
+                refit(f, tr.name if several else "")
+                for tr, f in zip(candidates, fits, strict=True)
+            ]
+            return RecurrentState(candidates, uniform, nets, None)
         series, origins, _ = fits[0][4]
         truth = np.stack(
             [
@@ -354,24 +417,16 @@ def recurrent(
                 for i, t in zip(series, origins, strict=True)
             ]
         )
-        # each series' transform: the smaller mean absolute held-out error
+        # each transform's held-out forecasts (its seeds combined by the median)
+        held = [combine(f[4][2], "median") for f in fits]
         errors = np.array(
             [
-                [np.nanmean(np.abs(f[4][2].mean - truth)[series == i]) for f in fits]
+                [np.nanmean(np.abs(f.mean - truth)[series == i]) for f in held]
                 for i in range(len(train_parts))
             ]
         )
-        choice = np.argmin(errors, axis=1)
-        # the held-out forecasts of each series' transform (same rows in each)
-        pick = choice[series][None, :, None]
-        held = [f[4][2] for f in fits]
-        take = lambda arrays: np.take_along_axis(np.stack(arrays), pick, 0)[0]
-        held_out = Forecast(
-            take([f.mean for f in held]),
-            {p: take([f.lower[p] for f in held]) for p in held[0].lower},
-            {p: take([f.upper[p] for f in held]) for p in held[0].upper},
-            None,
-        )
+        weights = _weights(config.combine, errors, config.pool)
+        held_out = combine(held, "mean", weights[series].T)
         try:
             if config.per_series:
                 per = [
@@ -395,34 +450,39 @@ def recurrent(
                 "holdout=0."
             ) from err
         nets = [
-            refit(f, tr.name if several else "") if np.any(choice == c) else None
+            refit(f, tr.name if several else "") if np.any(weights[:, c] > 0) else None
             for c, (tr, f) in enumerate(zip(candidates, fits, strict=True))
         ]
-        return RecurrentState(candidates, choice, nets, factors)
+        return RecurrentState(candidates, weights, nets, factors)
 
     def forecast(state, requests, horizon_):
-        candidates, choice, fits, factors = state
+        candidates, weights, fits, factors = state
         factors = None if factors is None else dict(factors)
         idx = np.array([i for i, _ in requests])
-        out = None
+        w = weights[idx].T  # [transforms, rows]
+        parts = []
         for c, (tr, net) in enumerate(zip(candidates, fits, strict=True)):
-            rows = np.flatnonzero(choice[idx] == c)
-            if rows.size == 0:
-                continue
-            scaling, params = net
-            part = forecast_with(
-                tr, scaling, params, [requests[r][1] for r in rows], idx[rows]
+            rows = np.flatnonzero(w[c] > 0)
+            part = Forecast(
+                np.zeros((len(requests), horizon)),
+                {p: np.zeros((len(requests), horizon)) for p in PROBS},
+                {p: np.zeros((len(requests), horizon)) for p in PROBS},
+                None,
             )
-            if out is None:
-                out = Forecast(
-                    np.empty((len(requests), horizon)),
-                    {p: np.empty((len(requests), horizon)) for p in part.lower},
-                    {p: np.empty((len(requests), horizon)) for p in part.upper},
-                    None,
+            if rows.size:
+                scaling, params = net
+                got = combine(
+                    forecast_with(
+                        tr, scaling, params, [requests[r][1] for r in rows], idx[rows]
+                    ),
+                    "median",
                 )
-            out.mean[rows] = part.mean
-            for p in part.lower:
-                out.lower[p][rows], out.upper[p][rows] = part.lower[p], part.upper[p]
+                part.mean[rows] = got.mean
+                for p in PROBS:
+                    part.lower[p][rows] = got.lower[p]
+                    part.upper[p][rows] = got.upper[p]
+            parts.append(part)
+        out = combine(parts, "mean", w)
         if factors is None:
             return out
         if config.per_series:

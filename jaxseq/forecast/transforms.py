@@ -12,8 +12,9 @@ forecasts map back to the original units.
   ``w_h`` (each side) to ``sqrt(cumsum(w^2))``, as if the steps' errors were
   independent (the conformal calibration, :mod:`.conformal`, corrects the rest).
 
-:func:`~jaxseq.forecast.recurrent` chooses between them per series on held-out
-windows of the training part (``transform="auto"``).
+:func:`~jaxseq.forecast.recurrent` trains a net on each and weighs them per
+series by their errors on held-out windows of the training part
+(``transform="auto"``, ``combine``).
 """
 
 from __future__ import annotations

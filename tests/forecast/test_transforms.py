@@ -73,9 +73,12 @@ def test_a_linear_trend_is_extrapolated_beyond_the_training_range():
 
 def test_auto_chooses_per_series_and_reads_nothing_after_the_first_origin():
     """One global net per transform over a trend and an AR(1) series: the trend
-    takes the differences. Changing every value after the first forecast origin
-    changes neither the choice, nor the first origin's forecast and intervals
-    (so neither the fit, the choice nor the conformal calibration read them)."""
+    takes the differences (with the default ``combine="pool"``: at least as
+    much weight as the levels; the weighting rules are tested in
+    test_ensemble.py).
+    Changing every value after the first forecast origin changes neither the
+    choice, nor the first origin's forecast and intervals (so neither the fit,
+    the choice, the combination nor the conformal calibration read them)."""
     rng = np.random.default_rng(1)
     ar = np.zeros(100)
     for t in range(1, 100):
@@ -92,8 +95,11 @@ def test_auto_chooses_per_series_and_reads_nothing_after_the_first_origin():
     for y in changed.values():
         y[88:] = 1e3 * (1 + np.arange(12))  # the first origin is 100 - 4 - 8 = 88
     second = evaluate([keep], changed, horizon=4, num_origins=3, keep_forecasts=True)
-    assert states[0].transforms[states[0].choice[0]] is DIFF
-    np.testing.assert_array_equal(states[0].choice, states[1].choice)
+    weights = states[0].weights
+    diff = states[0].transforms.index(DIFF)
+    assert weights[0, diff] == weights[0].max() > 0
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(weights, states[1].weights)
     for a, b in zip(first, second, strict=True):
         assert a["origins"] == b["origins"] == [88, 92, 96]
         np.testing.assert_array_equal(a["forecast"].mean[0], b["forecast"].mean[0])
@@ -111,5 +117,8 @@ def test_auto_chooses_per_series_and_reads_nothing_after_the_first_origin():
 def test_transform_errors():
     with pytest.raises(ValueError, match=r"transform: expected one of .*'diff'"):
         recurrent(RecurrentConfig(transform="log"), 2)
-    with pytest.raises(ValueError, match=r"holdout: transform='auto' chooses"):
-        recurrent(RecurrentConfig(holdout=0), 2)
+    for combine in ("choose", "pool"):
+        with pytest.raises(
+            ValueError, match=rf"holdout: transform='auto' with combine='{combine}'"
+        ):
+            recurrent(RecurrentConfig(holdout=0, combine=combine), 2)
