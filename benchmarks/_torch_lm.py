@@ -148,12 +148,12 @@ def generate(spec: dict, data: dict) -> list[dict]:
         hidden = model.init_hidden(bsz)
         with torch.no_grad():
             _, hidden = model(x, hidden)
-            tic = time.perf_counter()
+            tic, tic_cpu = time.perf_counter(), time.process_time()
             for _ in range(n):
                 out, hidden = model(x, hidden)
                 weights = out[0].div(1.0).exp()
                 x = torch.multinomial(weights, 1).view(1, bsz)
-            sec = time.perf_counter() - tic
+            sec, cpu = time.perf_counter() - tic, time.process_time() - tic_cpu
         rows.append(
             {
                 "impl": "torch_python_loop",
@@ -161,6 +161,8 @@ def generate(spec: dict, data: dict) -> list[dict]:
                 "tokens": n * bsz,
                 "seconds": sec,
                 "tokens_per_s": n * bsz / sec,
+                "cpu_seconds": cpu,
+                "tokens_per_cpu_s": n * bsz / cpu,
             }
         )
     return rows

@@ -23,7 +23,8 @@ Rows (test perplexity of the weights with the best validation loss):
   0.2, tied weights; evaluation batch 10;
 - ``lstm (jaxseq)``: the same recipe with :func:`jaxseq.lm.rnn_lm` and
   :func:`jaxseq.lm.make_stream_train_step` (optax ``clip_by_global_norm(0.25)``
-  + ``sgd``); no carry resets at document starts (as PyTorch's recipe);
+  + ``sgd``), initialised as PyTorch's (``init=jaxseq.lm.TorchInit()``, every
+  recurrent row); no carry resets at document starts (as PyTorch's recipe);
 - ``gru``, ``elman`` (at lr 5: a tanh net is less forgiving of lr 20), untied
   ``lstm``; the causal ``transformer`` (:func:`jaxseq.lm.transformer_lm`, width
   200, 4 heads, feed-forward 400, 2 blocks, window 35, tied: about the LSTM's
@@ -42,24 +43,44 @@ against a per-token Python loop in the style of PyTorch's ``generate.py`` (one
 jitted step per token, the token brought to the host and fed back) and
 PyTorch's own ``generate.py`` loop.
 
-Sizes: ``--size full`` (2M words, 2M characters, 1 epoch; not run yet: at
-the 1,200-1,800 training tokens/s per core measured on the loaded machine of
-the ``--quick`` run its 7 trainings take about 2.5 hours of core time, so 90
-minutes with ``--jobs 2`` needs cores about twice as fast as those were,
-unverified), ``--size reduced`` (150k words, 150k characters, 2 epochs),
-``--quick`` (20k words; a smoke test in a few minutes). Writes
-``benchmarks/results/lm.md`` and ``lm.json`` (``lm_quick.*`` for ``--quick``).
+Sizes (``--jobs 2`` by default: two workers at a time, one per core):
+
+- ``--size default`` (1M words, 1M characters; the PyTorch / jaxseq tied-LSTM
+  pair 2 epochs, the other rows 1): chosen to fit the 90-minute goal on 2
+  cores. Estimate: each word-level row costs ``epochs x 1.1 x tokens / r`` core
+  seconds (1.1: validation and test evaluation), ``r`` the training tokens/s of
+  one core, about 1,500-2,800 for the LSTM pair on an unloaded core of the AMD
+  EPYC of ``benchmarks/results/lm.md`` (and no slower for the GRU, Elman and
+  transformer rows, 3x faster at character level): 2 x 2 x 1.1M + 4 x 1.1M
+  word-tokens and 1.1M characters, plus about 11 core-minutes of compilation,
+  generation and data preparation: about 6,800 core-seconds at ``r = 1,500``,
+  57 minutes of wall time on both cores; 90 minutes if a core gives only
+  ``r = 900``. Not run yet.
+- ``--size full`` (2M words, 2M characters, 1 epoch, the issue's WikiText-2
+  size): 6 x 2.2M word-tokens and 2.2M characters, about 2.8 core-hours at
+  ``r = 1,500``: 83 minutes only if both cores stay free the whole run, over
+  the goal below ``r = 1,400`` (the 1,200-1,800 tokens/s measured on the
+  loaded machine); not run.
+- ``--size reduced`` (150k words, 150k characters, 2 epochs): the size run so
+  far on the shared machine.
+- ``--quick`` (20k words; a smoke test in a few minutes).
+
+Writes ``benchmarks/results/lm.md`` and ``lm.json`` (``lm_quick.*`` for
+``--quick``).
 
 Usage::
 
-    python benchmarks/lm.py [--size full|reduced] [--quick] [--epochs E]
+    python benchmarks/lm.py [--size default|full|reduced] [--quick] [--epochs E]
         [--train-tokens N] [--char-tokens N] [--jobs 1|2] [--archive PATH]
-        [--other-epochs E] [--workdir DIR] [--models torch,lstm,gru,...]
+        [--other-epochs E] [--workdir DIR] [--keep-from JSON]
+        [--models torch,lstm,gru,...]
 
 ``--other-epochs`` trains the rows other than the PyTorch / jaxseq tied-LSTM
 pair for fewer epochs (each row's recipe column says how many);
 ``--workdir`` keeps the prepared data and each finished worker's result, so an
-interrupted run started again with the same arguments reuses them.
+interrupted run started again with the same arguments reuses them;
+``--keep-from lm.json`` copies an earlier result's rows of the models not run
+now (marked "earlier run").
 """
 
 from __future__ import annotations
@@ -85,6 +106,12 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 DEFAULT_ARCHIVE = ROOT.parent / "shared" / "data" / "aclImdb_labeled.tar.gz"
 RESULTS = ROOT / "benchmarks" / "results"
 SIZES = {
+    "default": {
+        "train_tokens": 1_000_000,
+        "char_tokens": 1_000_000,
+        "epochs": 2,
+        "other_epochs": 1,
+    },
     "full": {"train_tokens": 2_000_000, "char_tokens": 2_000_000, "epochs": 1},
     "reduced": {"train_tokens": 150_000, "char_tokens": 150_000, "epochs": 2},
     "quick": {"train_tokens": 20_000, "char_tokens": 20_000, "epochs": 1},
@@ -193,6 +220,7 @@ def jax_train(spec: dict, data: dict) -> dict:
             num_layers=r["layers"],
             tied=spec["tied"],
             dropout=r["dropout"],
+            init=lm.TorchInit() if spec.get("init") == "torch" else None,
         )
 
     def stream(name, batch):
@@ -288,13 +316,14 @@ def jax_generate(spec: dict, data: dict) -> list[dict]:
         tic = time.perf_counter()
         jax.block_until_ready(gen(params, jax.random.key(1), prompts, lengths))
         compile_s = time.perf_counter() - tic
-        best = math.inf
+        best = cpu = math.inf
         for rep in range(2):
-            tic = time.perf_counter()
+            tic, tic_cpu = time.perf_counter(), time.process_time()
             jax.block_until_ready(
                 gen(params, jax.random.key(2 + rep), prompts, lengths)
             )
             best = min(best, time.perf_counter() - tic)
+            cpu = min(cpu, time.process_time() - tic_cpu)
         rows.append(
             {
                 "impl": "jaxseq",
@@ -302,6 +331,8 @@ def jax_generate(spec: dict, data: dict) -> list[dict]:
                 "tokens": n * batch,
                 "seconds": best,
                 "tokens_per_s": n * batch / best,
+                "cpu_seconds": cpu,
+                "tokens_per_cpu_s": n * batch / cpu,
                 "compile_seconds": compile_s,
             }
         )
@@ -311,11 +342,11 @@ def jax_generate(spec: dict, data: dict) -> list[dict]:
         tok = lm.next_token(jax.random.key(3), logits[:, -1], cfg)
         carry, tok = one_step(params, carry, tok, jax.random.key(4))  # compile
         keys = jax.random.split(jax.random.key(5), m)
-        tic = time.perf_counter()
+        tic, tic_cpu = time.perf_counter(), time.process_time()
         for i in range(m):
             carry, tok = one_step(params, carry, tok, keys[i])
             tok = jnp.asarray(np.asarray(tok))  # to the host and back, per token
-        sec = time.perf_counter() - tic
+        sec, cpu = time.perf_counter() - tic, time.process_time() - tic_cpu
         rows.append(
             {
                 "impl": "python_loop",
@@ -323,6 +354,8 @@ def jax_generate(spec: dict, data: dict) -> list[dict]:
                 "tokens": m * batch,
                 "seconds": sec,
                 "tokens_per_s": m * batch / sec,
+                "cpu_seconds": cpu,
+                "tokens_per_cpu_s": m * batch / cpu,
             }
         )
     # the transformer (window 35, as trained here) without and with the KV cache
@@ -338,9 +371,9 @@ def jax_generate(spec: dict, data: dict) -> list[dict]:
             n = spec["tokens"]
             gen = lm.make_generator(model_, max_new_tokens=n, sampling=cfg)
             jax.block_until_ready(gen(tf_params, jax.random.key(1), prompts, lengths))
-            tic = time.perf_counter()
+            tic, tic_cpu = time.perf_counter(), time.process_time()
             jax.block_until_ready(gen(tf_params, jax.random.key(2), prompts, lengths))
-            sec = time.perf_counter() - tic
+            sec, cpu = time.perf_counter() - tic, time.process_time() - tic_cpu
             rows.append(
                 {
                     "impl": name,
@@ -348,6 +381,8 @@ def jax_generate(spec: dict, data: dict) -> list[dict]:
                     "tokens": n * batch,
                     "seconds": sec,
                     "tokens_per_s": n * batch / sec,
+                    "cpu_seconds": cpu,
+                    "tokens_per_cpu_s": n * batch / cpu,
                 }
             )
     return rows
@@ -416,6 +451,18 @@ def _row(name: str, impl: str, level: str, recipe: str, res: dict) -> dict:
     }
 
 
+def _keep(earlier: dict, rows: list, gen: list) -> tuple[list, list]:
+    """Rows and generation entries of an earlier result not produced by this
+    run, appended (rows marked in their recipe)."""
+    done = {(r["model"], r["impl"], r["level"]) for r in rows}
+    kept = [
+        {**r, "recipe": r["recipe"] + " (earlier run)"}
+        for r in earlier["rows"]
+        if (r["model"], r["impl"], r["level"]) not in done
+    ]
+    return rows + kept, gen or earlier.get("generation", [])
+
+
 def _fmt(x: Any, digits: int = 1) -> str:
     return "-" if x is None else f"{x:,.{digits}f}"
 
@@ -458,11 +505,14 @@ def write(result: dict, stem: str) -> None:
         "",
         f"Generation ({result['generation_note']}):",
         "",
-        "| impl | batch | tokens/s |",
-        "|---|---:|---:|",
+        "| impl | batch | tokens/s (wall) | tokens per CPU-second |",
+        "|---|---:|---:|---:|",
     ]
     for g in gen:
-        lines.append(f"| {g['impl']} | {g['batch']} | {g['tokens_per_s']:,.0f} |")
+        lines.append(
+            f"| {g['impl']} | {g['batch']} | {g['tokens_per_s']:,.0f} | "
+            f"{_fmt(g.get('tokens_per_cpu_s'), 0)} |"
+        )
     lines += ["", f"Total wall time: {result['wall_seconds'] / 60:.1f} min.", ""]
     (RESULTS / f"{stem}.md").write_text("\n".join(lines))
 
@@ -473,12 +523,12 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--archive", type=Path, default=DEFAULT_ARCHIVE)
-    ap.add_argument("--size", choices=sorted(SIZES), default="full")
+    ap.add_argument("--size", choices=sorted(SIZES), default="default")
     ap.add_argument("--quick", action="store_true", help="--size quick")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--train-tokens", type=int)
     ap.add_argument("--char-tokens", type=int)
-    ap.add_argument("--jobs", type=int, default=1, choices=(1, 2))
+    ap.add_argument("--jobs", type=int, default=2, choices=(1, 2))
     ap.add_argument(
         "--other-epochs",
         type=int,
@@ -492,6 +542,12 @@ def main() -> None:
     )
     ap.add_argument(
         "--models", default="torch,lstm,gru,elman,untied,transformer,char,kn3,gen"
+    )
+    ap.add_argument(
+        "--keep-from",
+        type=Path,
+        help="an earlier lm.json: its rows (and generation entries) of models "
+        "not run now are copied, marked 'earlier run' in the recipe column",
     )
     args = ap.parse_args()
     size = "quick" if args.quick else args.size
@@ -517,109 +573,64 @@ def main() -> None:
         summary_path.write_text(json.dumps(summary), encoding="utf-8")
     print(json.dumps(summary), flush=True)
     epochs = cfg["epochs"]
-    base = {**RECIPE, "epochs": epochs, "optimizer": "sgd", "tied": True}
+    # "init": PyTorch's initialisation (jaxseq.lm.TorchInit) for the recurrent
+    # rows; it also keeps results of runs made before it apart (--workdir)
+    base = {
+        **RECIPE,
+        "epochs": epochs,
+        "optimizer": "sgd",
+        "tied": True,
+        "init": "torch",
+    }
     recipe = f"{epochs} ep, SGD lr 20 /4 on stall, clip 0.25, drop 0.2, bptt 35, B 20"
     pair_recipe = recipe
     if args.other_epochs is not None:
-        cfg["other_epochs"] = epochs = args.other_epochs
+        cfg["other_epochs"] = args.other_epochs
+    if cfg.get("other_epochs") is not None:
+        epochs = cfg["other_epochs"]
         recipe = recipe.replace(f"{cfg['epochs']} ep", f"{epochs} ep")
-    jobs: list[tuple[str, str, str, str, dict]] = []  # name, impl, level, recipe, spec
-    keys: list[str] = []  # the --models entry of each job
-    if "torch" in wanted:
-        keys.append("torch")
-        jobs.append(
-            (
-                "lstm",
-                "torch",
-                "word",
-                pair_recipe + ", tied",
-                {**base, "model": "lstm", "level": "word"},
-            )
-        )
-    if "lstm" in wanted:
-        keys.append("lstm")
-        jobs.append(
-            (
-                "lstm",
-                "jaxseq",
-                "word",
-                pair_recipe + ", tied",
-                {**base, "model": "lstm", "level": "word"},
-            )
-        )
-    base = {**base, "epochs": epochs}
-    if "gru" in wanted:
-        keys.append("gru")
-        jobs.append(
-            (
-                "gru",
-                "jaxseq",
-                "word",
-                recipe + ", tied",
-                {**base, "model": "gru", "level": "word"},
-            )
-        )
-    if "elman" in wanted:
-        keys.append("elman")
-        jobs.append(
-            (
-                "elman",
-                "jaxseq",
-                "word",
-                recipe.replace("lr 20", "lr 5") + ", tied",
-                {**base, "model": "elman", "level": "word", "lr": 5.0},
-            )
-        )
-    if "untied" in wanted:
-        keys.append("untied")
-        jobs.append(
-            (
-                "lstm-untied",
-                "jaxseq",
-                "word",
-                recipe + ", untied",
-                {**base, "model": "lstm", "level": "word", "tied": False},
-            )
-        )
-    if "transformer" in wanted:
-        keys.append("transformer")
-        trecipe = (
-            f"{epochs} ep, Adam 1e-3 /4 on stall, clip 0.25, drop 0.2, window 35, "
-            "B 20, tied"
-        )
-        jobs.append(
-            (
-                "transformer",
-                "jaxseq",
-                "word",
-                trecipe,
-                {
-                    **base,
-                    "model": "transformer",
-                    "level": "word",
-                    "optimizer": "adam",
-                    "lr": 1e-3,
-                },
-            )
-        )
-    if "char" in wanted:
-        keys.append("char")
-        jobs.append(
-            (
-                "lstm",
-                "jaxseq",
-                "char",
-                recipe + ", tied",
-                {**base, "model": "lstm", "level": "char"},
-            )
-        )
-    gen_specs = []
+    trecipe = f"{epochs} ep, Adam 1e-3 /4 on stall, clip 0.25, drop 0.2, window 35"
+    trecipe += ", B 20, tied"
+    other = {**base, "epochs": epochs}
+    # --models entry: (row name, impl, level, recipe, spec), in the table's order
+    catalogue = {
+        "torch": ("lstm", "torch", "word", pair_recipe + ", tied", base),
+        "lstm": ("lstm", "jaxseq", "word", pair_recipe + ", tied", base),
+        "gru": ("gru", "jaxseq", "word", recipe + ", tied", other),
+        "elman": (
+            "elman",
+            "jaxseq",
+            "word",
+            recipe.replace("lr 20", "lr 5") + ", tied",
+            {**other, "lr": 5.0},
+        ),
+        "untied": (
+            "lstm-untied",
+            "jaxseq",
+            "word",
+            recipe + ", untied",
+            {**other, "tied": False},
+        ),
+        "transformer": (
+            "transformer",
+            "jaxseq",
+            "word",
+            trecipe,
+            {**other, "optimizer": "adam", "lr": 1e-3},
+        ),
+        "char": ("lstm", "jaxseq", "char", recipe + ", tied", other),
+    }
     listed = args.models.split(",")
-    order = sorted(range(len(jobs)), key=lambda i: listed.index(keys[i]))
-    jobs = [jobs[i] for i in order]
+    jobs = []  # (name, impl, level, recipe, spec), in the order --models lists them
+    for entry in sorted(wanted & set(catalogue), key=listed.index):
+        name, impl, level, rec, spec = catalogue[entry]
+        model = "transformer" if name == "transformer" else name.split("-")[0]
+        jobs.append((name, impl, level, rec, {**spec, "model": model, "level": level}))
+    gen_specs = []
     if "gen" in wanted:
         n = 20 if size == "quick" else 100
         g = {"generate": True, "batches": [1, 16, 128], "tokens": n, "python_tokens": n}
+        g["clock"] = "wall+cpu"  # both clocks (results before it: wall only)
         gen_specs = [("jaxseq", g), ("torch", g)]
 
     def run_job(i_job):
@@ -681,12 +692,27 @@ def main() -> None:
             j["train_tokens_per_s"] / t["train_tokens_per_s"]
         )
     gen = [g for res in gen_results for g in res]
+    if args.keep_from is not None:
+        rows, gen = _keep(json.loads(args.keep_from.read_text()), rows, gen)
     gb = {(g["impl"], g["batch"]): g["tokens_per_s"] for g in gen}
     for b in (1, 16):
         if ("transformer_kv_cache", b) in gb and ("transformer_window", b) in gb:
             ratios[
                 f"transformer generation batch {b} (KV cache / window recompute)"
             ] = gb[("transformer_kv_cache", b)] / gb[("transformer_window", b)]
+    cb = {(g["impl"], g["batch"]): g.get("tokens_per_cpu_s") for g in gen}
+    for b in (1, 16, 128):
+        pair = cb.get(("jaxseq", b)), cb.get(("python_loop", b))
+        if None not in pair:
+            ratios[
+                f"generation batch {b} (compiled / JAX Python loop, CPU time; "
+                "floor >= 5 at 1)"
+            ] = pair[0] / pair[1]
+        pair = cb.get(("jaxseq", b)), cb.get(("torch_python_loop", b))
+        if None not in pair:
+            ratios[
+                f"generation batch {b} (compiled / PyTorch generate.py loop, CPU time)"
+            ] = pair[0] / pair[1]
     for b in (1, 16, 128):
         if ("jaxseq", b) in gb and ("python_loop", b) in gb:
             ratios[
@@ -721,7 +747,9 @@ def main() -> None:
         "generation_note": (
             "2-layer tied LSTM, V = word vocabulary, random weights, temperature-1 "
             "sampling, 10-token prompts; compiled loop: best of 2 calls, compile "
-            "excluded; Python loops: one call per token, token read back on the host"
+            "excluded; Python loops: one call per token, token read back on the host; "
+            "tokens per CPU-second: the process's CPU time (time.process_time), "
+            "which a loaded machine distorts less than wall time"
         ),
         "wall_seconds": time.perf_counter() - t0,
     }

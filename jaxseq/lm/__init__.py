@@ -10,18 +10,21 @@ module          contents
                 :func:`batchify`, :func:`chunk_stream`, :func:`read_texts`,
                 :func:`load_texts`
 ``reset``       :func:`resettable`: a cell whose carry resets at document starts
-``models``      :class:`LanguageModel`, :func:`rnn_lm`, :func:`transformer_lm`
+``models``      :class:`LanguageModel`, :func:`rnn_lm`, :func:`transformer_lm`,
+                :class:`TorchInit` (PyTorch word_language_model's init)
 ``stateful``    :class:`StreamState`, :func:`make_stream_train_step`,
                 :func:`evaluate_stream`, :func:`train_epochs`
 ``training``    :func:`fit_stream` (resumable runs: checkpoints with the carry
                 and the data position), :class:`Checkpoints`,
                 :func:`restore_stream`, :func:`plot_perplexity`
-``generate``    :func:`sampling`, :func:`generate`, :func:`make_generator`
+``generate``    :func:`sampling`, :func:`generate`, :func:`make_generator`,
+                :func:`inverse_cdf_sample`
 ``kv_cache``    :func:`cached`: a transformer LM with a key/value cache
 ``ngram``       :func:`fit_kneser_ney`, :func:`kn_perplexity`: the count baseline
 ``torch``       :func:`from_torch_lm`: PyTorch word_language_model ``RNNModel``
 ``cli``         the commands ``jaxseq train lm``, ``jaxseq generate``
-                and ``jaxseq eval`` of LM runs (the last two in ``cli_generate``)
+                and ``jaxseq eval`` of LM runs (the last two in ``cli_generate``;
+                the parser of ``train lm`` in ``cli_args``)
 ==============  ==========================================================
 
 Guide: docs/lm.md.
@@ -32,6 +35,7 @@ from .generate import (
     Sampling,
     filter_logits,
     generate,
+    inverse_cdf_sample,
     make_generator,
     next_token,
     sampling,
@@ -48,7 +52,14 @@ from .loss import (
     shift_targets,
     token_log_probs,
 )
-from .models import LanguageModel, Window, rnn_lm, sinusoid, transformer_lm
+from .models import (
+    LanguageModel,
+    TorchInit,
+    Window,
+    rnn_lm,
+    sinusoid,
+    transformer_lm,
+)
 from .ngram import KneserNey, fit_kneser_ney, kn_log_probs, kn_perplexity, kn_probs
 from .reset import reset_carry, resettable, with_resets
 from .stateful import (
@@ -98,6 +109,7 @@ __all__ = [
     "StreamFit",
     "StreamState",
     "TokenStream",
+    "TorchInit",
     "Window",
     "batchify",
     "bits_per_token",
@@ -120,6 +132,7 @@ __all__ = [
     "make_generator",
     "make_stream_eval_step",
     "make_stream_train_step",
+    "inverse_cdf_sample",
     "next_token",
     "perplexity",
     "plot_perplexity",

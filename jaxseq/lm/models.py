@@ -85,6 +85,83 @@ def _drop(key: jax.Array | None, rate: float, x: jax.Array) -> jax.Array:
     return x if key is None or rate == 0.0 else _dropout(key, rate, x)
 
 
+class TorchInit(NamedTuple):
+    """PyTorch word_language_model's initialisation of an :func:`rnn_lm`.
+
+    - embedding table ``[V, D]``: ``U(-embed_scale, embed_scale)``
+      (``RNNModel.init_weights``: ``encoder.weight.uniform_(-0.1, 0.1)``);
+    - untied readout kernel ``[H, V]``: ``U(-readout_scale, readout_scale)``
+      (``decoder.weight``), readout bias 0 (``decoder.bias.zero_()``);
+    - every recurrent kernel (``w_x``, ``w_h``) and separate bias (``b_x``,
+      ``b_h``, the GRU's): ``nn.LSTM/GRU/RNN``'s own default
+      ``U(-1/sqrt(H), 1/sqrt(H))``;
+    - a single bias ``b`` (LSTM, Elman: PyTorch's ``b_ih + b_hh``): the sum of
+      two independent ``U(-1/sqrt(H), 1/sqrt(H))`` draws (a triangular
+      distribution on ``[-2/sqrt(H), 2/sqrt(H)]``, variance ``2/(3H)``).
+
+    It replaces the cell's own initialisers (so no LSTM forget-gate offset).
+    Cells whose parameters hold other fields (layer norm, peepholes) are
+    refused.
+
+    Attributes:
+        embed_scale: half-width of the embedding table's uniform.
+        readout_scale: half-width of the untied readout kernel's uniform.
+
+    Examples:
+        >>> import jax
+        >>> from jaxseq.lm import TorchInit, rnn_lm
+        >>> lm = rnn_lm(30, embed_dim=8, hidden=8, tied=True, init=TorchInit())
+        >>> p = lm.init(jax.random.key(0))
+        >>> w_h = p["rnn"][0].w_h                  # U(-1/sqrt(H), 1/sqrt(H))
+        >>> float(abs(p["embed"]).max()) <= 0.1, float(abs(w_h).max()) <= 8**-0.5
+        (True, True)
+    """
+
+    embed_scale: float = 0.1
+    readout_scale: float = 0.1
+
+
+_TORCH_FIELDS = {"w_x", "w_h", "b", "b_x", "b_h"}
+
+
+def _torch_init(
+    cfg: TorchInit, key: jax.Array, params: dict[str, Any], hidden: int
+) -> dict[str, Any]:
+    """Parameters shaped as ``params`` (the default init's shapes) drawn as
+    :class:`TorchInit` says."""
+    k_e, k_r, k_o = jax.random.split(key, 3)
+    table = params["embed"]
+    s = cfg.embed_scale
+    embed = jax.random.uniform(k_e, table.shape, table.dtype, -s, s)
+    bound = 1.0 / np.sqrt(hidden)
+
+    def uniform(k: jax.Array, a: jax.Array) -> jax.Array:
+        return jax.random.uniform(k, a.shape, a.dtype, -bound, bound)
+
+    layers = []
+    for k_layer, p in zip(
+        jax.random.split(k_r, len(params["rnn"])), params["rnn"], strict=True
+    ):
+        keys = jax.random.split(k_layer, 2 * len(p._fields))
+        fields = {}
+        for i, name in enumerate(p._fields):
+            a = getattr(p, name)
+            fields[name] = uniform(keys[2 * i], a)
+            if name == "b":  # b_ih + b_hh
+                fields[name] = fields[name] + uniform(keys[2 * i + 1], a)
+        layers.append(type(p)(**fields))
+    out = params["out"]
+    w = out.w
+    if w is not None:
+        r = cfg.readout_scale
+        w = jax.random.uniform(k_o, w.shape, w.dtype, -r, r)
+    return {
+        "embed": embed,
+        "rnn": tuple(layers),
+        "out": Readout(w=w, b=jnp.zeros(out.b.shape, out.b.dtype)),
+    }
+
+
 def rnn_lm(
     vocab_size: int,
     *,
@@ -95,6 +172,7 @@ def rnn_lm(
     tied: bool = False,
     dropout: float = 0.0,
     recurrent_dropout: float = 0.0,
+    init: TorchInit | None = None,
 ) -> LanguageModel:
     """A recurrent LM: ``embedding -> num_layers x cell -> readout``.
 
@@ -115,6 +193,9 @@ def rnn_lm(
         tied: share the embedding table with the readout.
         dropout: rate on embeddings, between layers and on the outputs.
         recurrent_dropout: rate on ``h_{t-1}`` in the recurrent product.
+        init: ``None``: jaxseq's initialisers (embedding ``U(-0.05, 0.05)``,
+            the cell's own, Glorot-uniform readout); a :class:`TorchInit`:
+            PyTorch word_language_model's recipe.
 
     Returns:
         A :class:`LanguageModel`; its carry is a tuple with one cell carry per
@@ -153,20 +234,38 @@ def rnn_lm(
         )
     rate = _check_rate("dropout", dropout)
     rec_rate = _check_rate("recurrent_dropout", recurrent_dropout)
+    if init is not None and not isinstance(init, TorchInit):
+        raise TypeError(
+            f"init: expected None or a jaxseq.lm.TorchInit, got {type(init).__name__}."
+        )
     layer = stack(base, num_layers)
+    if init is not None:
+        shapes = jax.eval_shape(lambda k: base.init(k, embed_dim), jax.random.key(0))
+        extra = set(getattr(shapes, "_fields", ("?",))) - _TORCH_FIELDS
+        if extra:
+            raise ValueError(
+                f"init: TorchInit draws the fields {sorted(_TORCH_FIELDS)} of a "
+                f"cell's parameters, got a {cell_name!r} cell with "
+                f"{sorted(extra)} too."
+            )
     # the cell each layer runs: plain (fused kernels) or with resets (reference
     # path), each with recurrent dropout when training asks for it
     variants = {(False, False): base, (True, False): resettable(base)}
     for r in (False, True):
         variants[(r, True)] = jcells.recurrent_dropout(variants[(r, False)], rec_rate)
 
-    def init(key: jax.Array) -> dict[str, Any]:
+    def default_init(key: jax.Array) -> dict[str, Any]:
         k_e, k_r, k_o = jax.random.split(key, 3)
         return {
             "embed": text.embedding_init(k_e, vocab_size, embed_dim),
             "rnn": layer.init(k_r, embed_dim),
             "out": readout_init(k_o, hidden, vocab_size, tied=tied),
         }
+
+    def init_fn(key: jax.Array) -> dict[str, Any]:
+        if init is None:
+            return default_init(key)
+        return _torch_init(init, key, jax.eval_shape(default_init, key), hidden)
 
     def init_carry(params: dict[str, Any], batch_size: int) -> tuple[Any, ...]:
         check_positive("batch_size", batch_size)
@@ -222,7 +321,9 @@ def rnn_lm(
         "dropout": rate,
         "recurrent_dropout": rec_rate,
     }
-    return LanguageModel(init, init_carry, apply, config)
+    if init is not None:  # absent for the default: older configs stay valid
+        config["init"] = {"torch": init._asdict()}
+    return LanguageModel(init_fn, init_carry, apply, config)
 
 
 class Window(NamedTuple):
@@ -441,6 +542,8 @@ def from_config(config: dict[str, Any]) -> LanguageModel:
     if config["name"] == "transformer_lm":
         return transformer_lm(config["vocab_size"], **rest)
     name, options = rest.pop("cell"), dict(rest.pop("cell_options"))
+    if "init" in rest:
+        rest["init"] = TorchInit(**rest["init"]["torch"])
     if name not in CELLS:
         raise ValueError(f"config.cell: expected one of {sorted(CELLS)}, got {name!r}.")
     cell = CELLS[name](rest.pop("hidden"), **options)
@@ -455,5 +558,6 @@ __all__ = [
     "Window",
     "rnn_lm",
     "sinusoid",
+    "TorchInit",
     "transformer_lm",
 ]

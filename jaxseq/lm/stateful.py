@@ -18,7 +18,6 @@ gradient leaves the state unchanged and reports ``finite = False``.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -27,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from .._weakcache import weak_cache
 from ..train import TrainState, accumulate, init_state, summarize
 from .loss import bits_per_token, perplexity, sequence_nll
 from .models import LanguageModel
@@ -148,7 +148,7 @@ def make_stream_train_step(
         >>> int(state.train.step), float(metrics["count"])
         (3, 10.0)
     """
-    return _jit_train_step(lm.apply, optimizer, bool(donate))
+    return _cached_train_step(lm.apply, optimizer, bool(donate))
 
 
 class _Applies(NamedTuple):
@@ -157,16 +157,17 @@ class _Applies(NamedTuple):
     apply: Callable[..., Any]
 
 
-# One jitted step per (model function, optimiser): building the same model and
-# optimiser objects again (a command run twice in one process) reuses its
-# compilation instead of tracing and compiling a new closure.
-@functools.lru_cache(maxsize=32)
+# One jitted step per live model function and optimiser (jaxseq._weakcache):
+# asking again for the same model's step (a command run twice in one process)
+# reuses its compilation, and the cache never keeps a model alive.
 def _jit_train_step(apply, optimizer, donate: bool):
     fn = stream_train_step_fn(_Applies(apply), optimizer)  # type: ignore[arg-type]
     return jax.jit(fn, donate_argnums=(0,) if donate else ())
 
 
-@functools.lru_cache(maxsize=32)
+_cached_train_step = weak_cache(_jit_train_step)
+
+
 def _jit_eval_step(apply):
     lm = _Applies(apply)
 
@@ -177,12 +178,15 @@ def _jit_eval_step(apply):
     return jax.jit(eval_step)
 
 
+_cached_eval_step = weak_cache(_jit_eval_step)
+
+
 def make_stream_eval_step(
     lm: LanguageModel,
 ) -> Callable[[Any, Any, Chunks], tuple[Any, dict[str, jax.Array]]]:
     """``eval_step(params, carry, batch) -> (carry, metrics)`` (jitted, no
     dropout): the NLL sum and token count of one chunk, carry passed on."""
-    return _jit_eval_step(lm.apply)
+    return _cached_eval_step(lm.apply)
 
 
 def evaluate_stream(
