@@ -13,8 +13,9 @@ A cell opts in by giving its :class:`~jaxseq.cells.Cell` a :class:`SequenceKerne
 written against a :class:`~jaxseq._layout.Layout`, so that the same code runs with
 the batch as rows (batch-major) or as columns (feature-major) of every step's
 arrays; which one is faster depends on the sizes (benchmarks/results/speed.md).
-The masking for ``lengths`` and the two directions are handled here, once, with the
-same semantics as the reference runner (``_runner.py``), which the tests compare
+The masking for ``lengths`` (one helper with the reference runner,
+:mod:`jaxseq._loop`) and the two directions are handled here, with the same
+semantics as the reference runner (``_runner.py``), which the tests compare
 against, gradients included.
 """
 
@@ -28,6 +29,16 @@ import jax
 import jax.numpy as jnp
 
 from ._layout import Layout
+from ._loop import (
+    Keep,
+    from_blocks,
+    masked_step,
+    n_blocks,
+    padded_lengths,
+    to_blocks,
+    where_tree,
+)
+from ._plan import Tuning
 
 
 class SequenceKernel(NamedTuple):
@@ -52,6 +63,9 @@ class SequenceKernel(NamedTuple):
         grads: ``grads(lay, params, xs, carry_prevs, res, dpre) -> (dparams,
             dxs)``: parameter gradients (in the parameters' own orientation) and
             input gradients from all steps at once (arrays stacked over time).
+        tuning: the kernel's measured CPU preferences for ``impl="auto"``
+            (:class:`~jaxseq._plan.Tuning`; default: the generic ones). The plan
+            depends on the kernel, never on the cell's name.
     """
 
     equations: Callable[..., tuple[Any, jax.Array]]
@@ -59,12 +73,14 @@ class SequenceKernel(NamedTuple):
     forward: Callable[..., tuple[Any, jax.Array, Any]]
     backward: Callable[..., tuple[Any, Any]]
     grads: Callable[..., tuple[Any, jax.Array]]
+    tuning: Tuning = Tuning()
 
 
-def _where(lay: Layout, mask: jax.Array, a: Any, b: Any) -> Any:
-    """Tree-wise ``where`` with a ``[B]`` mask over one step's carry leaves."""
+def _keep(lay: Layout, mask: jax.Array) -> Keep:
+    """A ``[B]`` step mask as :mod:`jaxseq._loop` takes it, for arrays in ``lay``
+    (every carry leaf and the output have the batch on the same axis)."""
     keep = lay.keep(mask)
-    return jax.tree.map(lambda x, y: jnp.where(keep, x, y), a, b)
+    return lambda _: keep
 
 
 def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, hoist):
@@ -83,10 +99,9 @@ def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, ho
     def body(carry, inp):
         x, m = inp
         new, y = step(carry, x)
-        if m is not None:
-            new = _where(lay, m, new, carry)
-            y = jnp.where(lay.keep(m), y, jnp.zeros_like(y))
-        return new, y
+        if m is None:
+            return new, y
+        return masked_step(_keep(lay, m), new, carry, y)
 
     carry, ys = jax.lax.scan(
         body,
@@ -108,8 +123,7 @@ def _forward(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, hoist):
         ax = x if hoist else kernel.project(lay, params, x)
         new, y, res = kernel.forward(lay, params, carry, ax)
         if m is not None:
-            new = _where(lay, m, new, carry)
-            y = jnp.where(lay.keep(m), y, jnp.zeros_like(y))
+            new, y = masked_step(_keep(lay, m), new, carry, y)
         return new, (y, (carry, res))
 
     carry, (ys, saved) = jax.lax.scan(
@@ -128,16 +142,14 @@ def _backward(kernel, lay, params, xs, valid, saved, dcarry, dys, *, reverse, un
 
     def body(dcarry, inp):
         dy, m, carry_prev, r = inp
-        if m is not None:
-            keep = lay.keep(m)
-            dnew = _where(lay, m, dcarry, jax.tree.map(jnp.zeros_like, dcarry))
-            dy = jnp.where(keep, dy, jnp.zeros_like(dy))
-        else:
-            dnew = dcarry
+        dnew = dcarry
+        if m is not None:  # the forward's masking, transposed
+            zeros = jax.tree.map(jnp.zeros_like, dcarry)
+            dnew, dy = masked_step(_keep(lay, m), dcarry, zeros, dy)
         dnew = dnew._replace(h=dnew.h + dy)
         dprev, dpre = kernel.backward(lay, params_t, r, carry_prev, dnew)
         if m is not None:  # padded steps pass the carry's gradient straight through
-            dprev = _where(lay, m, dprev, dcarry)
+            dprev = where_tree(_keep(lay, m), dprev, dcarry)
         return dprev, dpre
 
     dcarry0, dpre = jax.lax.scan(
@@ -185,8 +197,7 @@ def fused_rnn(
     the unroll and the hoisting of that forward-only loop.
     """
     time, batch = xs.shape[0], xs.shape[1]
-    if remat is not None and time % remat and lengths is None:
-        lengths = jnp.full((batch,), time, jnp.int32)  # masks the padded tail
+    lengths = padded_lengths(lengths, time, batch, remat)
     masked = lengths is not None
     opts = dict(reverse=reverse, unroll=unroll)
     lay = layout
@@ -271,16 +282,11 @@ def _blocked(primal, forward, backward, params, carry0, xs, lengths, mask, block
              reverse):  # fmt: skip
     """Gradient checkpointing over blocks of ``block`` steps (see fused_rnn)."""
     time = xs.shape[0]
-    n_blocks = -(-time // block)
-    pad = n_blocks * block - time
-
-    def blocks(a):
-        a = jnp.pad(a, [(0, pad)] + [(0, 0)] * (a.ndim - 1))
-        return a.reshape((n_blocks, block, *a.shape[1:]))
+    n = n_blocks(time, block)
 
     def block_mask(lengths):
-        valid = mask(lengths, n_blocks * block)
-        return None if valid is None else valid.reshape((n_blocks, block, -1))
+        valid = mask(lengths, n * block)
+        return None if valid is None else valid.reshape((n, block, -1))
 
     def run_blocks(params, carry0, xs_b, valid_b):
         def outer(carry, inp):
@@ -321,5 +327,5 @@ def _blocked(primal, forward, backward, params, carry0, xs, lengths, mask, block
         return dparams, dcarry0, dxs, None
 
     fused.defvjp(fwd, bwd)
-    carry, ys = fused(params, carry0, blocks(xs), lengths)
-    return carry, ys.reshape((n_blocks * block, *ys.shape[2:]))[:time]
+    carry, ys = fused(params, carry0, to_blocks(xs, block), lengths)
+    return carry, from_blocks(ys, time)

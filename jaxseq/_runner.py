@@ -16,7 +16,7 @@ Semantics shared by every runner (``unroll``, ``rnn``, ``bidirectional``):
 
 from __future__ import annotations
 
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import jax
 import jax.numpy as jnp
@@ -30,20 +30,15 @@ from ._checks import (
     check_rank,
 )
 from ._fused import fused_rnn
-from ._layout import BATCH_MAJOR, FEATURE_MAJOR, Layout
+from ._loop import from_blocks, masked_step, n_blocks, padded_lengths, to_blocks
+from ._plan import EXPLICIT
+from ._plan import plan as _plan
 from .cells import Cell
 
 Merge = Literal["concat", "sum"]
 Impl = Literal["auto", "fused", "fused_fm", "hoist", "fm_autodiff", "autodiff", "scan"]
 _IMPLS = ("auto", "fused", "fused_fm", "hoist", "fm_autodiff", "autodiff", "scan")
-#: the explicit strategies: ``impl -> (hoist, layout, autodiff)``
-_EXPLICIT = {
-    "fused": (False, BATCH_MAJOR, False),
-    "fused_fm": (False, FEATURE_MAJOR, False),
-    "hoist": (True, BATCH_MAJOR, False),
-    "fm_autodiff": (False, FEATURE_MAJOR, True),
-}
-_FUSED = tuple(_EXPLICIT)
+_FUSED = tuple(EXPLICIT)
 
 
 def _batched_carry0(cell: Cell, params: Any, batch: int) -> Any:
@@ -84,8 +79,8 @@ def rnn(
         reverse: run each sequence backwards within its own length.
         unroll: steps per loop iteration, forwarded to ``lax.scan``. ``None``
             (default): 1, except where ``impl="auto"`` measured a better value
-            (batch 1: the LSTM gradient unrolls 2, the GRU's 4; see
-            ``_AUTO_UNROLL``). Unrolling never changes the result.
+            (batch 1 on CPU: the LSTM gradient unrolls 2, the GRU's 4; see
+            the kernel's ``Tuning``). Unrolling never changes the result.
         impl: ``"auto"`` (default) uses the cell's fused kernel when it has one
             (hand-written backward, see :mod:`jaxseq._fused`), else ``"scan"``:
             ``lax.scan`` over ``cell.step`` with autodiff, the reference path.
@@ -94,7 +89,10 @@ def rnn(
             contiguous along the batch), ``"hoist"`` (batch-major, input projected
             for all steps before the loop), ``"fm_autodiff"`` (feature-major
             forward, gradient by autodiff of the reference loop). ``"auto"`` picks
-            among them by the sizes, from benchmarks/results/layouts.md.
+            among them by the kernel's measured ``Tuning`` and the sizes
+            (benchmarks/results/layouts.md), on CPU; on another backend it runs
+            the plain plan (batch-major, hand-written backward); see
+            :mod:`jaxseq._plan`.
             ``"autodiff"``: the forward-only call as ``"auto"`` runs it, every
             derivative by autodiff of the reference loop (``"scan"`` for a cell
             without a fused kernel).
@@ -146,7 +144,7 @@ def rnn(
         x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
         jax.eval_shape(cell.step, params, carry0, x_t)
         plan = _plan(
-            impl, batch, cell.hidden_size, cell.name, unroll,
+            impl, batch, cell.hidden_size, cell.kernel.tuning, unroll,
             masked_reverse=reverse and lengths is not None,
         )  # fmt: skip
         x_dtype = jax.tree.leaves(params)[0].dtype
@@ -191,8 +189,7 @@ def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
     (and ``jax.checkpoint`` over blocks of ``remat`` steps) for the gradient."""
     step = jax.vmap(cell.step, in_axes=(None, 0, 0))
     time, batch = xs_tm.shape[0], xs_tm.shape[1]
-    if remat is not None and time % remat and lengths is None:
-        lengths = jnp.full((batch,), time, jnp.int32)  # masks the padded tail
+    lengths = padded_lengths(lengths, time, batch, remat)
 
     def body(carry, tx):
         t, x = tx
@@ -200,119 +197,22 @@ def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
         if lengths is None:
             return new_carry, y
         valid = t < lengths  # [B]
-        carry = jax.tree.map(
-            lambda new, old: jnp.where(_expand(valid, new), new, old), new_carry, carry
-        )
-        return carry, jnp.where(valid[:, None], y, jnp.zeros_like(y))
+        return masked_step(lambda a: _expand(valid, a), new_carry, carry, y)
 
-    ts = jnp.arange(time, dtype=jnp.int32)
     if remat is None:
+        ts = jnp.arange(time, dtype=jnp.int32)
         return jax.lax.scan(body, carry0, (ts, xs_tm), reverse=reverse, unroll=unroll)
-    n_blocks = -(-time // remat)
-    pad = n_blocks * remat - time
-    ts = jnp.arange(n_blocks * remat, dtype=jnp.int32).reshape(n_blocks, remat)
-    xs_b = jnp.pad(xs_tm, [(0, pad), (0, 0), (0, 0)]).reshape(
-        (n_blocks, remat, *xs_tm.shape[1:])
-    )
+    n = n_blocks(time, remat)
+    ts = jnp.arange(n * remat, dtype=jnp.int32).reshape(n, remat)
 
     @jax.checkpoint
     def block(carry, inp):
         return jax.lax.scan(body, carry, inp, reverse=reverse, unroll=unroll)
 
-    carry, ys = jax.lax.scan(block, carry0, (ts, xs_b), reverse=reverse)
-    return carry, ys.reshape((n_blocks * remat, *ys.shape[2:]))[:time]
-
-
-class _Plan(NamedTuple):
-    """How a fused run is executed (see :func:`_plan`)."""
-
-    hoist: bool  # input projection for all steps before the loop
-    layout: Layout  # of the loops that feed the backward pass
-    primal_layout: Layout  # of a forward-only call
-    autodiff: bool  # gradient by autodiff of the reference loop
-    unroll: int | bool  # of the loops that feed the backward pass
-    primal_unroll: int | bool  # of a forward-only call
-    primal_hoist: bool  # input projection up front in a forward-only call
-
-
-def _plan(
-    impl: str,
-    batch: int,
-    hidden: int,
-    cell_name: str = "",
-    unroll: int | bool | None = None,
-    masked_reverse: bool = False,
-) -> _Plan:
-    """The :class:`_Plan` of a fused run; ``unroll=None`` lets ``"auto"`` choose.
-
-    ``"auto"`` follows the measurements in benchmarks/results/layouts.md (one CPU
-    core, interleaved timings of every strategy at eight sizes):
-
-    * forward-only: feature-major steps for small hidden sizes, where a
-      batch-major ``[B, H]`` gate block is too narrow to vectorise (up to 2x at
-      ``H = 16``), and for large states;
-    * gradient: the hand-written backward, batch-major, from moderate sizes on;
-      feature-major for Elman up to ``H = 32`` and for the gated cells at
-      ``H = 4``; autodiff of the reference loop where XLA compiles it better than
-      the kernel's backward (GRU at ``8 <= H <= 32``, up to 1.9x; LSTM at
-      ``H = 4``, except when reading masked sequences backwards, as the seed's
-      IMDb lab model does: there the autodiff loop is the slower one);
-    * the input projection computed for all steps up front pays off only for a
-      batch of one (latency-bound), and in a forward-only call only for the LSTM
-      and Elman (the GRU's forward is faster projecting step by step).
-    """
-    fixed = 1 if unroll is None else unroll
-    if impl in _EXPLICIT:
-        hoist, layout, autodiff = _EXPLICIT[impl]
-        return _Plan(hoist, layout, layout, autodiff, fixed, fixed, hoist)
-    fm_grad = _FM_HIDDEN_GRAD.get(cell_name, _FM_HIDDEN_GRAD[""])
-    layout = FEATURE_MAJOR if hidden <= fm_grad and batch > 1 else BATCH_MAJOR
-    primal = (
-        FEATURE_MAJOR
-        if hidden <= _FM_HIDDEN_PRIMAL or batch * hidden >= _FM_PRIMAL_MIN_CELLS
-        else BATCH_MAJOR
+    carry, ys = jax.lax.scan(
+        block, carry0, (ts, to_blocks(xs_tm, remat)), reverse=reverse
     )
-    low, high = _AUTODIFF_HIDDEN.get(cell_name, (0, 0))
-    autodiff = low <= hidden <= high and batch > 1
-    if masked_reverse and cell_name in _NO_AUTODIFF_MASKED_REVERSE:
-        autodiff = False
-    primal_unroll, grad_unroll = (fixed, fixed)
-    if unroll is None and batch == 1:
-        primal_unroll, grad_unroll = _AUTO_UNROLL.get(cell_name, (1, 1))
-    # (measured with batch-major steps only; a small H at B=1 runs feature-major)
-    primal_hoist = batch == 1 and cell_name in _PRIMAL_HOIST and primal is BATCH_MAJOR
-    if impl == "autodiff":  # "auto"'s forward-only loop; derivatives by autodiff
-        autodiff = True
-    return _Plan(
-        batch == 1, layout, primal, autodiff, grad_unroll, primal_unroll, primal_hoist
-    )
-
-
-# Thresholds of "auto", measured on one CPU core (benchmarks/results/layouts.md):
-#: the backward loops run feature-major up to this hidden size (per cell),
-_FM_HIDDEN_GRAD = {"elman": 32, "": 4}
-#: a forward-only call runs feature-major up to this hidden size,
-_FM_HIDDEN_PRIMAL = 16
-#: or when a step's state holds at least this many numbers (B * H);
-_FM_PRIMAL_MIN_CELLS = 32768
-#: the gradient is autodiff of the reference loop for hidden sizes in this range.
-_AUTODIFF_HIDDEN = {"lstm": (1, 4), "gru": (8, 32)}
-#: ... except for these cells when the loop runs backwards with ``lengths``:
-#: autodiff of that masked reverse loop measured slower than the kernel's
-#: backward (benchmarks/results/layouts_masked_reverse.md: LSTM, B=512, H=4,
-#: fwd+bwd feature-major kernel against autodiff 7.42 / 9.15 ms at T=200,
-#: 31.3 / 38.2 ms at T=400), while without lengths autodiff stays ahead
-#: (layouts.md, T=200).
-_NO_AUTODIFF_MASKED_REVERSE = ("lstm",)
-#: ``unroll=None`` at batch 1: (forward-only, gradient) steps per loop iteration,
-#: measured at B=1, T=1000, H=64 (LSTM gradient 3.00 -> 2.88 ms at 2, 2.63 ms at
-#: 4 but with compile time 1.8x Flax's, over the 1.5x the speed goals allow; GRU
-#: gradient 2.47 -> 2.03 ms at 4; the forward passes and Elman gain nothing).
-_AUTO_UNROLL = {"lstm": (1, 2), "gru": (1, 4)}
-#: cells whose forward-only call at batch 1 projects the inputs of all steps
-#: first (LSTM 1.06 -> 0.86 ms, Elman 0.26 -> 0.21 ms at B=1, T=1000, H=64; the
-#: GRU's forward went 0.75 -> 1.26 ms that way).
-_PRIMAL_HOIST = ("lstm", "elman")
+    return carry, from_blocks(ys, time)
 
 
 def _expand(mask: jax.Array, like: jax.Array) -> jax.Array:

@@ -110,3 +110,69 @@ def initialize(
 def sigmoid(x: jax.Array) -> jax.Array:
     """Logistic sigmoid, the seed's ``sigma`` (``jax.nn.sigmoid``)."""
     return jax.nn.sigmoid(x)
+
+
+def gate_kernels(
+    k_x: jax.Array,
+    k_h: jax.Array,
+    input_size: int,
+    width: int,
+    hidden: int,
+    dtype: Any,
+    kernel_init: Initializer,
+    recurrent_init: Initializer,
+) -> tuple[jax.Array, jax.Array]:
+    """The input kernel ``w_x`` ``[F, width]`` and the recurrent kernel ``w_h``
+    ``[H, width]`` of a cell whose gates are fused along the last axis
+    (``width = 4H`` for an LSTM, ``3H`` for a GRU)."""
+    return (
+        initialize(kernel_init, k_x, (input_size, width), dtype),
+        initialize(recurrent_init, k_h, (hidden, width), dtype),
+    )
+
+
+def make_cell(
+    name: str,
+    hidden: int,
+    init: Callable[[jax.Array, int], Any],
+    carry_type: Callable[..., Any],
+    equations: Callable[[Any, Any, jax.Array], tuple[Any, jax.Array]],
+    *,
+    options: tuple[tuple[str, Any], ...] = (),
+    kernel: Any = None,
+) -> Cell:
+    """A :class:`Cell` from the parts that differ between cells.
+
+    Args:
+        name: the cell's name (messages, importers).
+        hidden: ``H``.
+        init: ``init(key, input_size) -> params`` with fields ``w_x`` ``[F, G]``
+            and ``w_h`` ``[H, G]`` (``input_size`` is checked first).
+        carry_type: the carry NamedTuple; ``init_carry`` fills every field with
+            zeros ``[H]`` in ``w_h``'s dtype.
+        equations: ``equations(params, carry, x) -> (carry, y)``, the step after
+            the shared trace-time checks (:func:`check_step_input`; ``x`` cast to
+            the parameters' dtype).
+        options, kernel: as :class:`Cell`'s.
+    """
+
+    def init_checked(key: jax.Array, input_size: int) -> Any:
+        return init(key, check_input_size(input_size))
+
+    def init_carry(params: Any) -> Any:
+        zeros = jnp.zeros((hidden,), params.w_h.dtype)
+        return carry_type(*(zeros for _ in carry_type._fields))
+
+    def step(params: Any, carry: Any, x: jax.Array) -> tuple[Any, jax.Array]:
+        x = check_step_input(name, x, params.w_x, carry.h, hidden)
+        return equations(params, carry, x)
+
+    return Cell(
+        init_checked,
+        init_carry,
+        step,
+        hidden_size=hidden,
+        name=name,
+        options=options,
+        kernel=kernel,
+    )

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from .._fused import SequenceKernel
+from .._plan import Tuning
 from ._base import (
     BATCH_MAJOR,
     GLOROT_UNIFORM,
@@ -18,9 +19,9 @@ from ._base import (
     Initializer,
     Layout,
     check_hidden_size,
-    check_input_size,
-    check_step_input,
+    gate_kernels,
     initialize,
+    make_cell,
     sigmoid,
 )
 
@@ -28,6 +29,14 @@ from ._base import (
 #: the same as ``torch.nn.GRU`` and ``flax.linen.GRUCell``. Keras stores ``z, r, h``;
 #: the Keras importer permutes.
 GATE_ORDER = "rzn"
+
+#: ``impl="auto"`` on CPU (one core, benchmarks/results/layouts.md): the gradient
+#: is autodiff of the reference loop for ``8 <= H <= 32`` (up to 1.9x faster than
+#: the kernel's backward there: B=512, T=200, H=8: 11.5 against 25.9 ms); at batch
+#: 1 (B=1, T=1000, H=64) the gradient unrolls 4 (2.47 -> 2.03 ms) and the
+#: forward-only call projects step by step (projecting first: 0.75 -> 1.26 ms).
+#: Both forms (``reset_after`` or not) share it.
+TUNING = Tuning(autodiff_hidden=(8, 32), batch1_unroll=(1, 4))
 
 
 class GRUParams(NamedTuple):
@@ -104,30 +113,19 @@ def gru(
     reset_after = bool(reset_after)
 
     def init(key: jax.Array, input_size: int) -> GRUParams:
-        check_input_size(input_size)
         k_x, k_h, k_bx, k_bh = jax.random.split(key, 4)
-        return GRUParams(
-            w_x=initialize(kernel_init, k_x, (input_size, 3 * hidden), dtype),
-            w_h=initialize(recurrent_init, k_h, (hidden, 3 * hidden), dtype),
-            b_x=initialize(bias_init, k_bx, (3 * hidden,), dtype),
-            b_h=initialize(bias_init, k_bh, (3 * hidden,), dtype),
+        w_x, w_h = gate_kernels(
+            k_x, k_h, input_size, 3 * hidden, hidden, dtype, kernel_init, recurrent_init
         )
+        b_x = initialize(bias_init, k_bx, (3 * hidden,), dtype)
+        return GRUParams(w_x, w_h, b_x, initialize(bias_init, k_bh, b_x.shape, dtype))
 
-    def init_carry(params: GRUParams) -> GRUCarry:
-        return GRUCarry(h=jnp.zeros((hidden,), params.w_h.dtype))
-
-    def step(
-        params: GRUParams, carry: GRUCarry, x: jax.Array
-    ) -> tuple[GRUCarry, jax.Array]:
-        x = check_step_input("gru", x, params.w_x, carry.h, hidden)
-        return _equations(reset_after, BATCH_MAJOR, params, carry, x)
-
-    return Cell(
+    return make_cell(
+        "gru",
+        hidden,
         init,
-        init_carry,
-        step,
-        hidden_size=hidden,
-        name="gru",
+        GRUCarry,
+        partial(_equations, reset_after, BATCH_MAJOR),
         options=(("reset_after", reset_after),),
         kernel=_kernel_reset_after(hidden) if reset_after else _kernel_seed(hidden),
     )
@@ -137,22 +135,53 @@ def _equations(
     reset_after: bool, lay: Layout, params: GRUParams, carry: GRUCarry, x: jax.Array
 ) -> tuple[GRUCarry, jax.Array]:
     """The GRU step, either form, in either layout (see
-    :class:`~jaxseq.cells._base.Layout`)."""
-    h = carry.h
-    hidden = params.b_h.shape[0] // 3
-    a_r, a_z, a_n = lay.split(lay.bias(lay.mm(x, params.w_x), params.b_x), 3)
+    :class:`~jaxseq.cells._base.Layout`): the input projection, then the form's
+    equations (:func:`update_reset_after` or :func:`_update_seed`)."""
+    a = _project(lay, params, x)
     if reset_after:
-        u_r, u_z, u_n = lay.split(lay.bias(lay.mm(h, params.w_h), params.b_h), 3)
-        r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
-        n = jnp.tanh(a_n + r * u_n)
+        u = lay.bias(lay.mm(carry.h, params.w_h), params.b_h)
+        h, _ = update_reset_after(lay, a, u, carry.h)
     else:
-        w_rz = lay.cols(params.w_h, 0, 2 * hidden)
-        w_n = lay.cols(params.w_h, 2 * hidden, 3 * hidden)
-        u_r, u_z = lay.split(lay.bias(lay.mm(h, w_rz), params.b_h[: 2 * hidden]), 2)
-        r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
-        n = jnp.tanh(a_n + lay.bias(lay.mm(r * h, w_n), params.b_h[2 * hidden :]))
-    h = (1.0 - z) * n + z * h
+        h, _ = _update_seed(lay, params, a, carry.h)
     return GRUCarry(h=h), h
+
+
+def update_reset_after(
+    lay: Layout, a: jax.Array, u: jax.Array, h: jax.Array
+) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """The reset-after GRU's equations from the input side ``a = x_t W_x + b_x``
+    and the recurrent side ``u = h_{t-1} W_h + b_h`` (``[B, 3H]`` or ``[3H, B]``
+    in ``lay``, gates ``r z n``): the one place they are written, for the
+    reference step, the fused forward and the LN-GRU.
+
+    Returns:
+        ``(h_t, (r, z, n, u_n))``: the new state and the fused backward's
+        residuals.
+    """
+    a_r, a_z, a_n = lay.split(a, 3)
+    u_r, u_z, u_n = lay.split(u, 3)
+    r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+    n = jnp.tanh(a_n + r * u_n)
+    return (1.0 - z) * n + z * h, (r, z, n, u_n)
+
+
+def _update_seed(
+    lay: Layout, p: GRUParams, a: jax.Array, h: jax.Array
+) -> tuple[jax.Array, tuple[jax.Array, ...]]:
+    """The seed's GRU (reset before the recurrent product) from the input side
+    ``a = x_t W_x + b_x``: the one place its equations are written.
+
+    Returns:
+        ``(h_t, (r, z, n))``: the new state and the fused backward's residuals.
+    """
+    hidden = p.b_h.shape[0] // 3
+    a_r, a_z, a_n = lay.split(a, 3)
+    w_rz = lay.cols(p.w_h, 0, 2 * hidden)
+    w_n = lay.cols(p.w_h, 2 * hidden, 3 * hidden)
+    u_r, u_z = lay.split(lay.bias(lay.mm(h, w_rz), p.b_h[: 2 * hidden]), 2)
+    r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
+    n = jnp.tanh(a_n + lay.bias(lay.mm(r * h, w_n), p.b_h[2 * hidden :]))
+    return (1.0 - z) * n + z * h, (r, z, n)
 
 
 def _project(lay: Layout, p: GRUParams, x: jax.Array) -> jax.Array:
@@ -168,13 +197,9 @@ def _kernel_reset_after(hidden: int) -> SequenceKernel:
     """
 
     def forward(lay: Layout, p: GRUParams, carry: GRUCarry, ax: jax.Array):
-        h = carry.h
-        a_r, a_z, a_n = lay.split(ax, 3)
-        u_r, u_z, u_n = lay.split(lay.bias(lay.mm(h, p.w_h), p.b_h), 3)
-        r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
-        n = jnp.tanh(a_n + r * u_n)
-        h_new = (1.0 - z) * n + z * h
-        return GRUCarry(h=h_new), h_new, (r, z, n, u_n)
+        u = lay.bias(lay.mm(carry.h, p.w_h), p.b_h)
+        h, res = update_reset_after(lay, ax, u, carry.h)
+        return GRUCarry(h=h), h, res
 
     def backward(lay: Layout, p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
         r, z, n, u_n = res
@@ -196,7 +221,9 @@ def _kernel_reset_after(hidden: int) -> SequenceKernel:
         )
         return dparams, lay.seq_mm_t(dax, p.w_x)
 
-    return SequenceKernel(partial(_equations, True), _project, forward, backward, grads)
+    return SequenceKernel(
+        partial(_equations, True), _project, forward, backward, grads, TUNING
+    )
 
 
 def _kernel_seed(hidden: int) -> SequenceKernel:
@@ -209,16 +236,8 @@ def _kernel_seed(hidden: int) -> SequenceKernel:
     H = hidden
 
     def forward(lay: Layout, p: GRUParams, carry: GRUCarry, ax: jax.Array):
-        h = carry.h
-        a_r, a_z, a_n = lay.split(ax, 3)
-        u_r, u_z = lay.split(
-            lay.bias(lay.mm(h, lay.cols(p.w_h, 0, 2 * H)), p.b_h[: 2 * H]), 2
-        )
-        r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
-        u_n = lay.bias(lay.mm(r * h, lay.cols(p.w_h, 2 * H, 3 * H)), p.b_h[2 * H :])
-        n = jnp.tanh(a_n + u_n)
-        h_new = (1.0 - z) * n + z * h
-        return GRUCarry(h=h_new), h_new, (r, z, n)
+        h, res = _update_seed(lay, p, ax, carry.h)
+        return GRUCarry(h=h), h, res
 
     def backward(lay: Layout, p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
         r, z, n = res
@@ -240,5 +259,5 @@ def _kernel_seed(hidden: int) -> SequenceKernel:
         return dparams, lay.seq_mm_t(da, p.w_x)
 
     return SequenceKernel(
-        partial(_equations, False), _project, forward, backward, grads
+        partial(_equations, False), _project, forward, backward, grads, TUNING
     )

@@ -12,18 +12,22 @@ paper's LN-LSTM equations), and, in the LSTM, to the cell state before the
 output ``tanh``. The statistics are per example and per step: no batch
 statistics, nothing to track at inference.
 
-Both cells have ``kernel=None``: the runners take them through ``cell.step`` and
-autodiff.
+The gate equations after the normalised projections are the LSTM's and the
+reset-after GRU's own (:func:`jaxseq.cells._lstm.update`,
+:func:`jaxseq.cells._gru.update_reset_after`), not a copy. Both cells have
+``kernel=None``: the runners take them through ``cell.step`` and autodiff.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from ._base import (
+    BATCH_MAJOR,
     GLOROT_UNIFORM,
     ORTHOGONAL,
     ZEROS,
@@ -31,13 +35,14 @@ from ._base import (
     Initializer,
     add_bias,
     check_hidden_size,
-    check_input_size,
-    check_step_input,
+    gate_kernels,
     initialize,
-    sigmoid,
+    make_cell,
 )
 from ._gru import GRUCarry
-from ._lstm import LSTMCarry
+from ._gru import update_reset_after as gru_update
+from ._lstm import LSTMCarry, lstm_bias
+from ._lstm import update as lstm_update
 
 
 class LayerNormLSTMParams(NamedTuple):
@@ -154,36 +159,26 @@ def layernorm_lstm(
     eps = _check_eps(eps)
 
     def init(key: jax.Array, input_size: int) -> LayerNormLSTMParams:
-        check_input_size(input_size)
         k_x, k_h, k_b = jax.random.split(key, 3)
-        b = initialize(bias_init, k_b, (4 * hidden,), dtype)
-        b = b.at[hidden : 2 * hidden].add(jnp.asarray(forget_bias, dtype))
+        w_x, w_h = gate_kernels(
+            k_x, k_h, input_size, 4 * hidden, hidden, dtype, kernel_init, recurrent_init
+        )
         return LayerNormLSTMParams(
-            w_x=initialize(kernel_init, k_x, (input_size, 4 * hidden), dtype),
-            w_h=initialize(recurrent_init, k_h, (hidden, 4 * hidden), dtype),
-            b=b,
+            w_x=w_x,
+            w_h=w_h,
+            b=lstm_bias(k_b, hidden, forget_bias, dtype, bias_init),
             g_x=jnp.ones((4 * hidden,), dtype),
             g_h=jnp.ones((4 * hidden,), dtype),
             g_c=jnp.ones((hidden,), dtype),
             b_c=jnp.zeros((hidden,), dtype),
         )
 
-    def init_carry(params: LayerNormLSTMParams) -> LSTMCarry:
-        zeros = jnp.zeros((hidden,), params.w_h.dtype)
-        return LSTMCarry(h=zeros, c=zeros)
-
-    def step(
-        params: LayerNormLSTMParams, carry: LSTMCarry, x: jax.Array
-    ) -> tuple[LSTMCarry, jax.Array]:
-        x = check_step_input("layernorm_lstm", x, params.w_x, carry.h, hidden)
-        return _lstm_equations(eps, params, carry, x)
-
-    return Cell(
+    return make_cell(
+        "layernorm_lstm",
+        hidden,
         init,
-        init_carry,
-        step,
-        hidden_size=hidden,
-        name="layernorm_lstm",
+        LSTMCarry,
+        partial(_lstm_equations, eps),
         options=(("forget_bias", forget_bias), ("eps", eps)),
     )
 
@@ -198,10 +193,10 @@ def _lstm_equations(
         + layer_norm(carry.h @ p.w_h, p.g_h, zero, eps),
         p.b,
     )
-    i, f, g, o = jnp.split(z, 4, axis=-1)
-    c = sigmoid(f) * carry.c + sigmoid(i) * jnp.tanh(g)
-    h = sigmoid(o) * jnp.tanh(layer_norm(c, p.g_c, p.b_c, eps))
-    return LSTMCarry(h=h, c=c), h
+    new, h, _ = lstm_update(
+        BATCH_MAJOR, z, carry.c, lambda c: layer_norm(c, p.g_c, p.b_c, eps)
+    )
+    return new, h
 
 
 def layernorm_gru(
@@ -251,45 +246,30 @@ def layernorm_gru(
     eps = _check_eps(eps)
 
     def init(key: jax.Array, input_size: int) -> LayerNormGRUParams:
-        check_input_size(input_size)
         k_x, k_h, k_bx, k_bh = jax.random.split(key, 4)
+        w_x, w_h = gate_kernels(
+            k_x, k_h, input_size, 3 * hidden, hidden, dtype, kernel_init, recurrent_init
+        )
         return LayerNormGRUParams(
-            w_x=initialize(kernel_init, k_x, (input_size, 3 * hidden), dtype),
-            w_h=initialize(recurrent_init, k_h, (hidden, 3 * hidden), dtype),
+            w_x=w_x,
+            w_h=w_h,
             b_x=initialize(bias_init, k_bx, (3 * hidden,), dtype),
             b_h=initialize(bias_init, k_bh, (3 * hidden,), dtype),
             g_x=jnp.ones((3 * hidden,), dtype),
             g_h=jnp.ones((3 * hidden,), dtype),
         )
 
-    def init_carry(params: LayerNormGRUParams) -> GRUCarry:
-        return GRUCarry(h=jnp.zeros((hidden,), params.w_h.dtype))
-
-    def step(
-        params: LayerNormGRUParams, carry: GRUCarry, x: jax.Array
-    ) -> tuple[GRUCarry, jax.Array]:
-        x = check_step_input("layernorm_gru", x, params.w_x, carry.h, hidden)
-        return _gru_equations(eps, params, carry, x)
-
-    return Cell(
-        init,
-        init_carry,
-        step,
-        hidden_size=hidden,
-        name="layernorm_gru",
+    return make_cell(
+        "layernorm_gru", hidden, init, GRUCarry, partial(_gru_equations, eps),
         options=(("eps", eps),),
-    )
+    )  # fmt: skip
 
 
 def _gru_equations(
     eps: float, p: LayerNormGRUParams, carry: GRUCarry, x: jax.Array
 ) -> tuple[GRUCarry, jax.Array]:
     """The LN-GRU step (trailing feature axis; leading batch axes allowed)."""
-    a_r, a_z, a_n = jnp.split(layer_norm(x @ p.w_x, p.g_x, p.b_x, eps), 3, axis=-1)
-    u_r, u_z, u_n = jnp.split(
-        layer_norm(carry.h @ p.w_h, p.g_h, p.b_h, eps), 3, axis=-1
-    )
-    r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
-    n = jnp.tanh(a_n + r * u_n)
-    h = (1.0 - z) * n + z * carry.h
+    a = layer_norm(x @ p.w_x, p.g_x, p.b_x, eps)
+    u = layer_norm(carry.h @ p.w_h, p.g_h, p.b_h, eps)
+    h, _ = gru_update(BATCH_MAJOR, a, u, carry.h)
     return GRUCarry(h=h), h

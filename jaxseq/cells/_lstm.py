@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from functools import partial
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from .._fused import SequenceKernel
+from .._plan import Tuning
 from ._base import (
     BATCH_MAJOR,
     GLOROT_UNIFORM,
@@ -17,15 +20,31 @@ from ._base import (
     Initializer,
     Layout,
     check_hidden_size,
-    check_input_size,
-    check_step_input,
+    gate_kernels,
     initialize,
+    make_cell,
     sigmoid,
 )
 
 #: Order of the gate blocks along the fused axis; the same as ``torch.nn.LSTM``,
 #: so PyTorch weights copy across without permutation.
 GATE_ORDER = "ifgo"
+
+#: ``impl="auto"`` on CPU (one core, benchmarks/results/layouts.md): the gradient
+#: is autodiff of the reference loop at ``H <= 4`` (B=512, T=200: 7.74 against
+#: 8.16-8.33 ms), except when reading masked sequences backwards, as the seed's
+#: IMDb lab model does (layouts_masked_reverse.md, B=512, H=4, fwd+bwd
+#: feature-major kernel against autodiff 7.42 / 9.15 ms at T=200, 31.3 / 38.2 ms
+#: at T=400). At batch 1 (B=1, T=1000, H=64) the gradient unrolls 2 (3.00 ->
+#: 2.88 ms; 4 gave 2.63 ms but compile time 1.8x Flax's, over the 1.5x the speed
+#: goals allow) and the forward-only call projects the inputs first (1.06 ->
+#: 0.86 ms).
+TUNING = Tuning(
+    autodiff_hidden=(1, 4),
+    autodiff_masked_reverse=False,
+    batch1_unroll=(1, 2),
+    batch1_primal_hoist=True,
+)
 
 
 class LSTMParams(NamedTuple):
@@ -98,46 +117,63 @@ def lstm(
     hidden = check_hidden_size(hidden_size)
 
     def init(key: jax.Array, input_size: int) -> LSTMParams:
-        check_input_size(input_size)
         k_x, k_h, k_b = jax.random.split(key, 3)
-        b = initialize(bias_init, k_b, (4 * hidden,), dtype)
-        b = b.at[hidden : 2 * hidden].add(jnp.asarray(forget_bias, dtype))
-        return LSTMParams(
-            w_x=initialize(kernel_init, k_x, (input_size, 4 * hidden), dtype),
-            w_h=initialize(recurrent_init, k_h, (hidden, 4 * hidden), dtype),
-            b=b,
+        w_x, w_h = gate_kernels(
+            k_x, k_h, input_size, 4 * hidden, hidden, dtype, kernel_init, recurrent_init
         )
+        b = lstm_bias(k_b, hidden, forget_bias, dtype, bias_init)
+        return LSTMParams(w_x, w_h, b)
 
-    def init_carry(params: LSTMParams) -> LSTMCarry:
-        zeros = jnp.zeros((hidden,), params.w_h.dtype)
-        return LSTMCarry(h=zeros, c=zeros)
-
-    def step(
-        params: LSTMParams, carry: LSTMCarry, x: jax.Array
-    ) -> tuple[LSTMCarry, jax.Array]:
-        x = check_step_input("lstm", x, params.w_x, carry.h, hidden)
-        return _equations(BATCH_MAJOR, params, carry, x)
-
-    return Cell(
+    return make_cell(
+        "lstm",
+        hidden,
         init,
-        init_carry,
-        step,
-        hidden_size=hidden,
-        name="lstm",
+        LSTMCarry,
+        partial(_equations, BATCH_MAJOR),
         options=(("forget_bias", forget_bias),),
         kernel=_kernel(),
     )
 
 
+def lstm_bias(
+    key: jax.Array, hidden: int, forget_bias: float, dtype: Any, bias_init: Initializer
+) -> jax.Array:
+    """The ``[4H]`` bias of an LSTM-type cell: ``bias_init`` plus ``forget_bias``
+    on the forget gate's slice."""
+    b = initialize(bias_init, key, (4 * hidden,), dtype)
+    return b.at[hidden : 2 * hidden].add(jnp.asarray(forget_bias, dtype))
+
+
 def _equations(
     lay: Layout, params: LSTMParams, carry: LSTMCarry, x: jax.Array
 ) -> tuple[LSTMCarry, jax.Array]:
-    """The LSTM step in either layout (see :class:`~jaxseq.cells._base.Layout`)."""
+    """The LSTM step in either layout (see :class:`~jaxseq.cells._base.Layout`):
+    the pre-activations, then :func:`update`."""
     z = lay.bias(lay.mm(x, params.w_x) + lay.mm(carry.h, params.w_h), params.b)
-    i, f, g, o = lay.split(z, 4)
-    c = sigmoid(f) * carry.c + sigmoid(i) * jnp.tanh(g)
-    h = sigmoid(o) * jnp.tanh(c)
-    return LSTMCarry(h=h, c=c), h
+    return update(lay, z, carry.c)[:2]
+
+
+def update(
+    lay: Layout,
+    z: jax.Array,
+    c_prev: jax.Array,
+    norm: Callable[[jax.Array], jax.Array] | None = None,
+) -> tuple[LSTMCarry, jax.Array, tuple[jax.Array, ...]]:
+    """The LSTM's equations from the pre-activations ``z = [i, f, g, o]``
+    (``[B, 4H]`` or ``[4H, B]`` in ``lay``) and ``C_{t-1}``: the one place they
+    are written, for the reference step, the fused forward and the LN-LSTM.
+
+    ``C_t = sigma(f) C_{t-1} + sigma(i) tanh(g)``, ``h_t = sigma(o) tanh(C_t)``
+    (``tanh(norm(C_t))`` with ``norm``, the LN-LSTM's layer norm of the cell).
+
+    Returns:
+        ``(carry, h_t, gates)``, ``gates`` the four activated gates (the fused
+        backward's residuals).
+    """
+    i, f, g, o = _gates(lay, z)
+    c = f * c_prev + i * g
+    h = o * jnp.tanh(c if norm is None else norm(c))
+    return LSTMCarry(h=h, c=c), h, (i, f, g, o)
 
 
 def _gates(lay: Layout, z: jax.Array) -> list[jax.Array]:
@@ -179,10 +215,7 @@ def _kernel() -> SequenceKernel:
         return lay.bias(lay.mm(x, p.w_x), p.b)
 
     def forward(lay: Layout, p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
-        i, f, g, o = _gates(lay, ax + lay.mm(carry.h, p.w_h))
-        c = f * carry.c + i * g
-        h = o * jnp.tanh(c)
-        return LSTMCarry(h=h, c=c), h, (i, f, g, o)
+        return update(lay, ax + lay.mm(carry.h, p.w_h), carry.c)
 
     def backward(lay: Layout, p: LSTMParams, res, prev: LSTMCarry, d: LSTMCarry):
         i, f, g, o = res
@@ -204,4 +237,4 @@ def _kernel() -> SequenceKernel:
         )
         return dparams, lay.seq_mm_t(dz, p.w_x)
 
-    return SequenceKernel(_equations, project, forward, backward, grads)
+    return SequenceKernel(_equations, project, forward, backward, grads, TUNING)

@@ -21,12 +21,12 @@ from ._base import (
     Initializer,
     add_bias,
     check_hidden_size,
-    check_input_size,
-    check_step_input,
+    gate_kernels,
     initialize,
+    make_cell,
     sigmoid,
 )
-from ._lstm import LSTMCarry
+from ._lstm import LSTMCarry, lstm_bias
 
 #: Order of the peephole blocks in ``w_c``: input, forget, output gate.
 PEEPHOLE_ORDER = "ifo"
@@ -95,35 +95,21 @@ def peephole_lstm(
     hidden = check_hidden_size(hidden_size)
 
     def init(key: jax.Array, input_size: int) -> PeepholeLSTMParams:
-        check_input_size(input_size)
         k_x, k_h, k_b, k_c = jax.random.split(key, 4)
-        b = initialize(bias_init, k_b, (4 * hidden,), dtype)
-        b = b.at[hidden : 2 * hidden].add(jnp.asarray(forget_bias, dtype))
+        w_x, w_h = gate_kernels(
+            k_x, k_h, input_size, 4 * hidden, hidden, dtype, kernel_init, recurrent_init
+        )
         return PeepholeLSTMParams(
-            w_x=initialize(kernel_init, k_x, (input_size, 4 * hidden), dtype),
-            w_h=initialize(recurrent_init, k_h, (hidden, 4 * hidden), dtype),
-            b=b,
+            w_x=w_x,
+            w_h=w_h,
+            b=lstm_bias(k_b, hidden, forget_bias, dtype, bias_init),
             w_c=initialize(peephole_init, k_c, (3 * hidden,), dtype),
         )
 
-    def init_carry(params: PeepholeLSTMParams) -> LSTMCarry:
-        zeros = jnp.zeros((hidden,), params.w_h.dtype)
-        return LSTMCarry(h=zeros, c=zeros)
-
-    def step(
-        params: PeepholeLSTMParams, carry: LSTMCarry, x: jax.Array
-    ) -> tuple[LSTMCarry, jax.Array]:
-        x = check_step_input("peephole_lstm", x, params.w_x, carry.h, hidden)
-        return _equations(params, carry, x)
-
-    return Cell(
-        init,
-        init_carry,
-        step,
-        hidden_size=hidden,
-        name="peephole_lstm",
+    return make_cell(
+        "peephole_lstm", hidden, init, LSTMCarry, _equations,
         options=(("forget_bias", forget_bias),),
-    )
+    )  # fmt: skip
 
 
 def _equations(

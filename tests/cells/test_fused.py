@@ -67,9 +67,9 @@ def test_batch_of_one_plan_matches_reference(name, reverse, with_lengths, hidden
     gate nonlinearities in one pass over the block via sigma(x) = (1 + tanh(x/2))/2:
     the forward-only call and the gradient must still equal the reference."""
     kind = name.split("_")[0]
-    plan = jaxseq._runner._plan("auto", 1, hidden, kind)
-    assert plan.hoist and plan.primal_hoist == (hidden == 20 and kind != "gru")
     cell, params = make(name, key, hidden=hidden)
+    plan = jaxseq._runner._plan("auto", 1, hidden, cell.kernel.tuning)
+    assert plan.hoist and plan.primal_hoist == (hidden == 20 and kind != "gru")
     xs = jax.random.normal(jax.random.key(1), (1, 3 * T, F)) * 3.0  # saturating too
     carry0 = random_carry(cell, params, jax.random.key(2), batch=(1,))
     lengths = np.array([2 * T]) if with_lengths else None
