@@ -22,13 +22,14 @@ sampler used to hang in jaxlib's batched LAPACK QR).
 
 With ``--baselines`` it runs only the comparison rows of issue 18 and merges them
 into ``bayes.json``/``bayes.md`` (the other rows are kept): on every data set
-(sine, sunspots AR(3), diabetes) the Gibbs sampler at fixed m = 1..6 (default
-fits: 1,000 + 1,000 draws, 4 chains), Gaussian processes (squared-exponential
-and Matérn-5/2 by type-II maximum likelihood, squared-exponential by NUTS), the
-GP with the network prior's own infinite-width kernel (logistic units, default
-prior, Monte Carlo; :mod:`jaxseq.bayes.nngp`) and a least-squares linear model.
-Every row has ``m``, ``lpd`` (held-out log predictive density per point,
-original units), ``rmse``, ``coverage90``, ``wall_s`` (with compile),
+(sine, sunspots AR(3), diabetes) the Gibbs sampler at fixed m = 1..6 and with m
+sampled (``m = "variable"``, 1..8; default fits: 1,000 + 1,000 draws, 4 chains;
+the posterior of m in ``bayes_posterior_m.png``), Gaussian processes
+(squared-exponential and Matérn-5/2 by type-II maximum likelihood,
+squared-exponential by NUTS), the GP with the network prior's own infinite-width
+kernel (logistic units, default prior, Monte Carlo; :mod:`jaxseq.bayes.nngp`) and
+a least-squares linear model. Every row has ``m``, ``lpd`` (held-out log predictive
+density per point, original units), ``rmse``, ``coverage90``, ``wall_s`` (with compile),
 ``compile_s``, ``sampler`` and ``default_settings``.
 
 Usage:
@@ -64,6 +65,7 @@ from _machine import describe as cpu_model
 from matplotlib.figure import Figure
 
 from jaxseq.bayes import (
+    HiddenUnits,
     classifier,
     coverage,
     fit,
@@ -83,6 +85,7 @@ from jaxseq.bayes import (
     summary,
 )
 from jaxseq.bayes import conditionals as cond
+from jaxseq.bayes import dimension as dim
 from jaxseq.bayes import gp as gp_lib
 from jaxseq.bayes import nngp as nngp_lib
 from jaxseq.bayes import sbc as sbc_lib
@@ -797,6 +800,63 @@ def gibbs_fixed_m(name, data, m, quick, seed=0):
     }  # fmt: skip
 
 
+VARIABLE_M = HiddenUnits(max=8)  # what `jaxseq bayes fit --hidden auto` samples
+
+
+def gibbs_variable_m(name, data, quick, seed=0):
+    """A default Gibbs fit with m sampled (``--hidden auto``: 1..8, truncated
+    Poisson(3) prior), scored held out; ``extra.posterior_m`` holds the share of
+    draws with m = 1..8."""
+    x, y, x_test, y_test, _ = data
+    settings = QUICK_GIBBS if quick else {}
+    result = fit(jax.random.key(seed), x, y, hidden=VARIABLE_M, sampler="gibbs",
+                 progress=False, **settings)  # fmt: skip
+    pred = predict(jax.random.key(seed + 1), result, x_test, prob=0.9)
+    rows = summary(label_invariant(result))
+    sample_s = result.wall_s - result.compile_s
+    m = np.asarray(result.samples["m"]).ravel()
+    share = np.bincount(m, minlength=VARIABLE_M.max + 1)[1:] / m.size
+    return {
+        "dataset": name, "sampler": "gibbs", "model": "network", "m": "variable",
+        **_scores(y_test, pred.mean, pred.lower, pred.upper,
+                  net_lpd(result, x_test, y_test)),
+        "wall_s": result.wall_s, "compile_s": result.compile_s,
+        "default_settings": not quick,
+        "ess_per_s": {"sigma": rows["sigma"].ess_bulk / sample_s,
+                      "loglik": rows["loglik"].ess_bulk / sample_s},
+        "rhat_max": max(r.rhat for r in rows.values()),
+        "extra": {"settings": settings or "fit() defaults",
+                  "hidden": "HiddenUnits(max=8), truncated Poisson(3) prior",
+                  "posterior_m": [round(float(v), 4) for v in share],
+                  "posterior_mean_sigma": round(rows["sigma"].mean, 4)},
+    }  # fmt: skip
+
+
+def posterior_m_figure(rows) -> Path | None:
+    """Bar charts of the posterior of m (share of draws), one panel per data set,
+    from the variable-m rows; the prior's probabilities as points."""
+    rows = [r for r in rows if r.get("m") == "variable" and "posterior_m" in r["extra"]]
+    if not rows:
+        return None
+    prior = np.exp(dim.log_prior_m(VARIABLE_M)[1:-1])
+    fig = Figure(figsize=(4.2 * len(rows), 3.8), layout="constrained")
+    axes = fig.subplots(1, len(rows), squeeze=False)[0]
+    for ax, r in zip(axes, rows, strict=True):
+        share = np.asarray(r["extra"]["posterior_m"])
+        k = np.arange(1, len(share) + 1)
+        ax.bar(k, share, color="tab:blue", label="posterior (share of draws)")
+        ax.plot(k, prior, "o", color="black", ms=4, label="prior")
+        ax.set_xticks(k)
+        ax.set_xlabel("number of hidden units m")
+        ax.set_ylabel("probability")
+        ax.set_title(f"{r['dataset']}: posterior of m")
+        ax.set_ylim(0, max(0.5, 1.15 * max(share.max(), prior.max())))
+    axes[0].legend(loc="upper right", fontsize=8)
+    fig.suptitle("Posterior of the number of hidden units m\n(default Gibbs fits, "
+                 "--hidden auto: m in 1..8, truncated Poisson(3) prior)")  # fmt: skip
+    return save(fig, OUT / "bayes_posterior_m.png")
+
+
 def gp_row(name, data, label, gp_fit):
     _, _, x_test, y_test, _ = data
     pred = gp_lib.predict_gp(gp_fit, x_test, prob=0.9)
@@ -885,6 +945,8 @@ def baselines(quick: bool, names=BASELINE_NAMES) -> list[dict]:
         for m in BASELINE_M:
             rows.append(gibbs_fixed_m(name, d, m, quick))
             print(json.dumps(rows[-1]), flush=True)
+        rows.append(gibbs_variable_m(name, d, quick))
+        print(json.dumps(rows[-1]), flush=True)
     return rows
 
 
@@ -898,12 +960,15 @@ def baselines_markdown(rows, meta) -> str:
         f"`OPENBLAS_NUM_THREADS={meta['openblas_threads']!r}`; 1-min load average "
         f"{meta['load_start']:.1f} at start, {meta['load_end']:.1f} at end (a "
         "heavily shared machine: wall times are inflated and noisy).",
+        *_runs_lines(meta),
         "",
         "Held out: sine 1000 new draws, sunspots 1921-2008 one step ahead, "
         "diabetes a random 100 of 442. lpd: held-out log predictive density per "
         "point in original units (higher is better; for sunspots the sqrt scale). "
         "gibbs: " + ("quick settings " + str(QUICK_GIBBS) if meta["quick"] else
-                     "a default fit (1,000 + 1,000 draws, 4 chains)") + " at fixed m; "
+                     "a default fit (1,000 + 1,000 draws, 4 chains)") +
+        " at fixed m, and with m sampled (m = variable: `--hidden auto`, 1..8, "
+        "truncated Poisson(3) prior; posterior of m in bayes_posterior_m.png); "
         "gp_*_ml2: type-II maximum likelihood (Adam, 4 starts); gp_se_nuts: NUTS on "
         f"the hyperparameters ({meta['gp_nuts']}); nngp_logistic_ml2: the GP whose "
         "kernel is the default network prior's infinite-width limit (logistic "
@@ -931,7 +996,7 @@ def baselines_markdown(rows, meta) -> str:
     ]
     for name in dict.fromkeys(r["dataset"] for r in rows):
         here = [r for r in rows if r["dataset"] == name]
-        nets = [r for r in here if r["model"] == "network"]
+        nets = [r for r in here if r["model"] == "network" and r["m"] != "variable"]
         if not nets:
             lines.append(f"- {name}: no fixed-m network row was measured.")
             continue
@@ -947,8 +1012,30 @@ def baselines_markdown(rows, meta) -> str:
                             f"difference {diff:+.3f})")  # fmt: skip
         lines.append(f"- {name}: the network (best m = {net['m']}, lpd "
                      f"{net['lpd']:.3f}) " + "; ".join(verdicts) + ".")  # fmt: skip
+        for r in (r for r in here if r["m"] == "variable"):
+            share = r["extra"]["posterior_m"]
+            mode = int(np.argmax(share)) + 1
+            lines.append(
+                f"  With m sampled (1..8): lpd {r['lpd']:.3f}, "
+                f"{r['lpd'] - net['lpd']:+.3f} against the best fixed m; posterior "
+                f"mode m = {mode} ({share[mode - 1]:.2f} of the draws).")  # fmt: skip
     lines += ["", BASELINE_END, ""]
     return "\n".join(lines)
+
+
+def _runs_lines(meta) -> list[str]:
+    """One line per run whose rows the table holds, when there are several."""
+    runs = meta.get("runs", [])
+    if len(runs) < 2:
+        return []
+    lines = ["", "The rows come from these runs (data sets, start, 1-min load average "
+             "at start and end):", ""]  # fmt: skip
+    for run in runs:
+        note = f"; {run['note']}" if run.get("note") else ""
+        load = f"{run['load_start']:.1f} -> {run['load_end']:.1f}"
+        names = ", ".join(run["datasets"])
+        lines.append(f"- {names}: {run['date']}, load {load}{note}")
+    return lines
 
 
 BASELINE_START, BASELINE_END = "<!-- baselines -->", "<!-- /baselines -->"
@@ -988,6 +1075,7 @@ def write_baselines(rows, meta) -> None:
     section = baselines_markdown(rows, meta)
     md_path.write_text(text.rstrip("\n") + "\n\n" + section)
     print(section)
+    posterior_m_figure(rows)
 
 
 def run_baselines(quick: bool, names=BASELINE_NAMES) -> None:

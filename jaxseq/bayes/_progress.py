@@ -27,7 +27,7 @@ from typing import Any
 
 import jax
 
-__all__ = ["Progress", "TickingKernel", "enabled"]
+__all__ = ["Progress", "TickingKernel", "chains_bar", "enabled"]
 
 
 def enabled(progress: bool | None) -> bool:
@@ -114,6 +114,30 @@ class Progress:
             print(" stopped", file=sys.stderr, flush=True)
         else:
             self._bar.close()
+
+
+def chains_bar(
+    num_warmup: int,
+    num_samples: int,
+    num_chains: int,
+    *,
+    sequential: bool = False,
+    calls_per_step: int = 1,
+) -> Progress:
+    """The bar of an MCMC run: ``num_warmup + num_samples`` iterations per chain
+    labelled "warm-up, 4 chains" then "sampling, 4 chains"; ``sequential``: the
+    chains one after another (one bar over all, no warm-up stage)."""
+    chains = f"{num_chains} chain{'s' if num_chains > 1 else ''}"
+    total, warmup = num_warmup + num_samples, num_warmup
+    if sequential:
+        total, warmup, chains = total * num_chains, 0, chains + " in turn"
+    return Progress(
+        total,
+        f"sampling, {chains}",
+        warmup=warmup,
+        warmup_label=f"warm-up, {chains}",
+        calls_per_step=calls_per_step,
+    )
 
 
 class TickingKernel:

@@ -62,12 +62,41 @@ from jaxtyping import Array, Float
 from . import _linalg as la
 from .models import Prior
 
-__all__ = ["group_scale_move", "hmc_move", "sigma_beta_move"]
+__all__ = [
+    "group_scale_candidate",
+    "group_scale_move",
+    "hmc_move",
+    "leapfrog",
+    "sigma_beta_candidate",
+    "sigma_beta_move",
+]
 
 
 def _accept(log_r: Array, log_u: Array) -> tuple[Array, Array]:
     log_r = jnp.where(jnp.isnan(log_r), -jnp.inf, log_r)
     return log_u < log_r, jnp.exp(jnp.minimum(log_r, 0.0))
+
+
+def group_scale_candidate(
+    delta: Float[Array, ""],
+    gamma: Float[Array, "m d"],
+    prec_gamma: Float[Array, "d d"],
+    mu_gamma: Float[Array, " d"],
+    prior: Prior,
+) -> tuple[Array, Array, Array]:
+    r"""The ``"group"`` candidate for the step ``delta`` and the part of its log
+    ratio other than the marginal likelihoods' (module docstring).
+
+    Returns:
+        ``(gamma', prec_gamma', log_correction)``: ``log r = mll(gamma') -
+        mll(gamma) + log_correction``.
+    """
+    d = gamma.shape[1]
+    cand = mu_gamma + jnp.exp(delta) * (gamma - mu_gamma)
+    c = prior.c_gamma
+    trace = jnp.trace(jnp.asarray(prior.C_gamma, gamma.dtype) @ prec_gamma)
+    correction = -c * d * delta - 0.5 * c * trace * jnp.expm1(-2.0 * delta)
+    return cand, jnp.exp(-2.0 * delta) * prec_gamma, correction
 
 
 def group_scale_move(
@@ -91,17 +120,24 @@ def group_scale_move(
     Returns:
         ``(gamma, prec_gamma, mll, acceptance probability)``.
     """
-    d = gamma.shape[1]
-    cand = mu_gamma + jnp.exp(delta) * (gamma - mu_gamma)
+    cand, cand_prec, correction = group_scale_candidate(
+        delta, gamma, prec_gamma, mu_gamma, prior
+    )
     cand_mll = marginal(cand)
-    c = prior.c_gamma
-    trace = jnp.trace(jnp.asarray(prior.C_gamma, gamma.dtype) @ prec_gamma)
-    log_r = cand_mll - mll - c * d * delta
-    log_r = log_r - 0.5 * c * trace * jnp.expm1(-2.0 * delta)
-    ok, prob = _accept(log_r, log_u)
+    ok, prob = _accept(cand_mll - mll + correction, log_u)
     gamma = jnp.where(ok, cand, gamma)
-    prec_gamma = jnp.where(ok, jnp.exp(-2.0 * delta) * prec_gamma, prec_gamma)
+    prec_gamma = jnp.where(ok, cand_prec, prec_gamma)
     return gamma, prec_gamma, jnp.where(ok, cand_mll, mll), prob
+
+
+def sigma_beta_candidate(
+    delta: Float[Array, ""], prec_beta: Float[Array, ""], prior: Prior
+) -> tuple[Array, Array]:
+    r"""The ``"sigma_beta"`` candidate :math:`\lambda e^{\delta}` and the part of
+    its log ratio other than the marginal likelihoods' (module docstring)."""
+    cand = prec_beta * jnp.exp(delta)
+    a, b = prior.c_b / 2, prior.c_b * prior.C_b / 2
+    return cand, a * delta - b * (cand - prec_beta)
 
 
 def sigma_beta_move(
@@ -123,11 +159,50 @@ def sigma_beta_move(
     Returns:
         ``(prec_beta, acceptance probability)``.
     """
-    cand = prec_beta * jnp.exp(delta)
-    a, b = prior.c_b / 2, prior.c_b * prior.C_b / 2
-    log_r = marginal(cand) - mll + a * delta - b * (cand - prec_beta)
-    ok, prob = _accept(log_r, log_u)
+    cand, correction = sigma_beta_candidate(delta, prec_beta, prior)
+    ok, prob = _accept(marginal(cand) - mll + correction, log_u)
     return jnp.where(ok, cand, prec_beta), prob
+
+
+def leapfrog(
+    momentum: Float[Array, "m d"],
+    gamma: Float[Array, "m d"],
+    grad_fn: Any,
+    chol: Float[Array, "m d d"],
+    step_size: Float[Array, ""],
+    num_steps: int,
+) -> tuple[Array, Array]:
+    r"""``num_steps`` leapfrog steps of :func:`hmc_move`'s dynamics in the whitened
+    coordinates :math:`u_j = L_j^{-1}\gamma_j` (``chol`` holds the :math:`L_j`).
+
+    The ``num_steps + 1`` gradients are evaluated in one loop (the half kicks of
+    consecutive steps merged), so the compiled move holds one copy of the
+    gradient.
+
+    Args:
+        grad_fn: ``gamma [m, d] -> [m, d]``, the gradient of the log target (or of
+            any fixed surrogate) in the original coordinates.
+
+    Returns:
+        ``(gamma', momentum')`` at the end of the trajectory.
+    """
+    to_gamma = lambda u: jnp.einsum("mde,me->md", chol, u)
+    # d/du f(L u) = L' grad f, unit by unit.
+    grad = lambda u: -jnp.einsum("mde,md->me", chol, grad_fn(to_gamma(u)))
+    u0 = jax.vmap(lambda c, g: la.solve_triangular(c, g, lower=True))(chol, gamma)
+
+    def step(i, state):
+        # Step i's closing half kick and step i + 1's opening half kick use the
+        # same gradient; the first iteration only opens, the last only closes.
+        u, p = state
+        g = grad(u)
+        kick = jnp.where(i > 0, 0.5, 0.0) + jnp.where(i < num_steps, 0.5, 0.0)
+        p = p - (kick * step_size) * g
+        u = jnp.where(i < num_steps, u + step_size * p, u)
+        return u, p
+
+    u1, p1 = jax.lax.fori_loop(0, num_steps + 1, step, (u0, momentum))
+    return to_gamma(u1), p1
 
 
 def hmc_move(
@@ -157,10 +232,8 @@ def hmc_move(
     integrator stays volume preserving and reversible and the acceptance uses
     ``log_target``; a cheaper surrogate only lowers the acceptance rate.
 
-    The ``num_steps + 1`` gradients are evaluated in one loop (the half kicks of
-    consecutive steps merged), so the compiled move holds one copy of the
-    gradient; ``current`` (``log_target`` at ``gamma``, when the caller knows it)
-    saves one evaluation of ``log_target``.
+    The trajectory is :func:`leapfrog`'s; ``current`` (``log_target`` at
+    ``gamma``, when the caller knows it) saves one evaluation of ``log_target``.
 
     Args:
         has_aux: ``log_target`` returns ``(value, aux)`` (e.g. the marginal
@@ -171,25 +244,12 @@ def hmc_move(
         ``(gamma, acceptance probability)``, plus ``aux`` with ``has_aux``.
     """
     target = log_target if has_aux else lambda g: (log_target(g), ())
-    to_gamma = lambda u: jnp.einsum("mde,me->md", chol, u)
     if grad_target is None:
         grad_target = lambda g: target(g)[0]
-    grad = jax.grad(lambda u: -grad_target(to_gamma(u)))
-    u0 = jax.vmap(lambda c, g: la.solve_triangular(c, g, lower=True))(chol, gamma)
-
-    def leapfrog(i, state):
-        # Step i's closing half kick and step i + 1's opening half kick use the
-        # same gradient; the first iteration only opens, the last only closes.
-        u, p = state
-        g = grad(u)
-        kick = jnp.where(i > 0, 0.5, 0.0) + jnp.where(i < num_steps, 0.5, 0.0)
-        p = p - (kick * step_size) * g
-        u = jnp.where(i < num_steps, u + step_size * p, u)
-        return u, p
-
-    u1, p1 = jax.lax.fori_loop(0, num_steps + 1, leapfrog, (u0, momentum))
-    value0, aux0 = target(to_gamma(u0)) if current is None else current
-    gamma1 = to_gamma(u1)
+    gamma1, p1 = leapfrog(
+        momentum, gamma, jax.grad(grad_target), chol, step_size, num_steps
+    )
+    value0, aux0 = target(gamma) if current is None else current
     value1, aux1 = target(gamma1)
     h0 = -value0 + 0.5 * jnp.sum(momentum**2)
     h1 = -value1 + 0.5 * jnp.sum(p1**2)

@@ -56,6 +56,27 @@ InferenceData in original units: posterior, sample_stats, log_likelihood (for
 arviz.loo), observed_data and constant_data (Fit.to_arviz)."""
 
 
+GP_DESCRIPTION = """\
+Fit a Gaussian-process regression (jaxseq.bayes.gp; inputs and response
+standardised) to the same data as `fit`, the network's baseline: prints the
+hyperparameters in original units and, with --holdout, the held-out RMSE,
+predictive coverage and mean log predictive density.
+
+example:
+  jaxseq bayes gp --data data.csv --kernel se --holdout 0.2"""
+
+
+def _kernel(text: str) -> str:
+    """``--kernel``: a name of :data:`jaxseq.bayes.gp.KERNELS`."""
+    from .gp import kernel_from_name
+
+    try:
+        kernel_from_name(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err).removeprefix("kernel: ")) from None
+    return text
+
+
 def _holdout(text: str) -> float:
     """An argparse type: a fraction in ``[0, 1)`` (0: nothing held out)."""
     expected = "a number in [0, 1)"
@@ -115,6 +136,24 @@ def _proposal(text: str) -> str:
     return text
 
 
+def _add_data_flags(p: argparse.ArgumentParser) -> None:
+    """The data flags that ``fit`` and ``gp`` share."""
+    p.add_argument(
+        "--data", required=True, type=existing_file, help="CSV file with a header row"
+    )
+    p.add_argument("--target", help="response column (default: the last column)")
+    p.add_argument(
+        "--inputs", help="comma-separated input columns (default: all others)"
+    )
+    p.add_argument(
+        "--ar",
+        type=int_at_least(0),
+        default=0,
+        metavar="K",
+        help="non-linear AR(K): inputs are the K previous target values",
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog=PROG,
@@ -130,20 +169,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=EXAMPLES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--data", required=True, type=existing_file, help="CSV file with a header row"
-    )
-    p.add_argument("--target", help="response column (default: the last column)")
-    p.add_argument(
-        "--inputs", help="comma-separated input columns (default: all others)"
-    )
-    p.add_argument(
-        "--ar",
-        type=int_at_least(0),
-        default=0,
-        metavar="K",
-        help="non-linear AR(K): inputs are the K previous target values",
-    )
+    _add_data_flags(p)
     p.add_argument(
         "--hidden",
         type=_hidden,
@@ -185,9 +211,7 @@ def _parser() -> argparse.ArgumentParser:
         default=1000,
         help="draws kept per chain",
     )
-    p.add_argument(
-        "--chains", type=positive_int, default=4, help="number of chains"
-    )
+    p.add_argument("--chains", type=positive_int, default=4, help="number of chains")
     p.add_argument("--seed", type=seed, default=0, help="PRNG seed (integer)")
     p.add_argument(
         "--target-accept",
@@ -233,6 +257,42 @@ def _parser() -> argparse.ArgumentParser:
     )
     add_quiet(p)
     p.set_defaults(usage_error=p.error)  # errors found after parsing name `fit`
+    g = sub.add_parser(
+        "gp",
+        help="fit a Gaussian-process regression baseline to a CSV file",
+        description=GP_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_data_flags(g)
+    g.add_argument(
+        "--kernel",
+        type=_kernel,
+        default="matern52",
+        help="covariance function: se (squared exponential), matern32 or matern52",
+    )
+    g.add_argument(
+        "--method",
+        choices=("ml2", "nuts"),
+        default="ml2",
+        help="hyperparameters by type-II maximum likelihood or NUTS",
+    )
+    g.add_argument("--seed", type=seed, default=0, help="PRNG seed (integer)")
+    g.add_argument(
+        "--holdout",
+        type=_holdout,
+        default=0.0,
+        metavar="FRAC",
+        help="hold out this fraction (random rows; the last rows with --ar) and "
+        "report RMSE, predictive coverage and log predictive density on it",
+    )
+    g.add_argument(
+        "--prob",
+        type=fraction,
+        default=0.9,
+        help="probability of the predictive intervals",
+    )
+    add_quiet(g)
+    g.set_defaults(usage_error=g.error, format="npz", out=None)
     return parser
 
 
@@ -241,13 +301,14 @@ def main(argv: list[str]) -> int:
     error while running, 2 a bad flag)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    args.data, args.out = Path(args.data), Path(args.out)
+    args.data = Path(args.data)
+    args.out = None if args.out is None else Path(args.out)
     try:
         _check_flags(args)
     except ValueError as err:
         args.usage_error(str(err))
     try:
-        return _fit(args)
+        return _fit(args) if args.command == "fit" else _gp(args)
     except (ValueError, TypeError, OSError) as err:
         print(f"{PROG} {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 1
@@ -416,6 +477,63 @@ def _fit(args) -> int:
     band = _save_band(k_pred, result, args, names, target, held_out)
     trace = _save_trace(result, draws, x_ref, args, names, target)
     print(f"wrote {path}, {band} and {trace}")
+    return 0
+
+
+def _gp(args) -> int:
+    import jax
+
+    from . import diagnostics as diag
+    from .gp import (
+        fit_gp,
+        fit_gp_nuts,
+        gp_log_predictive_density,
+        kernel_from_name,
+        predict_gp,
+    )
+
+    kernel = kernel_from_name(args.kernel, "--kernel")
+    x, y, names, target = _load(args)
+    x_train, y_train, x_test, y_test = _split(args, x, y)
+    if y_train.shape[0] < 3:
+        raise ValueError(
+            f"--holdout: expected at least 3 training rows to remain, got "
+            f"{y_train.shape[0]} of {y.shape[0]} with --holdout {args.holdout}."
+        )
+    if not args.quiet:
+        print(
+            f"data: {args.data} n={y_train.shape[0]} inputs={names} target={target!r}"
+            + (f" held out={y_test.shape[0]}" if y_test is not None else ""),
+            flush=True,
+        )
+    key = jax.random.key(args.seed)
+    if args.method == "ml2":
+        result = fit_gp(key, x_train, y_train, kernel)
+    else:
+        result = fit_gp_nuts(key, x_train, y_train, kernel)
+    sc, params = result.scaler, result.params
+    amplitude = sc.y_scale * np.asarray(params.amplitude).mean()
+    noise = sc.y_scale * np.asarray(params.noise).mean()
+    length = np.asarray(params.length_scale).mean(0) * np.asarray(sc.x_scale)
+    print(
+        f"gp: kernel {args.kernel}, {args.method}; time {result.wall_s:.1f} s "
+        f"({result.compile_s:.1f} s compiling)"
+    )
+    what = "posterior means, " if args.method == "nuts" else ""
+    print(
+        f"hyperparameters ({what}original units): amplitude {amplitude:.4g}, "
+        f"length scale {np.array2string(np.atleast_1d(length), precision=4)}, "
+        f"noise sd {noise:.4g}"
+    )
+    if x_test is not None:
+        pred = predict_gp(result, x_test, prob=args.prob)
+        cov = diag.coverage(y_test, pred.lower, pred.upper)
+        rmse = float(np.sqrt(np.mean((pred.mean - y_test) ** 2)))
+        lpd = float(np.mean(gp_log_predictive_density(result, x_test, y_test)))
+        print(
+            f"held out: RMSE {rmse:.4g}, {args.prob:.0%} predictive coverage "
+            f"{cov:.3f}, mean log predictive density {lpd:.4g}"
+        )
     return 0
 
 

@@ -36,10 +36,10 @@ import numpy as np
 from jaxtyping import ArrayLike
 
 from .._typing import Key
-from . import adaptation, gibbs, moves
+from . import gibbs, moves
 from .dimension import HiddenUnits
-from .kernel import BlockedGibbs, GibbsKernelState
-from .models import Prior, augment
+from .kernel import BlockedGibbs
+from .models import Prior
 
 __all__ = [
     "CHUNK",
@@ -64,7 +64,7 @@ class GibbsConfig(NamedTuple):
     Attributes:
         hidden: ``m`` (the number of slots ``m_max`` when ``dimension`` is set).
         bias: sample an output bias. proposal: the moves
-            (:func:`jaxseq.bayes.moves.parse_moves`). target_accept: the random
+            (:class:`jaxseq.bayes.moves.Moves`). target_accept: the random
             walk's target acceptance during warm-up. dimension: sample ``m`` too
             (:class:`~jaxseq.bayes.dimension.HiddenUnits`, validated, with
             ``max == hidden``); ``None``: ``m`` fixed.
@@ -72,7 +72,7 @@ class GibbsConfig(NamedTuple):
 
     hidden: int
     bias: bool = True
-    proposal: str = moves.DEFAULT
+    proposal: moves.Moves | str = moves.DEFAULT
     target_accept: float = 0.3
     dimension: HiddenUnits | None = None
 
@@ -123,40 +123,6 @@ def _start(config: GibbsConfig, keys, x, y, prior: Prior, num_warmup):
     return state, jnp.full(keys.shape[:1], config.hidden, jnp.int32)
 
 
-def _sample_variable(kernel: BlockedGibbs, hidden: HiddenUnits, state, x, y):
-    """One sweep with variable ``m`` (:meth:`BlockedGibbs._sample_one` with the
-    number of units carried next to the kernel state)."""
-    state, m = state
-    dtype = state.z.prec.dtype
-    data = gibbs.Data(augment(jnp.asarray(x, dtype)), jnp.asarray(y, dtype))
-    key, k_step = jax.random.split(state.rng_key)
-    new, info = gibbs.step(
-        k_step,
-        gibbs.GibbsState(state.z, m),
-        data,
-        kernel._prior(x),
-        state.proposal,
-        bias=kernel.bias,
-        kind=kernel.proposal,
-        hidden=hidden,
-    )
-    proposal, adapt_state = adaptation.adapt(
-        state.proposal,
-        state.adapt_state,
-        new.position.gamma,
-        info.accept_rw,
-        info.accept_scale,
-        jnp.stack([info.accept_hmc, info.accept_group, info.accept_sigma_beta]),
-        state.i,
-        state.num_warmup,
-        target=kernel.target_accept,
-    )
-    state = GibbsKernelState(
-        state.i + 1, new.position, proposal, adapt_state, info, state.num_warmup, key
-    )
-    return state, new.m
-
-
 @functools.partial(jax.jit, static_argnames=("config",))
 def _advance(config: GibbsConfig, state, x, y, prior: Prior, records, thin):
     """``records * thin`` sweeps of every chain, every ``thin``-th recorded.
@@ -169,7 +135,7 @@ def _advance(config: GibbsConfig, state, x, y, prior: Prior, records, thin):
         sweep = lambda _, s: kernel._sample_one(s, x, y)
         kept = lambda s: (s.z, s.info)
     else:
-        sweep = lambda _, s: _sample_variable(kernel, config.dimension, s, x, y)
+        sweep = lambda _, s: kernel._sweep(s[0], x, y, s[1], config.dimension)
         kept = lambda s: (s[0].z, s[0].info, s[1])
 
     def one_chain(state):
@@ -331,13 +297,7 @@ def sample_sites(
     if progress:
         from . import _progress
 
-        chains = f"{num_chains} chain{'s' if num_chains > 1 else ''}"
-        bar = _progress.Progress(
-            num_warmup + num_samples,
-            f"sampling, {chains}",
-            warmup=num_warmup,
-            warmup_label=f"warm-up, {chains}",
-        )
+        bar = _progress.chains_bar(num_warmup, num_samples, num_chains)
         with bar:
             out = run(progress=bar)
             jax.block_until_ready(out)

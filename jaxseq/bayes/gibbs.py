@@ -3,7 +3,7 @@ r"""The seed's blocked Gibbs/Metropolis sampler as pure, blackjax-style function
 One sweep (:func:`step`) of the Müller–Ríos Insua sampler, with
 :math:`\nu = (\mu_\beta, \sigma_\beta, \mu_\gamma, S_\gamma, \sigma)`:
 
-1. for ``j = 1..m`` (a ``lax.fori_loop``): Metropolis on :math:`\gamma_j` targeting
+1. for ``j = 1..m``: Metropolis on :math:`\gamma_j` targeting
    :math:`p(\gamma_j \mid \gamma_{-j}, \nu, y)` with the output weights integrated
    out (:func:`~jaxseq.bayes.conditionals.marginal_loglik`);
 2. :math:`\beta \mid \gamma, \nu, y`, a multivariate normal (output bias included);
@@ -32,6 +32,9 @@ scales are tuned during warm-up by :func:`jaxseq.bayes.adaptation.adapt` and
 frozen afterwards. The sweep-level moves (Hamiltonian Monte Carlo on all units'
 weights at once, joint rescaling of all units with :math:`S_\gamma`, and
 :math:`\sigma_\beta` with :math:`\beta` integrated out) run between steps 1 and 2.
+All these Metropolis-Hastings moves run as one ``lax.scan`` with one marginal
+likelihood in its body (:func:`_metropolis`), and step 2 reuses the factors of
+the last accepted point.
 
 **Variable m** (``step(..., hidden=HiddenUnits(...))``, state ``GibbsState(position,
 m)``): the unit moves act on the first ``m`` slots, one birth/death attempt
@@ -162,110 +165,207 @@ def loglik(pos: NetParams, data: Data, bias: bool) -> Float[Array, ""]:
     return 0.5 * (n * jnp.log(pos.prec / (2 * jnp.pi)) - pos.prec * resid @ resid)
 
 
-def _update_gamma(
-    noise, pos, data, prior_mean, prior_var, proposal, bias, kinds, m=None
-):
-    """The unit loop; with a traced ``m`` only the first ``m`` units move."""
-    slots = pos.gamma.shape[0]
-    active = None if m is None else jnp.arange(slots) < m
-    z = cond.design(data.x1, pos.gamma, bias, active)
-    mll = cond.marginal_loglik(z, data.y, pos.prec, prior_mean, prior_var)
-    nan = jnp.full((slots, len(moves.MOVES)), jnp.nan, pos.gamma.dtype)
+class _Moving(NamedTuple):
+    """What the Metropolis-Hastings moves of a sweep change (``m``: ``[]`` int,
+    the number of slots when ``m`` is fixed)."""
 
-    def body(j, carry):
-        gamma, mll, accept = carry
-        unit = jax.tree.map(lambda a: a[j], noise)
-        gamma, mll, acc = moves.move_unit(
-            unit,
-            j,
-            gamma,
-            mll,
-            pos,
-            data,
-            prior_mean,
-            prior_var,
-            proposal,
-            bias=bias,
-            kinds=kinds,
-            active=active,
-        )
-        return gamma, mll, accept.at[j].set(acc)
-
-    upper = slots if m is None else m
-    return jax.lax.fori_loop(0, upper, body, (pos.gamma, mll, nan))
+    gamma: Array
+    prec_gamma: Array
+    prec_beta: Array
+    m: Array
 
 
-def _sweep_moves(
-    noise, log_u, gamma, mll, pos, data, prior, bias, kinds, proposal, active=None
-):
-    """The sweep-level moves of :mod:`jaxseq.bayes.blocks` (those in ``kinds``).
+def _hmc_gradient(gamma, moving, pos, data, prior, bias, active):
+    """Gradient ``[m, d]`` of the ``"hmc"`` move's surrogate log target (the
+    Gram-matrix marginal likelihood plus the units' normal prior) in closed form
+    (:func:`~jaxseq.bayes.conditionals.marginal_loglik_gram_grad` and the chain
+    rule through the logistic units); inactive units get none."""
+    prior_mean, prior_var = beta_prior(
+        pos._replace(prec_beta=moving.prec_beta), prior, bias
+    )
+    s = jax.nn.sigmoid(data.x1 @ gamma.T)
+    z = cond.design(data.x1, gamma, bias, active)
+    grad_z = cond.marginal_loglik_gram_grad(z, data.y, pos.prec, prior_mean, prior_var)
+    grad_units = grad_z[:, 1:] if bias else grad_z
+    grad = (grad_units * s * (1.0 - s)).T @ data.x1
+    grad = grad - (gamma - pos.mu_gamma) @ moving.prec_gamma
+    return grad if active is None else jnp.where(active[:, None], grad, 0.0)
 
-    Returns ``(gamma, prec_gamma, prec_beta, accept [3])``; ``mll`` is the marginal
-    log-likelihood at the incoming ``gamma``. The ``"hmc"`` leapfrog uses the
-    cheaper Gram-matrix marginal likelihood for its gradient only
-    (:func:`jaxseq.bayes.blocks.hmc_move` explains why that stays exact).
 
-    With ``active`` (variable ``m``) the inactive units are masked out of the
-    design and of the HMC target's prior, so they have no gradient: they drift
-    with their momentum, whose kinetic energy cancels in the acceptance ratio,
-    and they are not part of the state (the sweep zeroes them). The ``"group"``
-    ratio holds for the active units alone (its Jacobian and the units' normal
-    densities cancel unit by unit).
+def _dimension_candidate(noise, moving, mu_gamma, hidden):
+    """The birth/death candidate (:func:`jaxseq.bayes.dimension.propose`) and the
+    part of its log ratio other than the marginal likelihoods'."""
+    dtype = moving.gamma.dtype
+    log_prior = jnp.asarray(dim.log_prior_m(hidden), dtype)
+    birth_prob = jnp.asarray(dim.birth_probabilities(hidden), dtype)
+    cand, cand_m, _ = dim.propose(
+        noise, moving.gamma, moving.m, mu_gamma, moving.prec_gamma, birth_prob
+    )
+    zero = jnp.zeros((), dtype)
+    correction = dim.log_accept_ratio(
+        moving.m, cand_m, zero, zero, log_prior, birth_prob
+    )
+    return moving._replace(gamma=cand, m=cand_m), correction
+
+
+def _metropolis(
+    noise, moving, pos, data, prior, proposal, bias, kinds, hidden
+) -> tuple[_Moving, tuple[Array, Array, Array], Array]:
+    r"""Every Metropolis-Hastings move of a sweep, :math:`\beta` integrated out, as
+    *one* ``lax.scan`` over a static schedule of moves whose body evaluates one
+    marginal likelihood (``lax.switch`` picks the candidate), so the compiled
+    sweep holds one copy of that linear algebra however many moves there are.
+
+    The schedule: a first step that evaluates the marginal likelihood at the
+    incoming point (always accepted), the unit moves of :mod:`jaxseq.bayes.moves`
+    for units ``0..m-1`` (each unit's moves in :data:`~jaxseq.bayes.moves.MOVES`
+    order; with variable ``m`` the inactive slots' moves are rejected), then
+    ``"hmc"``, ``"group"`` and ``"sigma_beta"`` (:mod:`jaxseq.bayes.blocks`) and,
+    with variable ``m``, one birth/death attempt (:mod:`jaxseq.bayes.dimension`).
+    Every candidate's log ratio is ``mll(candidate) - mll + correction``; each
+    move is an exact Metropolis-Hastings kernel for
+    :math:`p(\gamma, S_\gamma^{-1}, \sigma_\beta^{-2}, m \mid \text{rest}, y)`
+    or a conditional of it, so their composition is too.
+
+    Args:
+        noise: ``(units, momentum, eps_sweep, dim_noise, log_u)``: the units'
+            :class:`~jaxseq.bayes.moves.UnitNoise` (``[m, ...]``), the HMC
+            momentum ``[m, d]``, the two sweep-level normals ``[2]``, the
+            birth/death :class:`~jaxseq.bayes.dimension.DimensionNoise` (or
+            ``None``) and one log uniform per scheduled move.
+
+    Returns:
+        ``(moving, (mll, beta_hat, L_M), accept)``: the final point, the
+        marginal likelihood and posterior of :math:`\beta` there
+        (:func:`~jaxseq.bayes.conditionals.marginal_posterior`), and the
+        acceptance probabilities ``[m * 4 + 4]`` (units' moves by
+        ``[unit, move]``, then hmc, group, sigma_beta, birth/death; NaN when not
+        used).
     """
-    momentum, eps = noise
+    units, momentum, eps_sweep, dim_noise, log_u = noise
+    slots, d = moving.gamma.shape
+    dtype = moving.gamma.dtype
+    variable = hidden is not None
     tau = jnp.exp(proposal.log_tau_sweep)
-    prec_gamma, prec_beta = pos.prec_gamma, pos.prec_beta
-    accept = [jnp.array(jnp.nan, gamma.dtype)] * 3
+    n_moves = len(moves.MOVES)
+    sweep_slot = slots * n_moves  # accept index of "hmc"; then group, sigma_beta, dim
 
-    def mll_at(gamma, prec_beta, marginal=cond.marginal_loglik):
+    def active_of(m):
+        return jnp.arange(slots) < m if variable else None
+
+    def evaluate(moving):
         prior_mean, prior_var = beta_prior(
-            pos._replace(prec_beta=prec_beta), prior, bias
+            pos._replace(prec_beta=moving.prec_beta), prior, bias
         )
-        z = cond.design(data.x1, gamma, bias, active)
-        return marginal(z, data.y, pos.prec, prior_mean, prior_var)
+        z = cond.design(data.x1, moving.gamma, bias, active_of(moving.m))
+        return cond.marginal_posterior(z, data.y, pos.prec, prior_mean, prior_var)
 
-    if "hmc" in kinds:
-        unit_prior = jax.vmap(cond.gamma_log_prior, (0, None, None))
-        if active is None:
-            log_prior = unit_prior
-        else:
-            log_prior = lambda *a: jnp.where(active, unit_prior(*a), 0.0)
+    def refresh(moving, j):
+        return moving, jnp.asarray(jnp.inf, dtype)
 
-        def log_target(g, marginal=cond.marginal_loglik):
-            lp = log_prior(g, pos.mu_gamma, prec_gamma).sum()
-            value = mll_at(g, prec_beta, marginal)
-            return value + lp, value
+    def unit_move(kind):
+        index = moves.MOVES.index(kind)
 
-        surrogate = lambda g: log_target(g, cond.marginal_loglik_gram)[0]
-        current = log_prior(gamma, pos.mu_gamma, prec_gamma).sum() + mll, mll
-        gamma, accept[0], mll = blocks.hmc_move(
-            momentum,
-            log_u[0],
-            gamma,
-            log_target,
-            proposal.chol,
-            tau[0],
-            HMC_STEPS,
-            surrogate,
-            current=current,
-            has_aux=True,
+        def branch(moving, j):
+            unit_pos = pos._replace(prec_gamma=moving.prec_gamma)
+            unit = jax.tree.map(lambda a: a[j], units)
+            gamma = moving.gamma
+            cand, log_jac = moves._candidate(index, j, gamma, unit, unit_pos, proposal)
+            zero = jnp.zeros((), dtype)
+            correction = moves._log_ratio(
+                index, cand, gamma[j], zero, zero, unit_pos, log_jac
+            )
+            if variable:  # an inactive slot does not move
+                correction = jnp.where(j < moving.m, correction, -jnp.inf)
+            return moving._replace(gamma=gamma.at[j].set(cand)), correction
+
+        return branch
+
+    def hmc(moving, j):
+        active = active_of(moving.m)
+        grad = lambda g: _hmc_gradient(g, moving, pos, data, prior, bias, active)
+        gamma1, p1 = blocks.leapfrog(
+            momentum, moving.gamma, grad, proposal.chol, tau[0], HMC_STEPS
         )
-    if "group" in kinds:
-        gamma, prec_gamma, mll, accept[1] = blocks.group_scale_move(
-            tau[1] * eps[0],
-            log_u[1],
-            gamma,
-            prec_gamma,
+
+        def log_prior(g):
+            lp = jax.vmap(cond.gamma_log_prior, (0, None, None))(
+                g, pos.mu_gamma, moving.prec_gamma
+            )
+            return jnp.sum(lp if active is None else jnp.where(active, lp, 0.0))
+
+        kinetic = 0.5 * (jnp.sum(momentum**2) - jnp.sum(p1**2))
+        correction = log_prior(gamma1) - log_prior(moving.gamma) + kinetic
+        return moving._replace(gamma=gamma1), correction
+
+    def group(moving, j):
+        cand, cand_prec, correction = blocks.group_scale_candidate(
+            tau[1] * eps_sweep[0],
+            moving.gamma,
+            moving.prec_gamma,
             pos.mu_gamma,
-            mll,
-            lambda g: mll_at(g, prec_beta),
             prior,
         )
-    if "sigma_beta" in kinds:
-        prec_beta, accept[2] = blocks.sigma_beta_move(
-            tau[2] * eps[1], log_u[2], prec_beta, mll, lambda p: mll_at(gamma, p), prior
+        return moving._replace(gamma=cand, prec_gamma=cand_prec), correction
+
+    def sigma_beta(moving, j):
+        cand, correction = blocks.sigma_beta_candidate(
+            tau[2] * eps_sweep[1], moving.prec_beta, prior
         )
-    return gamma, prec_gamma, prec_beta, jnp.stack(accept)
+        return moving._replace(prec_beta=cand), correction
+
+    def dimension(moving, j):
+        return _dimension_candidate(dim_noise, moving, pos.mu_gamma, hidden)
+
+    # The static schedule: (branch, unit, accept index) per step.
+    branches, schedule = [refresh], [(0, 0, sweep_slot + 4)]
+    for kind in kinds.unit:
+        branches.append(unit_move(kind))
+    for j in range(slots):
+        for b, kind in enumerate(kinds.unit):
+            schedule.append((1 + b, j, j * n_moves + moves.MOVES.index(kind)))
+    for name, branch in (("hmc", hmc), ("group", group), ("sigma_beta", sigma_beta)):
+        if name in kinds:
+            branches.append(branch)
+            schedule.append(
+                (len(branches) - 1, 0, sweep_slot + moves.SWEEP_MOVES.index(name))
+            )
+    if variable and slots > 1:  # with m_max = 1, m = 1 is the only value
+        branches.append(dimension)
+        schedule.append((len(branches) - 1, 0, sweep_slot + 3))
+    which, unit_index, slot = (
+        jnp.asarray(c, jnp.int32) for c in zip(*schedule, strict=True)
+    )
+
+    def body(carry, xs):
+        moving, (mll, mean, chol), accept = carry
+        which, j, slot, log_u = xs
+        cand, correction = jax.lax.switch(which, branches, moving, j)
+        cand_mll, cand_mean, cand_chol = evaluate(cand)
+        log_r = cand_mll - mll + correction
+        log_r = jnp.where(which == 0, jnp.inf, log_r)  # the first step evaluates
+        # NaN (e.g. a numerically singular candidate) is rejected.
+        log_r = jnp.where(jnp.isnan(log_r), -jnp.inf, log_r)
+        ok = log_u < log_r
+        pick = lambda a, b: jnp.where(ok, a, b)
+        moving = jax.tree.map(pick, cand, moving)
+        post = jax.tree.map(pick, (cand_mll, cand_mean, cand_chol), (mll, mean, chol))
+        prob = jnp.where(
+            jnp.isneginf(correction), jnp.nan, jnp.exp(jnp.minimum(log_r, 0.0))
+        )
+        return (moving, post, accept.at[slot].set(prob)), None
+
+    k = slots + int(bias)
+    post = (
+        jnp.zeros((), dtype),
+        jnp.zeros((k,), dtype),
+        jnp.eye(k, dtype=dtype),
+    )
+    accept = jnp.full((sweep_slot + 5,), jnp.nan, dtype)
+    carry = (moving, post, accept)
+    xs = (which, unit_index, slot, log_u[: len(schedule)])
+    (moving, post, accept), _ = jax.lax.scan(body, carry, xs)
+    return moving, post, accept[:-1]
 
 
 def step(
@@ -276,16 +376,20 @@ def step(
     proposal: Proposal,
     *,
     bias: bool = True,
-    kind: str = moves.DEFAULT,
+    kind: str | moves.Moves = moves.DEFAULT,
     hidden: dim.HiddenUnits | None = None,
 ) -> tuple[GibbsState, GibbsInfo]:
-    """One full sweep (module docstring): gamma loop, then beta, then nu.
+    """One full sweep (module docstring): gamma moves, then beta, then nu.
 
     All random variates of the sweep are drawn up front in three vectorised calls
     (normals, uniforms, Gammas). This is exact: the Gamma *shapes* of the
     conjugate draws are fixed (only their rates depend on the other blocks, and
     ``Gamma(a, rate) = Gamma(a, 1) / rate``), and it keeps the compiled sweep
-    small (each PRNG call inlines a threefry hash) and fast.
+    small (each PRNG call inlines a threefry hash) and fast. The Metropolis-Hastings
+    moves run as one scan with one marginal likelihood in its body
+    (:func:`_metropolis`), and :math:`\\beta` is drawn from the posterior that
+    the last accepted move factorised, so the compiled sweep holds a single copy
+    of that linear algebra.
 
     Args:
         key: PRNG key.
@@ -294,10 +398,10 @@ def step(
         prior: hyperparameters (:class:`~jaxseq.bayes.Prior`).
         proposal: move scales and shapes (:class:`~jaxseq.bayes.adaptation.Proposal`).
         bias: whether the output bias ``b0`` is sampled (else it stays 0).
-        kind: the moves joined by ``"+"``: per unit ``"rw"``, ``"scale"``,
-            ``"flip"``, ``"prior"``; per sweep ``"hmc"``, ``"group"``,
-            ``"sigma_beta"``
-            (:func:`jaxseq.bayes.moves.parse_moves`).
+        kind: the moves, a :class:`~jaxseq.bayes.moves.Moves` or its string form
+            joined by ``"+"``: per unit ``"rw"``, ``"scale"``, ``"flip"``,
+            ``"prior"``; per sweep ``"hmc"``, ``"group"``, ``"sigma_beta"``
+            (:meth:`jaxseq.bayes.moves.Moves.parse`; parse it once outside a loop).
         hidden: sample the number of units too
             (:class:`~jaxseq.bayes.dimension.HiddenUnits`, validated; its ``max``
             equals the position's number of slots): the unit moves act on the
@@ -308,7 +412,7 @@ def step(
     Returns:
         ``(new_state, info)``.
     """
-    kinds = moves.parse_moves(kind)
+    kinds = moves.as_moves(kind, "kind")
     pos = state.position
     dtype = pos.gamma.dtype
     m, d = pos.gamma.shape
@@ -328,82 +432,56 @@ def step(
     # Normals for beta [k], mu_beta [1], mu_gamma [d], the Bartlett factor [d, d],
     # the two sweep-level moves [2], the HMC momentum [m, d], the units' moves
     # [m, 2d + 1] and a newborn unit [d] (variable m); uniforms for the
-    # sweep-level moves' decisions [3], the units' [m, 4] and the birth/death
-    # attempt [3] (variable m).
+    # birth/death proposal [2] and one decision per scheduled move (at most
+    # 1 + 4m + 4).
     n_sweep = k + 1 + d + d * d + 2 + m * d
     n_units = m * (2 * d + 1)
     eps = jax.random.normal(k_norm, (n_sweep + n_units + d * variable,), dtype)
-    if variable:  # (the fixed-m program stays as it was)
-        eps_dim, eps = eps[n_sweep + n_units :], eps[: n_sweep + n_units]
-    eps, eps_units = eps[:n_sweep], eps[n_sweep:].reshape(m, 2 * d + 1)
+    eps_dim = eps[n_sweep + n_units :]
+    eps, eps_units = eps[:n_sweep], eps[n_sweep : n_sweep + n_units]
+    eps_units = eps_units.reshape(m, 2 * d + 1)
     eps_beta, eps_mu_b = eps[:k], eps[k]
     eps_mu_g = eps[k + 1 : k + 1 + d]
     eps_w = eps[k + 1 + d : k + 1 + d + d * d].reshape(d, d)
     eps_sweep, momentum = eps[-2 - m * d : -m * d], eps[-m * d :].reshape(m, d)
-    n_unit_u = m * len(moves.MOVES)
-    u = jax.random.uniform(k_u, (3 + n_unit_u + 3 * variable,), dtype)
-    if variable:
-        u_dim, u = u[3 + n_unit_u :], u[: 3 + n_unit_u]
-    log_u = jnp.log(u)
-    log_u, log_u_units = log_u[:3], log_u[3:].reshape(m, len(moves.MOVES))
+    n_steps = 1 + m * len(kinds.unit) + len(kinds.sweep) + int(variable)
+    u = jax.random.uniform(k_u, (2 + n_steps,), dtype)
     units = moves.UnitNoise(
-        eps_units[:, :d], eps_units[:, d : 2 * d], eps_units[:, 2 * d], log_u_units
+        eps_units[:, :d],
+        eps_units[:, d : 2 * d],
+        eps_units[:, 2 * d],
+        jnp.zeros((m, len(moves.MOVES)), dtype),  # (decisions: one per step below)
     )
-
-    def conjugate_variates(count):
-        """Gamma(shape, 1) variates of the conjugate draws of prec_beta, prec and
-        the Bartlett factor of prec_gamma, for ``count`` active units."""
-        shapes = jnp.concatenate(
-            [
-                jnp.array([(prior.c_b + count) / 2, (prior.s + n) / 2], dtype),
-                (prior.c_gamma + count - jnp.arange(d, dtype=dtype)) / 2,
-            ]
-        )
-        return cond.gamma_variates(k_gamma, shapes)
-
-    if not variable:
-        std_gamma = conjugate_variates(m)
-
-    active = jnp.arange(m) < state.m if variable else None
-    prior_mean, prior_var = beta_prior(pos, prior, bias)
-    gamma, mll, accept = _update_gamma(
-        units, pos, data, prior_mean, prior_var, proposal, bias, kinds, state.m
+    dim_noise = dim.DimensionNoise(eps_dim, u[:3]) if variable else None
+    moving = _Moving(
+        pos.gamma,
+        pos.prec_gamma,
+        pos.prec_beta,
+        state.m if variable else jnp.asarray(m, jnp.int32),
     )
-    gamma, prec_gamma, prec_beta, acc_sweep = _sweep_moves(
-        (momentum, eps_sweep),
-        log_u,
-        gamma,
-        mll,
-        pos,
-        data,
-        prior,
-        bias,
-        kinds,
-        proposal,
-        active,
+    noise = (units, momentum, eps_sweep, dim_noise, jnp.log(u[2:]))
+    moving, (_, mean, chol_m), accept = _metropolis(
+        noise, moving, pos, data, prior, proposal, bias, kinds, hidden
     )
-    prior_mean, prior_var = beta_prior(pos._replace(prec_beta=prec_beta), prior, bias)
-    units_m, acc_dim = state.m, None
+    gamma, prec_gamma, prec_beta = moving.gamma, moving.prec_gamma, moving.prec_beta
+    units_m, active, count = None, None, m
     if variable:
-        noise = dim.DimensionNoise(eps_dim, u_dim)
-        gamma, units_m, acc_dim = _birth_death(
-            noise,
-            gamma,
-            state.m,
-            pos,
-            prec_gamma,
-            data,
-            prior_mean,
-            prior_var,
-            bias,
-            hidden,
-        )
+        units_m = moving.m
         active = jnp.arange(m) < units_m
         gamma = jnp.where(active[:, None], gamma, 0.0)
-        # The conjugate draws below count the units after the move.
-        std_gamma = conjugate_variates(units_m.astype(dtype))
+        count = units_m.astype(dtype)  # the conjugate draws count the active units
+    # Gamma(shape, 1) variates of the conjugate draws of prec_beta, prec and the
+    # Bartlett factor of prec_gamma.
+    shapes = jnp.concatenate(
+        [
+            jnp.array([(prior.c_b + count) / 2, (prior.s + n) / 2], dtype),
+            (prior.c_gamma + count - jnp.arange(d, dtype=dtype)) / 2,
+        ]
+    )
+    std_gamma = cond.gamma_variates(k_gamma, shapes)
+    _, prior_var = beta_prior(pos._replace(prec_beta=prec_beta), prior, bias)
     z = cond.design(data.x1, gamma, bias, active)
-    coef = cond.beta_from_noise(eps_beta, z, data.y, pos.prec, prior_mean, prior_var)
+    coef = cond.beta_from_posterior(eps_beta, mean, chol_m, prior_var)
     b0, beta = (coef[0], coef[1:]) if bias else (pos.b0, coef)
     if variable:
         beta = jnp.where(active, beta, 0.0)
@@ -422,7 +500,11 @@ def step(
     _, rate = cond.prec_params(data.y - z @ coef, prior.s, prior.S)
     prec = std_gamma[1] / rate
     new = NetParams(beta, b0, gamma, mu_beta, prec_beta, mu_gamma, prec_gamma, prec)
-    info = GibbsInfo(*accept.T, *acc_sweep, loglik(new, data, bias), acc_dim)
+    n_moves = len(moves.MOVES)
+    acc_units = accept[: m * n_moves].reshape(m, n_moves)
+    acc_sweep = accept[m * n_moves : m * n_moves + 3]
+    acc_dim = accept[-1] if variable else None
+    info = GibbsInfo(*acc_units.T, *acc_sweep, loglik(new, data, bias), acc_dim)
     return GibbsState(new, units_m), info
 
 
@@ -430,27 +512,25 @@ def _birth_death(
     noise, gamma, m, pos, prec_gamma, data, prior_mean, prior_var, bias, hidden
 ):
     """One birth/death attempt (:mod:`jaxseq.bayes.dimension`), beta integrated
-    out; returns ``(gamma, m, acceptance probability)``."""
+    out, decided by ``noise.u[2]``; returns ``(gamma, m, acceptance
+    probability)``. (The sweep runs the same candidate inside
+    :func:`_metropolis`.)"""
     slots = gamma.shape[0]
     if slots == 1:  # m = 1 is the only value
         return gamma, m, jnp.array(jnp.nan, gamma.dtype)
-    dtype = gamma.dtype
-    log_prior = jnp.asarray(dim.log_prior_m(hidden), dtype)
-    birth_prob = jnp.asarray(dim.birth_probabilities(hidden), dtype)
 
     def marginal(g, units):
         z = cond.design(data.x1, g, bias, jnp.arange(slots) < units)
         return cond.marginal_loglik(z, data.y, pos.prec, prior_mean, prior_var)
 
-    cand, cand_m, _ = dim.propose(noise, gamma, m, pos.mu_gamma, prec_gamma, birth_prob)
-    log_r = dim.log_accept_ratio(
-        m, cand_m, marginal(cand, cand_m), marginal(gamma, m), log_prior, birth_prob
-    )
+    moving = _Moving(gamma, prec_gamma, pos.prec_beta, m)
+    cand, correction = _dimension_candidate(noise, moving, pos.mu_gamma, hidden)
+    log_r = marginal(cand.gamma, cand.m) - marginal(gamma, m) + correction
     log_r = jnp.where(jnp.isnan(log_r), -jnp.inf, log_r)
     ok = jnp.log(noise.u[2]) < log_r
     return (
-        jnp.where(ok, cand, gamma),
-        jnp.where(ok, cand_m, m),
+        jnp.where(ok, cand.gamma, gamma),
+        jnp.where(ok, cand.m, m),
         jnp.exp(jnp.minimum(log_r, 0.0)),
     )
 

@@ -61,6 +61,7 @@ __all__ = [
     "gp_posterior",
     "kernel_from_name",
     "log_marginal_likelihood",
+    "matern32",
     "matern52",
     "predict_gp",
     "squared_exponential",
@@ -85,6 +86,17 @@ def squared_exponential(
     return jnp.exp(-0.5 * _sq_dist(x1, x2, length_scale))
 
 
+def matern32(
+    x1: Float[Array, "n1 p"], x2: Float[Array, "n2 p"], length_scale: Array
+) -> Float[Array, "n1 n2"]:
+    r"""Matérn-3/2: :math:`k = (1 + \sqrt3 r)\exp(-\sqrt3 r)`."""
+    r2 = _sq_dist(x1, x2, length_scale)
+    positive = r2 > 0
+    r = jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
+    s3r = math.sqrt(3.0) * r
+    return (1.0 + s3r) * jnp.exp(-s3r)
+
+
 def matern52(
     x1: Float[Array, "n1 p"], x2: Float[Array, "n2 p"], length_scale: Array
 ) -> Float[Array, "n1 n2"]:
@@ -98,19 +110,23 @@ def matern52(
 
 KERNELS: dict[str, Kernel] = {
     "se": squared_exponential,
+    "matern32": matern32,
     "matern52": matern52,
 }
 """Names for the command line and the benchmark (the library takes functions)."""
 
 
-def kernel_from_name(name: str) -> Kernel:
+def kernel_from_name(name: str, argument: str = "kernel") -> Kernel:
     """The kernel called ``name`` in :data:`KERNELS`, for a command line's edge.
 
     Raises:
-        ValueError: naming ``kernel`` and the known names, for an unknown name.
+        ValueError: naming ``argument`` (e.g. a flag) and the known names, for an
+            unknown name.
     """
     if not isinstance(name, str) or name not in KERNELS:
-        raise ValueError(f"kernel: expected one of {sorted(KERNELS)}, got {name!r}.")
+        raise ValueError(
+            f"{argument}: expected one of {sorted(KERNELS)}, got {name!r}."
+        )
     return KERNELS[name]
 
 

@@ -251,15 +251,11 @@ def _run_mcmc(
         mcmc = MCMC(kernel, **settings)
         mcmc.run(key, *args, **run_kwargs)
         return mcmc
-    chains = f"{num_chains} chain{'s' if num_chains > 1 else ''}"
-    total, warmup = num_warmup + num_samples, num_warmup
-    if method == "sequential":  # one chain after another
-        total, warmup, chains = total * num_chains, 0, chains + " in turn"
-    bar = _progress.Progress(
-        total,
-        f"sampling, {chains}",
-        warmup=warmup,
-        warmup_label=f"warm-up, {chains}",
+    bar = _progress.chains_bar(
+        num_warmup,
+        num_samples,
+        num_chains,
+        sequential=method == "sequential",
         calls_per_step=num_chains if method == "parallel" else 1,
     )
     with bar:
@@ -343,7 +339,7 @@ def run_gibbs(
     thinning: int = 1,
     prior: Prior | None = None,
     bias: bool = True,
-    proposal: str = moves.DEFAULT,
+    proposal: str | moves.Moves = moves.DEFAULT,
     target_accept: float = 0.3,
     chain_method: str | None = None,
     progress: bool | None = None,
@@ -386,7 +382,7 @@ def fit(
     num_chains: int = 4,
     thinning: int = 1,
     chain_method: str | None = None,
-    proposal: str = moves.DEFAULT,
+    proposal: str | moves.Moves = moves.DEFAULT,
     nuts: NutsOptions | None = None,
     progress: bool | None = None,
 ) -> Fit:
@@ -455,7 +451,7 @@ def fit(
     num_warmup, num_samples, num_chains, thinning = check_mcmc(
         num_warmup, num_samples, num_chains, thinning, chain_method
     )
-    moves.parse_moves(proposal)  # raises ValueError naming `proposal`
+    proposal = moves.as_moves(proposal)  # parsed once; errors name `proposal`
     nuts = check_nuts_options(nuts)
     progress = _progress.enabled(progress)  # TypeError for anything but a bool/None
     prior = default_prior(xa.shape[1]) if prior is None else prior

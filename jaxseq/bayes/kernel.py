@@ -60,8 +60,9 @@ class BlockedGibbs(MCMCKernel):
         hidden: ``m``, the number of hidden units.
         prior: hyperparameters; :func:`~jaxseq.bayes.default_prior` when ``None``.
         bias: sample an output bias ``b0``.
-        proposal: the Metropolis moves for each unit's weights, joined by ``"+"``
-            from ``"rw"``, ``"scale"``, ``"flip"``, ``"prior"`` (per unit,
+        proposal: the Metropolis moves (a :class:`~jaxseq.bayes.moves.Moves`, or
+            its string form, parsed once here), joined by ``"+"`` from ``"rw"``,
+            ``"scale"``, ``"flip"``, ``"prior"`` (per unit,
             :mod:`jaxseq.bayes.moves`) and ``"hmc"``, ``"group"``,
             ``"sigma_beta"`` (per sweep, :mod:`jaxseq.bayes.blocks`); default
             ``"rw+scale+flip+hmc+group+sigma_beta"``.
@@ -87,11 +88,11 @@ class BlockedGibbs(MCMCKernel):
         *,
         prior: Prior | None = None,
         bias: bool = True,
-        proposal: str = moves.DEFAULT,
+        proposal: str | moves.Moves = moves.DEFAULT,
         target_accept: float = 0.3,
     ) -> None:
         hidden = check_hidden(hidden)
-        moves.parse_moves(proposal)  # raises ValueError naming `proposal`
+        proposal = moves.as_moves(proposal)  # raises ValueError naming `proposal`
         if not 0.0 < target_accept < 1.0:
             raise ValueError(
                 f"target_accept: expected a value in (0, 1), got {target_accept}."
@@ -161,17 +162,24 @@ class BlockedGibbs(MCMCKernel):
         return jax.vmap(lambda s: self._sample_one(s, x, y))(state)
 
     def _sample_one(self, state: GibbsKernelState, x, y) -> GibbsKernelState:
+        return self._sweep(state, x, y)[0]
+
+    def _sweep(self, state: GibbsKernelState, x, y, m=None, hidden=None):
+        """One sweep and the adaptation after it; with variable ``m``
+        (``hidden``, :mod:`jaxseq.bayes.dimension`) ``m`` is carried beside the
+        state. Returns ``(state, m)``."""
         dtype = state.z.prec.dtype
         data = gibbs.Data(augment(jnp.asarray(x, dtype)), jnp.asarray(y, dtype))
         key, k_step = jax.random.split(state.rng_key)
         new, info = gibbs.step(
             k_step,
-            gibbs.GibbsState(state.z),
+            gibbs.GibbsState(state.z, m),
             data,
             self._prior(x),
             state.proposal,
             bias=self.bias,
             kind=self.proposal,
+            hidden=hidden,
         )
         proposal, adapt_state = adaptation.adapt(
             state.proposal,
@@ -184,7 +192,7 @@ class BlockedGibbs(MCMCKernel):
             state.num_warmup,
             target=self.target_accept,
         )
-        return GibbsKernelState(
+        state = GibbsKernelState(
             state.i + 1,
             new.position,
             proposal,
@@ -193,6 +201,7 @@ class BlockedGibbs(MCMCKernel):
             state.num_warmup,
             key,
         )
+        return state, new.m
 
     def postprocess_fn(self, model_args, model_kwargs):
         """``NetParams -> dict`` of the model's sample sites (``b0`` only with bias)."""

@@ -39,6 +39,7 @@ a sweep can draw them all at once; :func:`update_unit` draws them from a key.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, NamedTuple
 
 import jax
@@ -52,6 +53,8 @@ from .adaptation import Proposal
 
 __all__ = [
     "MOVES",
+    "Moves",
+    "as_moves",
     "UnitNoise",
     "log_accept_ratio",
     "move_unit",
@@ -71,19 +74,78 @@ SWEEP_MOVES = ("hmc", "group", "sigma_beta")
 DEFAULT = "rw+scale+flip+hmc+group+sigma_beta"
 
 
-def parse_moves(kind: str) -> tuple[str, ...]:
+@dataclasses.dataclass(frozen=True)
+class Moves:
+    """The moves of a sweep, validated once (hashable: a static configuration).
+
+    Attributes:
+        unit: the per-unit moves, a subset of :data:`MOVES` in that order (at
+            least one).
+        sweep: the sweep-level moves, a subset of :data:`SWEEP_MOVES` in that
+            order.
+
+    ``str(moves)`` is the ``"+"``-joined form; ``"hmc" in moves`` tests a move.
+    Build one with :meth:`parse` (or :func:`as_moves`) from that string form.
+    """
+
+    unit: tuple[str, ...]
+    sweep: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unit, sweep = tuple(self.unit), tuple(self.sweep)
+        misplaced = [m for m in unit if m not in MOVES] + [
+            m for m in sweep if m not in SWEEP_MOVES
+        ]
+        if misplaced:
+            raise ValueError(
+                f"Moves: expected unit moves from {MOVES} and sweep moves from "
+                f"{SWEEP_MOVES}, got unit={unit!r}, sweep={sweep!r}."
+            )
+        parts = parse_moves("+".join(unit + sweep))  # raises naming `proposal`
+        object.__setattr__(self, "unit", tuple(m for m in parts if m in MOVES))
+        object.__setattr__(self, "sweep", tuple(m for m in parts if m in SWEEP_MOVES))
+
+    @classmethod
+    def parse(cls, kind: str, name: str = "proposal") -> Moves:
+        """``"scale+rw+hmc"`` -> ``Moves(("rw", "scale"), ("hmc",))``; errors name
+        ``name``."""
+        parts = parse_moves(kind, name)
+        return cls(
+            tuple(p for p in parts if p in MOVES),
+            tuple(p for p in parts if p in SWEEP_MOVES),
+        )
+
+    def __str__(self) -> str:
+        return "+".join(self.unit + self.sweep)
+
+    def __iter__(self):
+        return iter(self.unit + self.sweep)
+
+    def __contains__(self, move: object) -> bool:
+        return move in self.unit or move in self.sweep
+
+
+def as_moves(kind: str | Moves, name: str = "proposal") -> Moves:
+    """A :class:`Moves` as is, or the string form parsed (:meth:`Moves.parse`)."""
+    return kind if isinstance(kind, Moves) else Moves.parse(kind, name)
+
+
+def parse_moves(kind: str | Moves, name: str = "proposal") -> tuple[str, ...]:
     """``"scale+rw"`` -> ``("rw", "scale")``: validated, in the order applied
-    (:data:`MOVES`, then :data:`SWEEP_MOVES`).
+    (:data:`MOVES`, then :data:`SWEEP_MOVES`); a :class:`Moves` is accepted too.
 
     Raises:
-        ValueError: empty, unknown or repeated moves, or no per-unit move.
+        ValueError: empty, unknown or repeated moves, or no per-unit move (the
+            message names ``name``).
     """
+    if isinstance(kind, Moves):
+        return tuple(kind)
     known = MOVES + SWEEP_MOVES
     parts = kind.split("+") if isinstance(kind, str) else []
     valid = parts and all(p in known for p in parts) and len(set(parts)) == len(parts)
     if not valid or not any(p in MOVES for p in parts):
         raise ValueError(
-            f"proposal: expected moves joined by '+', at least one of {MOVES} and "
+            f"{name}: expected moves joined by '+', at least one of {MOVES} and "
             f"optionally {SWEEP_MOVES}, e.g. {DEFAULT!r}; got {kind!r}."
         )
     return tuple(m for m in known if m in parts)
@@ -189,6 +251,8 @@ def _candidate(index, j, gamma, noise, pos, proposal):
             jnp.zeros((), gamma.dtype),
         ),
     ]
+    if isinstance(index, int):  # a static move: only its branch is compiled
+        return branches[index]()
     return jax.lax.switch(index, branches)
 
 
@@ -204,7 +268,7 @@ def move_unit(
     proposal: Proposal,
     *,
     bias: bool,
-    kinds: tuple[str, ...],
+    kinds: tuple[str, ...] | Moves,
     active: Array | None = None,
 ) -> tuple[Array, Array, Array]:
     r"""Apply the moves ``kinds`` (:func:`parse_moves`) to unit ``j``, in order.

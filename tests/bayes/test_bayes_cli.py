@@ -245,7 +245,9 @@ class _Walk:
         return one(state) if state.x.ndim == 0 else jax.vmap(one)(state)
 
 
-@pytest.mark.parametrize("method, total", [("vectorized", "7/7"), ("sequential", "14/14")])
+@pytest.mark.parametrize(
+    "method, total", [("vectorized", "7/7"), ("sequential", "14/14")]
+)
 def test_mcmc_progress_counts_iterations(method, total, capsys):
     from jaxseq.bayes.infer import _run_mcmc
 
@@ -288,3 +290,30 @@ def test_import_is_light():
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_gp_subcommand_fits_the_named_kernel(csv_file, capsys):
+    """``jaxseq bayes gp`` prints what :func:`jaxseq.bayes.gp.fit_gp` finds on the
+    same (standardised, split) data, in original units."""
+    from jaxseq.bayes import gp
+    from jaxseq.bayes.datasets import load_csv
+
+    code = main(["gp", "--data", str(csv_file), "--inputs", "x", "--kernel",
+                 "matern32", "--seed", "3", "--quiet"])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "gp: kernel matern32, ml2" in out
+    x, y, _, _ = load_csv(csv_file, target="y", inputs=["x"])
+    ref = gp.fit_gp(jax.random.key(3), x, y, gp.matern32)
+    noise = float(ref.params.noise[0]) * ref.scaler.y_scale
+    assert f"noise sd {noise:.4g}" in out
+    assert 0.1 < noise < 0.35  # the data's noise sd is 0.2
+
+
+def test_gp_subcommand_rejects_an_unknown_kernel(csv_file, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["gp", "--data", str(csv_file), "--kernel", "rbf"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --kernel: expected one of ['matern32', 'matern52', 'se']" in err
+    assert "got 'rbf'" in err

@@ -22,11 +22,20 @@ def _np_matern52(x1, x2, ls):
     return (1 + np.sqrt(5) * r + 5 * r**2 / 3) * np.exp(-np.sqrt(5) * r)
 
 
+def _np_matern32(x1, x2, ls):
+    r = np.sqrt((((x1[:, None, :] - x2[None, :, :]) / ls) ** 2).sum(-1))
+    return (1 + np.sqrt(3) * r) * np.exp(-np.sqrt(3) * r)
+
+
 def _np_se(x1, x2, ls):
     return np.exp(-0.5 * (((x1[:, None, :] - x2[None, :, :]) / ls) ** 2).sum(-1))
 
 
-NP_KERNELS = {gp.squared_exponential: _np_se, gp.matern52: _np_matern52}
+NP_KERNELS = {
+    gp.squared_exponential: _np_se,
+    gp.matern32: _np_matern32,
+    gp.matern52: _np_matern52,
+}
 
 
 def _data(n=25, p=2, seed=0):
@@ -41,7 +50,7 @@ OPTIONS = gp.GPOptions(restarts=2, steps=150)
 PARAMS = gp.GPParams(np.float64(1.3), np.array([0.8, 1.7]), np.float64(0.25))
 
 
-@pytest.mark.parametrize("kernel", [gp.squared_exponential, gp.matern52])
+@pytest.mark.parametrize("kernel", list(NP_KERNELS))
 def test_posterior_matches_textbook_numpy(kernel):
     """Alg. 2.1 written with NumPy inverses (no Cholesky) as the reference."""
     x, y, xs = _data()
@@ -211,9 +220,12 @@ def test_nngp_kernel_of_the_default_prior_fits():
 def test_bad_input_names_the_argument():
     x, y, xs = _data()
     with pytest.raises(
-        ValueError, match=r"kernel: expected one of \['matern52', 'se'\], got 'rbf'"
+        ValueError,
+        match=r"kernel: expected one of \['matern32', 'matern52', 'se'\], got 'rbf'",
     ):
         gp.kernel_from_name("rbf")
+    with pytest.raises(ValueError, match=r"--gp-kernel: expected one of"):
+        gp.kernel_from_name("rbf", "--gp-kernel")
     assert gp.kernel_from_name("se") is gp.squared_exponential
     with pytest.raises(TypeError, match="kernel: expected a kernel function"):
         gp.fit_gp(jax.random.key(0), x, y, "se")
