@@ -312,13 +312,39 @@ def positive_float(text: str) -> float:
     return value
 
 
-def fraction(text: str) -> float:
-    """An ``argparse`` type: a number strictly between 0 and 1."""
-    expected = "a number strictly between 0 and 1"
-    value = float(_number(text, float, expected))
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
+def interval(
+    low: float, high: float, *, low_closed: bool = False, high_closed: bool = False
+) -> Callable[[str], object]:
+    """An ``argparse`` type: a finite number in the interval from ``low`` to
+    ``high``, each end open unless ``*_closed``. Its message names the interval
+    as ``[0, 1)``, ``(0, 1]``, ..."""
+    left, right = "[" if low_closed else "(", "]" if high_closed else ")"
+    shown = f"{left}{low:g}, {high:g}{right}"
+    return _type(
+        f"number in {shown}",
+        _interval_check(low, high, low_closed, high_closed, f"a number in {shown}"),
+    )
+
+
+def _interval_check(
+    low: float, high: float, low_closed: bool, high_closed: bool, expected: str
+) -> Callable[[str], float]:
+    def check(text: str) -> float:
+        value = float(_number(text, float, expected))
+        above = value >= low if low_closed else value > low
+        below = value <= high if high_closed else value < high
+        if not (above and below):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return check
+
+
+#: An ``argparse`` type: a number strictly between 0 and 1.
+fraction = _type(
+    "fraction",
+    _interval_check(0.0, 1.0, False, False, "a number strictly between 0 and 1"),
+)
 
 
 def seed(text: str) -> int:

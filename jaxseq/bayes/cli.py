@@ -24,6 +24,7 @@ from ..cli import (
     existing_file,
     fraction,
     int_at_least,
+    interval,
     output_dir,
     positive_int,
     seed,
@@ -77,16 +78,8 @@ def _kernel(text: str) -> str:
     return text
 
 
-def _holdout(text: str) -> float:
-    """An argparse type: a fraction in ``[0, 1)`` (0: nothing held out)."""
-    expected = "a number in [0, 1)"
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if not 0.0 <= value < 1.0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
-    return value
+#: ``--holdout``: a fraction in ``[0, 1)`` (0: nothing held out).
+_holdout = interval(0.0, 1.0, low_closed=True)
 
 
 def _hidden(text: str) -> int | str:

@@ -86,13 +86,17 @@ def squared_exponential(
     return jnp.exp(-0.5 * _sq_dist(x1, x2, length_scale))
 
 
+def _dist(r2: Array) -> Array:
+    """``sqrt(r2)`` with a finite gradient at ``r2 = 0`` (the diagonal)."""
+    positive = r2 > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
+
+
 def matern32(
     x1: Float[Array, "n1 p"], x2: Float[Array, "n2 p"], length_scale: Array
 ) -> Float[Array, "n1 n2"]:
     r"""Matérn-3/2: :math:`k = (1 + \sqrt3 r)\exp(-\sqrt3 r)`."""
-    r2 = _sq_dist(x1, x2, length_scale)
-    positive = r2 > 0
-    r = jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
+    r = _dist(_sq_dist(x1, x2, length_scale))
     s3r = math.sqrt(3.0) * r
     return (1.0 + s3r) * jnp.exp(-s3r)
 
@@ -102,8 +106,7 @@ def matern52(
 ) -> Float[Array, "n1 n2"]:
     r"""Matérn-5/2: :math:`k = (1 + \sqrt5 r + 5r^2/3)\exp(-\sqrt5 r)`."""
     r2 = _sq_dist(x1, x2, length_scale)
-    positive = r2 > 0
-    r = jnp.where(positive, jnp.sqrt(jnp.where(positive, r2, 1.0)), 0.0)
+    r = _dist(r2)
     s5r = math.sqrt(5.0) * r
     return (1.0 + s5r + 5.0 / 3.0 * r2) * jnp.exp(-s5r)
 

@@ -31,15 +31,8 @@ def data_source(text: str) -> str:
     )
 
 
-def rate(text: str) -> float:
-    """A dropout rate in ``[0, 1)``."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+#: ``--dropout``: a rate in ``[0, 1)``.
+rate = _cli.interval(0.0, 1.0, low_closed=True)
 
 
 def _train_parser() -> argparse.ArgumentParser:

@@ -21,16 +21,8 @@ from .cli import (
     load_splits,
 )
 
-
-def top_p(text: str) -> float:
-    """``--top-p``: a probability mass in ``(0, 1]``."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
+#: ``--top-p``: a probability mass in ``(0, 1]``.
+top_p = _cli.interval(0.0, 1.0, high_closed=True)
 
 
 # ------------------------------------------------------------------ generate
