@@ -13,10 +13,10 @@ A cell opts in by giving its :class:`~jaxseq.cells.Cell` a :class:`SequenceKerne
 written against a :class:`~jaxseq._layout.Layout`, so that the same code runs with
 the batch as rows (batch-major) or as columns (feature-major) of every step's
 arrays; which one is faster depends on the sizes (benchmarks/results/speed.md).
-The masking for ``lengths`` (one helper with the reference runner,
-:mod:`jaxseq._loop`) and the two directions are handled here, with the same
-semantics as the reference runner (``_runner.py``), which the tests compare
-against, gradients included.
+The masking for ``lengths`` and the carry restarts of ``resets`` (helpers shared
+with the reference runner, :mod:`jaxseq._loop`) and the two directions are
+handled here, with the same semantics as the reference runner (``_runner.py``),
+which the tests compare against, gradients included.
 """
 
 from __future__ import annotations
@@ -31,14 +31,17 @@ import jax.numpy as jnp
 from ._layout import Layout
 from ._loop import (
     Keep,
+    Resets,
     from_blocks,
     masked_step,
     n_blocks,
     padded_lengths,
+    restart,
+    restart_transpose,
     to_blocks,
     where_tree,
 )
-from ._plan import Tuning
+from ._plan import Plan, Tuning
 
 
 class SequenceKernel(NamedTuple):
@@ -83,11 +86,19 @@ def _keep(lay: Layout, mask: jax.Array) -> Keep:
     return lambda _: keep
 
 
-def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, hoist):
+def _enter(lay, carry, r, fresh):
+    """The carry entering a step: restarted to ``fresh`` where ``r`` (``[B]``)."""
+    return carry if r is None else restart(_keep(lay, r), carry, fresh)
+
+
+def _forward_only(kernel, lay, params, carry0, xs, valid, at, fresh, *, reverse,
+                  unroll, hoist):  # fmt: skip
     """The primal loop (no residuals). ``xs`` ``[T, B, F]``, carry ``[B, ...]``.
     ``hoist``: the input projection for all steps first, then ``kernel.forward``
-    (its residuals unused, so XLA drops them) on each projected step."""
+    (its residuals unused, so XLA drops them) on each projected step. ``at``
+    ``[T, B]`` and ``fresh`` (leaves ``[B, ...]``): the restarts, or ``None``."""
     seq = lay.steps(xs)
+    fresh = None if fresh is None else lay.carry(fresh)
     if hoist:
         seq = kernel.project(lay, params, seq)
 
@@ -97,8 +108,8 @@ def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, ho
         step = partial(kernel.equations, lay, params)
 
     def body(carry, inp):
-        x, m = inp
-        new, y = step(carry, x)
+        x, m, r = inp
+        new, y = step(_enter(lay, carry, r, fresh), x)
         if m is None:
             return new, y
         return masked_step(_keep(lay, m), new, carry, y)
@@ -106,57 +117,71 @@ def _forward_only(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, ho
     carry, ys = jax.lax.scan(
         body,
         lay.carry(carry0),
-        (seq, valid),
+        (seq, valid, at),
         reverse=reverse,
         unroll=unroll,
     )
     return lay.carry(carry), lay.steps(ys)
 
 
-def _forward(kernel, lay, params, carry0, xs, valid, *, reverse, unroll, hoist):
+def _forward(kernel, lay, params, carry0, xs, valid, at, fresh, *, reverse, unroll,
+             hoist):  # fmt: skip
     """The loop over time for the backward pass: ``(carry, ys, saved)``, where
-    ``saved`` holds each step's incoming carry and residuals. Arrays in ``lay``."""
+    ``saved`` holds each step's incoming carry (after a restart) and residuals.
+    Arrays in ``lay``."""
     seq = kernel.project(lay, params, xs) if hoist else xs
 
     def body(carry, inp):
-        x, m = inp
+        x, m, r = inp
         ax = x if hoist else kernel.project(lay, params, x)
-        new, y, res = kernel.forward(lay, params, carry, ax)
+        prev = _enter(lay, carry, r, fresh)
+        new, y, res = kernel.forward(lay, params, prev, ax)
         if m is not None:
             new, y = masked_step(_keep(lay, m), new, carry, y)
-        return new, (y, (carry, res))
+        return new, (y, (prev, res))
 
     carry, (ys, saved) = jax.lax.scan(
-        body, carry0, (seq, valid), reverse=reverse, unroll=unroll
+        body, carry0, (seq, valid, at), reverse=reverse, unroll=unroll
     )
     return carry, ys, saved
 
 
-def _backward(kernel, lay, params, xs, valid, saved, dcarry, dys, *, reverse, unroll):
-    """The reverse loop carrying only the state's gradient, then the large
-    matmuls: ``(dparams, dcarry0, dxs)``. Arrays in ``lay``; ``params`` as given
-    to ``fused_rnn`` (not yet prepared)."""
+def _backward(kernel, lay, params, xs, valid, at, saved, dcarry, dys, *, reverse,
+              unroll):  # fmt: skip
+    """The reverse loop carrying only the state's gradient (and, with restarts,
+    the accumulated gradient of the carry restarted to), then the large matmuls:
+    ``(dparams, dcarry0, dxs, dfresh)`` (``dfresh`` ``None`` without restarts).
+    Arrays in ``lay``; ``params`` as given to ``fused_rnn`` (not yet prepared)."""
     carry_prevs, res = saved
     params_t = lay.prepare_t(params)
     params = lay.prepare(params)
 
-    def body(dcarry, inp):
-        dy, m, carry_prev, r = inp
+    def body(acc, inp):
+        dcarry, dfresh = acc
+        dy, m, r, carry_prev, rs = inp
         dnew = dcarry
         if m is not None:  # the forward's masking, transposed
             zeros = jax.tree.map(jnp.zeros_like, dcarry)
             dnew, dy = masked_step(_keep(lay, m), dcarry, zeros, dy)
         dnew = dnew._replace(h=dnew.h + dy)
-        dprev, dpre = kernel.backward(lay, params_t, r, carry_prev, dnew)
+        dprev, dpre = kernel.backward(lay, params_t, rs, carry_prev, dnew)
         if m is not None:  # padded steps pass the carry's gradient straight through
             dprev = where_tree(_keep(lay, m), dprev, dcarry)
-        return dprev, dpre
+        if r is not None:  # a restart: the gradient goes to the fresh carry
+            dprev, df = restart_transpose(_keep(lay, r), dprev)
+            dfresh = jax.tree.map(jnp.add, dfresh, df)
+        return (dprev, dfresh), dpre
 
-    dcarry0, dpre = jax.lax.scan(
-        body, dcarry, (dys, valid, carry_prevs, res), reverse=not reverse, unroll=unroll
+    dfresh = None if at is None else jax.tree.map(jnp.zeros_like, dcarry)
+    (dcarry0, dfresh), dpre = jax.lax.scan(
+        body,
+        (dcarry, dfresh),
+        (dys, valid, at, carry_prevs, res),
+        reverse=not reverse,
+        unroll=unroll,
     )
     dparams, dxs = kernel.grads(lay, params, xs, carry_prevs, res, dpre)
-    return dparams, dcarry0, dxs
+    return dparams, dcarry0, dxs, dfresh
 
 
 def fused_rnn(
@@ -167,119 +192,120 @@ def fused_rnn(
     lengths: jax.Array | None,
     *,
     reverse: bool,
-    unroll: int | bool,
-    hoist: bool,
-    layout: Layout,
-    primal_layout: Layout,
+    plan: Plan,
     remat: int | None = None,
     reference: Callable[..., tuple[Any, jax.Array]] | None = None,
-    primal_unroll: int | bool | None = None,
-    primal_hoist: bool | None = None,
+    resets: Resets | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run a kernel over time-major ``xs`` ``[T, B, F]``; returns ``(carry, ys)``
     with carry leaves ``[B, ...]`` and ``ys`` ``[T, B, H]``.
 
     Semantics as :func:`jaxseq.rnn` (masking with ``lengths``, ``reverse`` within
-    each length). ``layout`` is the layout of the loops that feed the backward
-    pass, ``primal_layout`` that of a forward-only call (they are chosen
-    separately: the fastest forward is not always the layout of the fastest
-    backward). ``hoist`` computes the input projection for all steps before the
-    loop. ``remat=k`` keeps only the carry at every k-th step for the backward pass
-    and recomputes each block of k steps from it (gradient checkpointing): memory
-    ``O(T/k + k)`` steps instead of ``O(T)``, for about one extra forward pass.
-    With ``reference(params, carry0, xs, lengths)`` given, every derivative is
-    JAX's autodiff of that reference loop instead of the kernel's backward (at
-    tiny sizes the fused kernel's large matmuls have nothing to amortise), while a
-    forward-only call still runs the primal loop; it is a ``custom_jvp``, so
-    forward mode works too (``remat`` is then the reference's to apply). Without
-    it the kernel's backward is a ``custom_vjp``: reverse mode only.
-    ``primal_unroll`` and ``primal_hoist`` (defaults: ``unroll``, ``hoist``) are
-    the unroll and the hoisting of that forward-only loop.
+    each length, restarts). ``plan`` (:class:`~jaxseq._plan.Plan`) says how: the
+    layout, unroll and input hoisting of the loops that feed the backward pass and
+    of a forward-only call (chosen separately: the fastest forward is not always
+    the layout of the fastest backward); ``hoist`` computes the input projection
+    for all steps before the loop. ``plan.autodiff`` is the caller's to act on, by
+    passing ``reference``. ``remat=k`` keeps only the carry at every k-th step
+    for the backward pass and recomputes each block of k steps from it (gradient
+    checkpointing): memory ``O(T/k + k)`` steps instead of ``O(T)``, for about one
+    extra forward pass. With ``reference(params, carry0, xs, lengths, resets)``
+    given, every derivative is JAX's autodiff of that reference loop instead of
+    the kernel's backward (at tiny sizes the fused kernel's large matmuls have
+    nothing to amortise), while a forward-only call still runs the primal loop;
+    it is a ``custom_jvp``, so forward mode works too (``remat`` is then the
+    reference's to apply). Without it the kernel's backward is a ``custom_vjp``:
+    reverse mode only. ``resets`` (:class:`~jaxseq._loop.Resets`, or ``None``):
+    where the carry entering a step is put back to ``resets.carry``; the
+    hand-written backward stops the carry's gradient there and returns it as
+    ``resets.carry``'s (so a learned initial state gets its gradient).
     """
     time, batch = xs.shape[0], xs.shape[1]
     lengths = padded_lengths(lengths, time, batch, remat)
     masked = lengths is not None
-    opts = dict(reverse=reverse, unroll=unroll)
-    lay = layout
+    opts = dict(reverse=reverse, unroll=plan.unroll)
+    primal_opts = dict(reverse=reverse, unroll=plan.primal_unroll)
+    lay = plan.layout
+    at, fresh = (None, None) if resets is None else resets
 
     def mask(lengths, steps):
         if not masked:
             return None
         return jnp.arange(steps, dtype=lengths.dtype)[:, None] < lengths[None, :]
 
-    primal_opts = dict(opts, unroll=unroll if primal_unroll is None else primal_unroll)
-    primal_hoist = hoist if primal_hoist is None else primal_hoist
-
-    def primal(params, carry0, xs, valid):
-        p = primal_layout.prepare(params)
+    def primal(params, carry0, xs, valid, at, fresh):
+        lay_p = plan.primal_layout
         return _forward_only(
-            kernel,
-            primal_layout,
-            p,
-            carry0,
-            xs,
-            valid,
-            hoist=primal_hoist,
-            **primal_opts,
-        )
+            kernel, lay_p, lay_p.prepare(params), carry0, xs, valid, at, fresh,
+            hoist=plan.primal_hoist, **primal_opts,
+        )  # fmt: skip
 
-    def forward(params, carry0, xs, valid):
+    def forward(params, carry0, xs, valid, at, fresh):
         """Forward in ``lay`` with residuals: (carry [B,..], ys [T,B,H], saved)."""
-        p = lay.prepare(params)
+        fresh = None if fresh is None else lay.carry(fresh)
         carry, ys, saved = _forward(
-            kernel, lay, p, lay.carry(carry0), lay.steps(xs), valid, hoist=hoist, **opts
-        )
+            kernel, lay, lay.prepare(params), lay.carry(carry0), lay.steps(xs),
+            valid, at, fresh, hoist=plan.hoist, **opts,
+        )  # fmt: skip
         return lay.carry(carry), lay.steps(ys), saved
 
-    def backward(params, xs, valid, saved, dcarry, dys):
-        dparams, dcarry0, dxs = _backward(
-            kernel, lay, params, lay.steps(xs), valid, saved, lay.carry(dcarry),
+    def backward(params, xs, valid, at, saved, dcarry, dys):
+        """``(dparams, dcarry0, dxs, dfresh)``, carries ``[B, ...]``."""
+        dparams, dcarry0, dxs, dfresh = _backward(
+            kernel, lay, params, lay.steps(xs), valid, at, saved, lay.carry(dcarry),
             lay.steps(dys), **opts,
         )  # fmt: skip
-        return dparams, lay.carry(dcarry0), lay.steps(dxs)
+        dfresh = None if dfresh is None else lay.carry(dfresh)
+        return dparams, lay.carry(dcarry0), lay.steps(dxs), dfresh
 
     if reference is not None:
         # A custom_jvp, not a custom_vjp: the forward-only call runs the primal
         # loop, and every derivative (jvp, jacfwd, grad, hessian, also under jit)
         # is JAX's autodiff of the reference loop, which computes the same function.
         @jax.custom_jvp
-        def fused(params, carry0, xs, lengths):
-            return primal(params, carry0, xs, mask(lengths, time))
+        def fused(params, carry0, xs, lengths, at, fresh):
+            return primal(params, carry0, xs, mask(lengths, time), at, fresh)
 
         @fused.defjvp
         def fused_jvp(primals, tangents):
-            params, carry0, xs, lengths = primals
-            dparams, dcarry0, dxs, _ = tangents
+            params, carry0, xs, lengths, at, fresh = primals
+            dparams, dcarry0, dxs, _, _, dfresh = tangents
 
-            def ref(p, c, x):
-                return reference(p, c, x, lengths)
+            def ref(p, c, x, f):
+                r = None if at is None else Resets(at, f)
+                return reference(p, c, x, lengths, r)
 
-            return jax.jvp(ref, (params, carry0, xs), (dparams, dcarry0, dxs))
+            return jax.jvp(
+                ref, (params, carry0, xs, fresh), (dparams, dcarry0, dxs, dfresh)
+            )
 
-        return fused(params, carry0, xs, lengths)
+        return fused(params, carry0, xs, lengths, at, fresh)
     if remat is None:
 
         @jax.custom_vjp
-        def fused(params, carry0, xs, lengths):
-            return primal(params, carry0, xs, mask(lengths, time))
+        def fused(params, carry0, xs, lengths, at, fresh):
+            return primal(params, carry0, xs, mask(lengths, time), at, fresh)
 
-        def fwd(params, carry0, xs, lengths):
+        def fwd(params, carry0, xs, lengths, at, fresh):
             valid = mask(lengths, time)
-            carry, ys, saved = forward(params, carry0, xs, valid)
-            return (carry, ys), (params, xs, valid, saved)
+            carry, ys, saved = forward(params, carry0, xs, valid, at, fresh)
+            return (carry, ys), (params, xs, valid, at, saved)
 
         def bwd(residuals, cotangents):
-            params, xs, valid, saved = residuals
-            return (*backward(params, xs, valid, saved, *cotangents), None)
+            params, xs, valid, at, saved = residuals
+            dparams, dcarry0, dxs, dfresh = backward(
+                params, xs, valid, at, saved, *cotangents
+            )
+            return dparams, dcarry0, dxs, None, None, dfresh
 
         fused.defvjp(fwd, bwd)
-        return fused(params, carry0, xs, lengths)
+        return fused(params, carry0, xs, lengths, at, fresh)
     return _blocked(primal, forward, backward, params, carry0, xs, lengths, mask,
-                    remat, reverse)  # fmt: skip
+                    remat, reverse, at, fresh)  # fmt: skip
 
 
 def _blocked(primal, forward, backward, params, carry0, xs, lengths, mask, block,
-             reverse):  # fmt: skip
+             reverse, at, fresh):  # fmt: skip
     """Gradient checkpointing over blocks of ``block`` steps (see fused_rnn)."""
     time = xs.shape[0]
     n = n_blocks(time, block)
@@ -288,44 +314,49 @@ def _blocked(primal, forward, backward, params, carry0, xs, lengths, mask, block
         valid = mask(lengths, n * block)
         return None if valid is None else valid.reshape((n, block, -1))
 
-    def run_blocks(params, carry0, xs_b, valid_b):
+    def run_blocks(params, carry0, xs_b, valid_b, at_b, fresh):
         def outer(carry, inp):
-            x, m = inp
-            new, ys = primal(params, carry, x, m)
+            x, m, r = inp
+            new, ys = primal(params, carry, x, m, r, fresh)
             return new, (ys, carry)
 
-        return jax.lax.scan(outer, carry0, (xs_b, valid_b), reverse=reverse)
+        return jax.lax.scan(outer, carry0, (xs_b, valid_b, at_b), reverse=reverse)
 
     @jax.custom_vjp
-    def fused(params, carry0, xs_b, lengths):
-        carry, (ys, _) = run_blocks(params, carry0, xs_b, block_mask(lengths))
+    def fused(params, carry0, xs_b, lengths, at_b, fresh):
+        carry, (ys, _) = run_blocks(
+            params, carry0, xs_b, block_mask(lengths), at_b, fresh
+        )
         return carry, ys
 
-    def fwd(params, carry0, xs_b, lengths):
+    def fwd(params, carry0, xs_b, lengths, at_b, fresh):
         valid_b = block_mask(lengths)
-        carry, (ys, starts) = run_blocks(params, carry0, xs_b, valid_b)
-        return (carry, ys), (params, xs_b, valid_b, starts)
+        carry, (ys, starts) = run_blocks(params, carry0, xs_b, valid_b, at_b, fresh)
+        return (carry, ys), (params, xs_b, valid_b, at_b, fresh, starts)
 
     def bwd(residuals, cotangents):
-        params, xs_b, valid_b, starts = residuals
+        params, xs_b, valid_b, at_b, fresh, starts = residuals
         dcarry, dys = cotangents
 
         def outer(acc, inp):
-            dcarry, dparams = acc
-            x, m, start, dy = inp
-            _, _, saved = forward(params, start, x, m)
-            dp, dcarry, dx = backward(params, x, m, saved, dcarry, dy)
-            return (dcarry, jax.tree.map(jnp.add, dparams, dp)), dx
+            dcarry, dparams, dfresh = acc
+            x, m, r, start, dy = inp
+            _, _, saved = forward(params, start, x, m, r, fresh)
+            dp, dcarry, dx, df = backward(params, x, m, r, saved, dcarry, dy)
+            dfresh = None if df is None else jax.tree.map(jnp.add, dfresh, df)
+            return (dcarry, jax.tree.map(jnp.add, dparams, dp), dfresh), dx
 
         zeros = jax.tree.map(jnp.zeros_like, params)
-        (dcarry0, dparams), dxs = jax.lax.scan(
+        dfresh = None if fresh is None else jax.tree.map(jnp.zeros_like, fresh)
+        (dcarry0, dparams, dfresh), dxs = jax.lax.scan(
             outer,
-            (dcarry, zeros),
-            (xs_b, valid_b, starts, dys),
+            (dcarry, zeros, dfresh),
+            (xs_b, valid_b, at_b, starts, dys),
             reverse=not reverse,
         )
-        return dparams, dcarry0, dxs, None
+        return dparams, dcarry0, dxs, None, None, dfresh
 
     fused.defvjp(fwd, bwd)
-    carry, ys = fused(params, carry0, to_blocks(xs, block), lengths)
+    at_b = None if at is None else to_blocks(at, block)
+    carry, ys = fused(params, carry0, to_blocks(xs, block), lengths, at_b, fresh)
     return carry, from_blocks(ys, time)

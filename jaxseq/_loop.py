@@ -1,13 +1,13 @@
-"""What every loop over time shares: length masking of a step and the blocks of
-gradient checkpointing (``remat``). Used by the reference runner
-(:mod:`jaxseq._runner`) and the fused one (:mod:`jaxseq._fused`), forward and
-backward, so the semantics are written once.
+"""What every loop over time shares: length masking of a step, carry resets at
+segment starts, and the blocks of gradient checkpointing (``remat``). Used by the
+reference runner (:mod:`jaxseq._runner`) and the fused one (:mod:`jaxseq._fused`),
+forward and backward, so the semantics are written once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +31,59 @@ def masked_step(keep: Keep, new: Any, old: Any, y: jax.Array) -> tuple[Any, jax.
     into the step and drops the output's.
     """
     return where_tree(keep, new, old), jnp.where(keep(y), y, jnp.zeros_like(y))
+
+
+class Resets(NamedTuple):
+    """Where a loop restarts the carry, and what it restarts it to.
+
+    Attributes:
+        at: ``[T, B]`` bool, time-major, in the input's time index: true where
+            the carry entering step ``t`` (in the loop's own order, so for a
+            reverse loop the step after ``t + 1``) is replaced by ``carry``
+            (:func:`restart_points` makes it from the user's ``resets``).
+        carry: the carry restarted to, leaves ``[B, ...]`` (the cell's
+            ``init_carry`` broadcast over the batch); an input of the loop, so
+            its gradient (e.g. a learned initial state's) is returned like
+            ``carry0``'s.
+    """
+
+    at: jax.Array
+    carry: Any
+
+
+def restart_points(
+    resets: jax.Array, lengths: jax.Array | None, reverse: bool
+) -> jax.Array:
+    """``[B, T]`` segment starts -> ``[T, B]`` restart points of a loop.
+
+    ``resets[b, t]`` true starts a new segment at step ``t``: each segment is
+    run from the initial carry, as if it were a sequence of its own. A forward
+    loop restarts before step ``t``; a reverse loop, which enters a segment at
+    its last step, restarts before step ``t - 1`` (so ``resets[:, 0]`` matters to
+    a forward loop only). Flags at padded steps (``t >= lengths[b]``) are
+    ignored, as padding never touches the carry.
+    """
+    at = jnp.asarray(resets, bool)
+    if lengths is not None:
+        at = at & (jnp.arange(at.shape[1])[None, :] < lengths[:, None])
+    if reverse:  # segment [s, e) is entered at e - 1, where segment e starts
+        at = jnp.concatenate([at[:, 1:], jnp.zeros_like(at[:, :1])], axis=1)
+    return at.T
+
+
+def restart(keep: Keep, carry: Any, fresh: Any) -> Any:
+    """The carry entering a step: ``fresh`` where ``keep`` (a restart point),
+    else ``carry``. Apply before the step, and :func:`masked_step` after it with
+    the carry from *before* the restart as ``old``."""
+    return where_tree(keep, fresh, carry)
+
+
+def restart_transpose(keep: Keep, dcarry_in: Any) -> tuple[Any, Any]:
+    """The gradient of :func:`restart`: the cotangent of the carry that entered
+    the step is split into ``(dcarry, dfresh)``; a restart sends it to
+    ``fresh`` and stops it from reaching the earlier steps."""
+    zeros = jax.tree.map(jnp.zeros_like, dcarry_in)
+    return where_tree(keep, zeros, dcarry_in), where_tree(keep, dcarry_in, zeros)
 
 
 def padded_lengths(

@@ -56,7 +56,10 @@ class Tuning(NamedTuple):
 
 
 class Plan(NamedTuple):
-    """How a fused run is executed (see :func:`plan`)."""
+    """How a fused run is executed (see :func:`plan`): handed whole to
+    :func:`jaxseq._fused.fused_rnn` (``plan=``), which reads its layouts, unrolls
+    and hoisting; ``autodiff`` is the runner's to act on (it passes the reference
+    loop)."""
 
     hoist: bool  # input projection for all steps before the loop
     layout: Layout  # of the loops that feed the backward pass

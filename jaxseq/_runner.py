@@ -11,6 +11,15 @@ Semantics shared by every runner (``unroll``, ``rnn``, ``bidirectional``):
   semantics. It is a reverse ``lax.scan`` under the same mask: the padded tail is
   visited first and leaves the carry untouched, so no gather or flip is needed.
   Outputs are always aligned with the input time index; padding stays at the end.
+- With ``resets`` (``[B, T]`` bool), ``resets[b, t]`` starts a new segment of
+  sequence ``b`` at step ``t`` (a document start in a language model's stream,
+  haiku's ``ResetCore``): each segment runs from the cell's initial carry
+  ``cell.init_carry(params)`` as a sequence of its own, so the carry is put back
+  to it *before* step ``t`` (forward) or before the segment's last step, where a
+  reverse run enters it. The first segment starts from ``carry0``. Flags at padded
+  steps are ignored; ``resets[:, 0]`` restarts from ``init_carry`` instead of
+  ``carry0`` (forward only). Every runner and fused kernel applies it in the loop
+  (:mod:`jaxseq._loop`), forward and backward, so no path falls back because of it.
 - The runners contain no ``jax.jit``: jit once at the outermost level.
 """
 
@@ -30,7 +39,16 @@ from ._checks import (
     check_rank,
 )
 from ._fused import fused_rnn
-from ._loop import from_blocks, masked_step, n_blocks, padded_lengths, to_blocks
+from ._loop import (
+    Resets,
+    from_blocks,
+    masked_step,
+    n_blocks,
+    padded_lengths,
+    restart,
+    restart_points,
+    to_blocks,
+)
 from ._plan import EXPLICIT
 from ._plan import plan as _plan
 from .cells import Cell
@@ -44,6 +62,20 @@ _FUSED = tuple(EXPLICIT)
 def _batched_carry0(cell: Cell, params: Any, batch: int) -> Any:
     carry = cell.init_carry(params)
     return jax.tree.map(lambda a: jnp.broadcast_to(a, (batch, *a.shape)), carry)
+
+
+def _check_resets(resets: Any, batch: int, time: int) -> jax.Array:
+    """``resets`` ``[B, T]`` bool (an integer dtype counts nonzero as true)."""
+    if np.ndim(resets) != 2 or tuple(np.shape(resets)) != (batch, time):
+        raise ValueError(
+            f"resets: expected shape ({batch}, {time}) ([B, T], one flag per "
+            f"step of xs), got shape {tuple(np.shape(resets))}."
+        )
+    dtype = jnp.result_type(resets)
+    if not (dtype == jnp.bool_ or jnp.issubdtype(dtype, jnp.integer)):
+        raise ValueError(f"resets: expected a bool (or integer) dtype, got {dtype}.")
+    resets = jnp.asarray(resets)
+    return resets if dtype == jnp.bool_ else resets != jnp.zeros((), dtype)
 
 
 def _check_unroll(unroll: int | bool | None) -> None:
@@ -66,6 +98,7 @@ def rnn(
     unroll: int | bool | None = None,
     impl: Impl = "auto",
     remat: int | None = None,
+    resets: jax.Array | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run ``cell`` over a batch of sequences.
 
@@ -107,15 +140,24 @@ def rnn(
             and recompute each block in the backward pass (memory ``O(T/remat +
             remat)`` steps instead of ``O(T)``, one extra forward pass). ``None``
             (default) stores every step. ``sqrt(T)`` is a good choice for long T.
+        resets: optional ``[B, T]`` bool (or integer, nonzero is true) segment
+            starts: where ``resets[b, t]``, sequence ``b``'s carry is put back to
+            ``cell.init_carry(params)`` before step ``t`` (haiku's ``ResetCore``),
+            so each segment runs as a sequence of its own; with ``reverse``, each
+            segment is run backwards from its own last step. Flags at padded steps
+            are ignored. Every ``impl`` supports it (the fused kernels included),
+            and the gradient of a learned initial state reaches it.
 
     Returns:
         ``(carry, ys)``: the final carry (leaves ``[B, ...]``, the carry after each
-        sequence's last valid step) and the outputs ``ys`` ``[B, T, H]``, zero at
-        padded steps, aligned with ``xs``'s time index.
+        sequence's last valid step, of its last segment in the run's order) and
+        the outputs ``ys`` ``[B, T, H]``, zero at padded steps, aligned with
+        ``xs``'s time index.
 
     Raises:
         ValueError, TypeError: at trace time, for a wrong rank, feature size, dtype,
-            ``lengths`` shape or values (when concrete), or carry shape, and for
+            ``lengths`` shape or values (when concrete), ``resets`` shape or
+            dtype, or carry shape, and for
             ``params`` that ``cell.init`` would not make (another cell type or
             hidden size).
     """
@@ -126,8 +168,12 @@ def rnn(
     batch, time = xs.shape[0], xs.shape[1]
     if lengths is not None:
         lengths = check_lengths(lengths, batch, time)
+    fresh = None
+    if resets is not None:
+        resets = _check_resets(resets, batch, time)
+        fresh = _batched_carry0(cell, params, batch)
     if carry0 is None:
-        carry0 = _batched_carry0(cell, params, batch)
+        carry0 = _batched_carry0(cell, params, batch) if fresh is None else fresh
     else:
         expected = jax.eval_shape(lambda p: _batched_carry0(cell, p, batch), params)
         check_carry("carry0", carry0, expected)
@@ -139,6 +185,8 @@ def rnn(
     ):
         raise ValueError(f"remat: expected None or a positive int, got {remat!r}.")
     xs_tm = jnp.swapaxes(xs, 0, 1)  # [T, B, F]: scan runs over the leading axis
+    if resets is not None:
+        resets = Resets(restart_points(resets, lengths, reverse), fresh)
     if impl != "scan" and cell.kernel is not None:
         # the step's own trace-time checks (feature size, carry), at no run cost
         x_t = jax.ShapeDtypeStruct(xs_tm.shape[1:], xs_tm.dtype)
@@ -153,16 +201,14 @@ def rnn(
         # kernel's blocked backward. The explicit autodiff impls always use autodiff.
         if plan.autodiff and (remat is None or impl != "auto"):
 
-            def reference(p, c, x, n):
+            def reference(p, c, x, n, r):
                 return _scan_rnn(cell, p, c, x, n, reverse=reverse,
-                                 unroll=plan.unroll, remat=remat)  # fmt: skip
+                                 unroll=plan.unroll, remat=remat, resets=r)  # fmt: skip
 
         carry, ys = fused_rnn(
             cell.kernel, params, carry0, xs_tm.astype(x_dtype), lengths,
-            reverse=reverse, remat=remat, hoist=plan.hoist, layout=plan.layout,
-            primal_layout=plan.primal_layout, unroll=plan.unroll,
-            primal_unroll=plan.primal_unroll, primal_hoist=plan.primal_hoist,
-            reference=reference,
+            reverse=reverse, plan=plan, remat=remat, reference=reference,
+            resets=resets,
         )  # fmt: skip
         return carry, jnp.swapaxes(ys, 0, 1)
     if impl in _FUSED:
@@ -180,20 +226,27 @@ def rnn(
         reverse=reverse,
         unroll=unroll,
         remat=remat,
+        resets=resets,
     )
     return carry, jnp.swapaxes(ys, 0, 1)
 
 
-def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
+def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat,
+              resets=None):  # fmt: skip
     """The reference path: ``lax.scan`` over the vmapped ``cell.step``; autodiff
-    (and ``jax.checkpoint`` over blocks of ``remat`` steps) for the gradient."""
+    (and ``jax.checkpoint`` over blocks of ``remat`` steps) for the gradient.
+    ``resets``: a :class:`~jaxseq._loop.Resets` or ``None``."""
     step = jax.vmap(cell.step, in_axes=(None, 0, 0))
     time, batch = xs_tm.shape[0], xs_tm.shape[1]
     lengths = padded_lengths(lengths, time, batch, remat)
+    at = None if resets is None else resets.at
 
     def body(carry, tx):
-        t, x = tx
-        new_carry, y = step(params, carry, x)
+        t, x, r = tx
+        c_in = carry
+        if r is not None:
+            c_in = restart(lambda a: _expand(r, a), carry, resets.carry)
+        new_carry, y = step(params, c_in, x)
         if lengths is None:
             return new_carry, y
         valid = t < lengths  # [B]
@@ -201,7 +254,9 @@ def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
 
     if remat is None:
         ts = jnp.arange(time, dtype=jnp.int32)
-        return jax.lax.scan(body, carry0, (ts, xs_tm), reverse=reverse, unroll=unroll)
+        return jax.lax.scan(
+            body, carry0, (ts, xs_tm, at), reverse=reverse, unroll=unroll
+        )
     n = n_blocks(time, remat)
     ts = jnp.arange(n * remat, dtype=jnp.int32).reshape(n, remat)
 
@@ -209,8 +264,9 @@ def _scan_rnn(cell, params, carry0, xs_tm, lengths, *, reverse, unroll, remat):
     def block(carry, inp):
         return jax.lax.scan(body, carry, inp, reverse=reverse, unroll=unroll)
 
+    at_b = None if at is None else to_blocks(at, remat)
     carry, ys = jax.lax.scan(
-        block, carry0, (ts, to_blocks(xs_tm, remat)), reverse=reverse
+        block, carry0, (ts, to_blocks(xs_tm, remat), at_b), reverse=reverse
     )
     return carry, from_blocks(ys, time)
 
@@ -300,6 +356,7 @@ def bidirectional(
     unroll: int | bool | None = None,
     impl: Impl = "auto",
     remat: int | None = None,
+    resets: jax.Array | None = None,
 ) -> tuple[tuple[Any, Any], jax.Array]:
     """A forward and a length-aware backward run over ``xs``, outputs merged.
 
@@ -314,6 +371,9 @@ def bidirectional(
         carry0: optional ``(carry_fw, carry_bw)``.
         merge: ``"concat"`` (outputs ``[B, T, H_fw + H_bw]``) or ``"sum"``.
         unroll, impl, remat: as for :func:`rnn`.
+        resets: optional ``[B, T]`` segment starts, as for :func:`rnn`: both
+            directions run each segment on its own (the backward one from the
+            segment's last step), so no state crosses a segment boundary.
 
     Returns:
         ``((carry_fw, carry_bw), ys)``. ``carry_bw`` is the state after the backward
@@ -325,7 +385,7 @@ def bidirectional(
     check_params("params_fw", cell_fw, params_fw, xs.shape[2])
     check_params("params_bw", cell_bw, params_bw, xs.shape[2])
     c_fw, c_bw = (None, None) if carry0 is None else carry0
-    opts = dict(lengths=lengths, unroll=unroll, impl=impl, remat=remat)
+    opts = dict(lengths=lengths, unroll=unroll, impl=impl, remat=remat, resets=resets)
     carry_fw, y_fw = rnn(cell_fw, params_fw, xs, carry0=c_fw, **opts)
     carry_bw, y_bw = rnn(cell_bw, params_bw, xs, carry0=c_bw, reverse=True, **opts)
     return (carry_fw, carry_bw), merge_outputs(y_fw, y_bw, merge)

@@ -51,10 +51,12 @@ class RNNLayer(NamedTuple):
     Attributes:
         init: ``init(key, input_size) -> params``, a tuple with one entry per layer
             (the cell's params, or :class:`BiParams`).
-        apply: ``apply(params, xs, *, lengths=None, carry0=None, key=None) ->
-            (carries, ys)``: ``xs`` ``[B, T, F]``; ``carries`` a tuple with one final
-            carry per layer; ``ys`` ``[B, T, output_size]``. ``key`` turns on dropout
-            between layers (training); ``None`` means inference (no dropout).
+        apply: ``apply(params, xs, *, lengths=None, carry0=None, key=None,
+            resets=None) -> (carries, ys)``: ``xs`` ``[B, T, F]``; ``carries`` a
+            tuple with one final carry per layer; ``ys`` ``[B, T, output_size]``.
+            ``key`` turns on dropout between layers (training); ``None`` means
+            inference (no dropout). ``resets`` ``[B, T]``: segment starts, where
+            every layer restarts its carry (as for :func:`jaxseq.rnn`).
         cells: the cell of each layer.
         bidirectional: whether each layer runs both ways.
         merge: ``"concat"`` or ``"sum"`` for bidirectional outputs.
@@ -143,6 +145,7 @@ def stack(
         lengths: jax.Array | None = None,
         carry0: tuple[Any, ...] | None = None,
         key: jax.Array | None = None,
+        resets: jax.Array | None = None,
     ) -> tuple[tuple[Any, ...], jax.Array]:
         if len(params) != len(cells):
             raise ValueError(
@@ -156,7 +159,9 @@ def stack(
         keys = None if key is None else jax.random.split(key, len(cells))
         carries = []
         ys = xs
-        opts = dict(lengths=lengths, unroll=unroll, impl=impl, remat=remat)
+        opts = dict(
+            lengths=lengths, unroll=unroll, impl=impl, remat=remat, resets=resets
+        )
         for i, (c, p) in enumerate(zip(cells, params, strict=True)):
             _check_layer_params(i, c, p, ys.shape[2], bidirectional)
             c0 = None if carry0 is None else carry0[i]

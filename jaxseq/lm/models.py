@@ -248,11 +248,17 @@ def rnn_lm(
                 f"cell's parameters, got a {cell_name!r} cell with "
                 f"{sorted(extra)} too."
             )
-    # the cell each layer runs: plain (fused kernels) or with resets (reference
-    # path), each with recurrent dropout when training asks for it
-    variants = {(False, False): base, (True, False): resettable(base)}
-    for r in (False, True):
-        variants[(r, True)] = jcells.recurrent_dropout(variants[(r, False)], rec_rate)
+    # the cell each layer runs: the base cell (resets applied by the runner, on
+    # the fused kernels), or with recurrent dropout when training asks for it.
+    # Recurrent dropout keeps its mask in the carry, which a reset to
+    # init_carry would clear, so there the reset stays inside the wrapped step
+    # (resettable); that cell has no fused kernel either way.
+    variants = {
+        (False, False): base,
+        (True, False): base,
+        (False, True): jcells.recurrent_dropout(base, rec_rate),
+        (True, True): jcells.recurrent_dropout(resettable(base), rec_rate),
+    }
 
     def default_init(key: jax.Array) -> dict[str, Any]:
         k_e, k_r, k_o = jax.random.split(key, 3)
@@ -293,6 +299,13 @@ def rnn_lm(
                 f"(lm.init_carry(params, batch_size)), got {type(carry).__name__} "
                 f"of length {len(carry) if isinstance(carry, tuple) else '-'}."
             )
+        if resets is not None:
+            if jnp.shape(resets) != ids.shape:
+                raise ValueError(
+                    f"resets: expected shape {ids.shape} (as ids), got "
+                    f"{jnp.shape(resets)}."
+                )
+            resets = jnp.asarray(resets, bool)
         k_embed, k_rec, *k_out = _keys(key, num_layers + 2)
         k_rec = _keys(k_rec, num_layers)
         x = _drop(k_embed, rate, text.embed(params["embed"], ids))
@@ -300,10 +313,11 @@ def rnn_lm(
         for i, (p, c) in enumerate(zip(params["rnn"], carry, strict=True)):
             rec = k_rec[i] is not None and rec_rate > 0.0
             run_cell = variants[(resets is not None, rec)]
-            xs = x if resets is None else with_resets(x, resets)
+            in_step = rec and resets is not None  # the reset inside the step
+            xs = with_resets(x, resets) if in_step else x
             if rec:
                 c = jcells.dropout_carry(k_rec[i], run_cell, p, inner=c)
-            c, x = rnn(run_cell, p, xs, carry0=c)
+            c, x = rnn(run_cell, p, xs, carry0=c, resets=None if in_step else resets)
             new_carries.append(c.inner if rec else c)
             x = _drop(k_out[i], rate, x)
         table = params["embed"] if tied else None

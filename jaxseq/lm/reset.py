@@ -5,11 +5,16 @@ another. Where a document starts inside a chunk, that stream's carry must be put
 back to the initial state *before* the step whose input starts the document, so
 that no document's predictions depend on the one before it.
 
-:func:`resettable` wraps any :class:`~jaxseq.cells.Cell` so that its input carries
-the reset flag as one extra trailing feature: ``x = [features..., reset]``. The
-wrapped cell runs through the public runner (:func:`jaxseq.rnn`) on its
-reference ``lax.scan`` path (a wrapped cell has no fused kernel), so lengths,
-``reverse``, ``remat`` and every cell, including a user's own, work unchanged.
+The runners do it themselves: ``jaxseq.rnn(cell, params, xs, resets=resets)``
+(``[B, T]`` bool) restarts the carry inside the loop, on every path including
+the fused kernels, and is what the language models use.
+
+:func:`resettable` is the same semantics as a cell wrapper, for code that can
+only pass inputs: its input carries the reset flag as one extra trailing
+feature, ``x = [features..., reset]``. A wrapped cell has no fused kernel, so it
+runs on the reference ``lax.scan`` path (the tests compare the runners' resets
+with it); a reverse run applies its flags in the loop's order (before step
+``t``), not per segment as ``rnn(..., reverse=True, resets=...)`` does.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from .._loop import restart
 from ..cells import Cell
 
 
@@ -28,11 +34,13 @@ def reset_carry(carry: Any, fresh: Any, reset: jax.Array) -> Any:
     ``reset`` has the carry's leading (batch) shape; ``fresh`` is broadcast.
     """
 
-    def pick(c: jax.Array, z: jax.Array) -> jax.Array:
-        r = reset.reshape(reset.shape + (1,) * (c.ndim - reset.ndim))
-        return jnp.where(r, jnp.broadcast_to(z, c.shape).astype(c.dtype), c)
+    def keep(c: jax.Array) -> jax.Array:
+        return reset.reshape(reset.shape + (1,) * (c.ndim - reset.ndim))
 
-    return jax.tree.map(pick, carry, fresh)
+    fresh = jax.tree.map(
+        lambda c, z: jnp.broadcast_to(z, c.shape).astype(c.dtype), carry, fresh
+    )
+    return restart(keep, carry, fresh)
 
 
 def resettable(cell: Cell) -> Cell:

@@ -36,7 +36,8 @@ def fused_call(cell, batch, masked_reverse, monkeypatch):
     seen = {}
 
     def spy(*args, **kwargs):
-        seen.update(kwargs, reference=kwargs["reference"] is not None)
+        seen.update(kwargs, **kwargs["plan"]._asdict())
+        seen.update(reference=kwargs["reference"] is not None)
         return _FUSED_RNN(*args, **kwargs)
 
     monkeypatch.setattr(jaxseq._runner, "fused_rnn", spy)
