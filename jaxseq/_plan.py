@@ -10,9 +10,15 @@ kernel gets the generic one (``Tuning()``) until it states its own.
 
 The tunings were measured on one CPU core (benchmarks/results/layouts.md and
 layouts_masked_reverse.md; ``benchmarks/layouts.py`` retunes on a new machine).
-Only one CPU's table exists so far, so one table serves AMD and Intel alike; if
-a rerun on the other vendor's CPU picks differently, key :class:`Tuning` on
-``benchmarks/_machine.py``'s vendor here. On any other backend (GPU, TPU) the
+The tunings come from an AMD CPU with AVX-512 (layouts_earlier_cpu.md). A rerun
+on an AMD Zen 3 (AVX2 only; layouts.md, a loaded machine, then interleaved A/B
+runs) found ``auto`` within 5% of the best strategy at most sizes but not one
+rule to switch to: feature-major steps were 7-11% faster for the LSTM at
+``B 128, H 256`` (gradient) and ``B 32, H 128`` (forward), and 14-22% slower at
+``B 20, H 200`` (the word-level LM) and ``B 64, H 64``. Until a quiet rerun on
+each CPU finds a rule that holds, one table serves every CPU; when one does, key
+:class:`Tuning` on the CPU's vector width here (``benchmarks/_machine.py``
+names it). On any other backend (GPU, TPU) the
 plan is the plain, device-friendly one, unmeasured there: batch-major steps, the
 hand-written backward, no input hoisting, ``unroll=1`` unless asked.
 """
