@@ -21,6 +21,11 @@ module          contents
                 :func:`inverse_cdf_sample`
 ``kv_cache``    :func:`cached`: a transformer LM with a key/value cache
 ``ngram``       :func:`fit_kneser_ney`, :func:`kn_perplexity`: the count baseline
+``transfer``    an LM's layers as a classifier's start (:func:`classifier_for`,
+                :func:`transfer_params`, :func:`classifier_features`) and
+                ULMFiT's fine-tuning (:class:`FineTuning`, :func:`fine_tuning`:
+                discriminative rates, gradual unfreezing,
+                :func:`slanted_triangular`)
 ``torch``       :func:`from_torch_lm`: PyTorch word_language_model ``RNNModel``
 ``cli``         the commands ``jaxseq train lm``, ``jaxseq generate``
                 and ``jaxseq eval`` of LM runs (the last two in ``cli_generate``;
@@ -93,6 +98,18 @@ from .training import (
     plot_perplexity,
     restore_stream,
 )
+from .transfer import (
+    FineTuning,
+    SlantedTriangular,
+    classifier_features,
+    classifier_for,
+    fine_tuning,
+    layer_groups,
+    pooled_features,
+    slanted_triangular,
+    transfer_params,
+    with_boundary,
+)
 
 __all__ = [
     "EOS_ID",
@@ -153,4 +170,14 @@ __all__ = [
     "train_epochs",
     "transformer_lm",
     "with_resets",
+    "FineTuning",
+    "SlantedTriangular",
+    "classifier_features",
+    "classifier_for",
+    "fine_tuning",
+    "layer_groups",
+    "pooled_features",
+    "slanted_triangular",
+    "transfer_params",
+    "with_boundary",
 ]
