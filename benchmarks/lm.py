@@ -455,8 +455,9 @@ def _keep(earlier: dict, rows: list, gen: list) -> tuple[list, list]:
     """Rows and generation entries of an earlier result not produced by this
     run, appended (rows marked in their recipe)."""
     done = {(r["model"], r["impl"], r["level"]) for r in rows}
+    mark = " (earlier run)"
     kept = [
-        {**r, "recipe": r["recipe"] + " (earlier run)"}
+        {**r, "recipe": r["recipe"].removesuffix(mark) + mark}
         for r in earlier["rows"]
         if (r["model"], r["impl"], r["level"]) not in done
     ]

@@ -35,6 +35,8 @@ status=0
 if [ "$workers" = "0" ]; then
     python -m pytest "$@" || status=$?
 else
-    python -m pytest -n "$workers" "$@" || status=$?
+    # worksteal: an idle worker takes queued tests from a busy one, so a slow
+    # test near the end does not leave the other core waiting
+    python -m pytest -n "$workers" --dist worksteal "$@" || status=$?
 fi
 exit "$status"

@@ -132,8 +132,8 @@ def _delete(path: Path, where: float) -> None:
 
 
 DAMAGE = {
-    "flip": (_flip, (0.1, 0.3, 0.5, 0.7, 0.9)),
-    "overwrite": (_overwrite, (0.25, 0.75)),
+    "flip": (_flip, (0.2, 0.5, 0.8)),
+    "overwrite": (_overwrite, (0.5,)),
     "truncate": (_truncate, (0.5,)),
     "delete": (_delete, (0.0,)),
 }
