@@ -253,12 +253,8 @@ def rnn_lm(
     # Recurrent dropout keeps its mask in the carry, which a reset to
     # init_carry would clear, so there the reset stays inside the wrapped step
     # (resettable); that cell has no fused kernel either way.
-    variants = {
-        (False, False): base,
-        (True, False): base,
-        (False, True): jcells.recurrent_dropout(base, rec_rate),
-        (True, True): jcells.recurrent_dropout(resettable(base), rec_rate),
-    }
+    dropped = jcells.recurrent_dropout(base, rec_rate)
+    dropped_reset = jcells.recurrent_dropout(resettable(base), rec_rate)
 
     def default_init(key: jax.Array) -> dict[str, Any]:
         k_e, k_r, k_o = jax.random.split(key, 3)
@@ -312,8 +308,8 @@ def rnn_lm(
         new_carries = []
         for i, (p, c) in enumerate(zip(params["rnn"], carry, strict=True)):
             rec = k_rec[i] is not None and rec_rate > 0.0
-            run_cell = variants[(resets is not None, rec)]
             in_step = rec and resets is not None  # the reset inside the step
+            run_cell = (dropped_reset if in_step else dropped) if rec else base
             xs = with_resets(x, resets) if in_step else x
             if rec:
                 c = jcells.dropout_carry(k_rec[i], run_cell, p, inner=c)
