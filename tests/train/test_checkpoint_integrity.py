@@ -7,6 +7,7 @@ and NonFiniteError names only a verified checkpoint."""
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -155,7 +156,10 @@ def _check_outcome(restored, messages, steps, label):
     return messages[0] if messages else None
 
 
+# Orbax abandons the read coroutines of a damaged array; collected at the end of
+# this test (gc.collect below), their "Exception ignored" reports are its to ignore.
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_every_damaged_array_file_is_detected_or_harmless(pristine, tmp_path):
     src, steps = pristine
     files = sorted(p.relative_to(src) for p in (src / "8").rglob("*") if p.is_file())
@@ -172,6 +176,7 @@ def test_every_damaged_array_file_is_detected_or_harmless(pristine, tmp_path):
                 restored, messages = _restore(copy)
                 label = f"{kind} {rel} at {where}"
                 outcomes[kind].append(_check_outcome(restored, messages, steps, label))
+    gc.collect()  # the abandoned reads (see the mark above)
     # the checksums are what catches flipped bits and overwritten bytes in the
     # out-of-line array data: Orbax reads those without an error
     for kind in ("flip", "overwrite"):
