@@ -415,7 +415,7 @@ def check_like(params: Any, like: Any) -> None:
 
 
 # ----------------------------------------------------------------- jaxseq layers
-_FACTORIES = {"lstm": _cells.lstm, "gru": _cells.gru, "elman": _cells.elman}
+_FACTORIES = _cells.BY_NAME
 _ACTIVATIONS = ("tanh", "relu", "sigmoid", "identity")
 
 
@@ -437,8 +437,8 @@ def layer_config(layer: RNNLayer, params: Sequence[Any]) -> dict[str, Any]:
             or options.get("activation", "tanh") not in _ACTIVATIONS
         ):
             raise ValueError(
-                f"layer.cells[{i}]: expected a built-in cell (lstm, gru, elman with "
-                f"activation in {_ACTIVATIONS}), got {cell.name!r} {options}."
+                f"layer.cells[{i}]: expected a built-in cell ({', '.join(_FACTORIES)}; "
+                f"elman with activation in {_ACTIVATIONS}), got {cell.name!r} {options}."
             )
         dtype = str(jax.tree.leaves(p)[0].dtype)
         cells.append(

@@ -27,8 +27,13 @@ fi
 # 74 s -> 29 s on one AMD EPYC core) while the few long-running samplers run about
 # as fast. Benchmarks and users compile at XLA's default. JAXSEQ_TEST_XLA_OPT=default
 # runs the suite at the default level instead (it passes there too).
+# The suite also uses XLA:CPU's older loop-fusion emitters
+# (--xla_cpu_use_fusion_emitters=false; same HLO, other machine code): they compile
+# in about half the CPU time (tests/cells/test_cells.py 50 -> 26 CPU s at level 0,
+# docs/bayes.md's examples 37.6 -> 32.4 CPU s; one AMD EPYC Zen 4 core).
+# JAXSEQ_TEST_XLA_OPT=default drops both flags.
 if [ "${JAXSEQ_TEST_XLA_OPT:-0}" != "default" ]; then
-    export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_backend_optimization_level=${JAXSEQ_TEST_XLA_OPT:-0}"
+    export XLA_FLAGS="${XLA_FLAGS:+$XLA_FLAGS }--xla_backend_optimization_level=${JAXSEQ_TEST_XLA_OPT:-0} --xla_cpu_use_fusion_emitters=false"
 fi
 workers="${JAXSEQ_TEST_WORKERS:-auto}"
 status=0

@@ -13,7 +13,13 @@ factory             parameters / carry                                    gate o
 
 Wrappers: :func:`recurrent_dropout` (one dropout mask per sequence) and
 :func:`learned_init` (a learnable initial carry, :class:`LearnedInitParams`).
+
+:data:`BY_NAME` maps each factory's name (the ``name`` its cells carry) to the
+factory: the one table that model builders (``cell="gru"``), saved
+configurations and command-line flags read.
 """
+
+from types import MappingProxyType
 
 from ._base import Cell
 from ._dropout import (
@@ -37,7 +43,17 @@ from ._lstm import GATE_ORDER as LSTM_GATE_ORDER
 from ._lstm import LSTMCarry, LSTMParams, lstm
 from ._peephole import PEEPHOLE_ORDER, PeepholeLSTMParams, peephole_lstm
 
+#: name -> factory of every built-in cell (read-only); ``BY_NAME[c.name](c.hidden_size,
+#: **dict(c.options))`` rebuilds a built-in cell ``c``.
+BY_NAME = MappingProxyType(
+    {
+        f.__name__: f
+        for f in (elman, lstm, gru, layernorm_lstm, layernorm_gru, peephole_lstm)
+    }
+)
+
 __all__ = [
+    "BY_NAME",
     "Cell",
     "ElmanCarry",
     "ElmanParams",

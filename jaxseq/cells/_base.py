@@ -45,6 +45,10 @@ class Cell(NamedTuple):
             batched, with a hand-written backward pass. The runners use it when
             present (the fast path); a cell without one runs through ``step`` and
             autodiff.
+        h_only_in_product: ``True`` when ``h_{t-1}`` enters ``step`` only through
+            the recurrent product ``h_{t-1} @ w_h`` (Elman, the LSTMs; not the
+            GRU, whose update reads ``z * h_{t-1}``). Recurrent dropout then masks
+            ``carry.h`` itself instead of the rows of ``w_h`` per example.
     """
 
     init: Callable[[jax.Array, int], Any]
@@ -54,6 +58,7 @@ class Cell(NamedTuple):
     name: str = "cell"
     options: tuple[tuple[str, Any], ...] = ()
     kernel: Any = None
+    h_only_in_product: bool = False
 
     def option(self, key: str, default: Any = None) -> Any:
         """The value of one of the factory's static ``options``."""
@@ -140,6 +145,7 @@ def make_cell(
     *,
     options: tuple[tuple[str, Any], ...] = (),
     kernel: Any = None,
+    h_only_in_product: bool = False,
 ) -> Cell:
     """A :class:`Cell` from the parts that differ between cells.
 
@@ -153,7 +159,7 @@ def make_cell(
         equations: ``equations(params, carry, x) -> (carry, y)``, the step after
             the shared trace-time checks (:func:`check_step_input`; ``x`` cast to
             the parameters' dtype).
-        options, kernel: as :class:`Cell`'s.
+        options, kernel, h_only_in_product: as :class:`Cell`'s.
     """
 
     def init_checked(key: jax.Array, input_size: int) -> Any:
@@ -175,4 +181,5 @@ def make_cell(
         name=name,
         options=options,
         kernel=kernel,
+        h_only_in_product=h_only_in_product,
     )

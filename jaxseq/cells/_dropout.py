@@ -27,12 +27,6 @@ import jax.numpy as jnp
 
 from ._base import Cell
 
-#: Cells whose ``h_{t-1}`` enters the step only through ``h_{t-1} @ w_h``: masking
-#: ``carry.h`` is then exactly masking the product's input. Other cells (GRU,
-#: whose update also reads ``z * h_{t-1}``) get the mask on the rows of ``w_h``.
-_H_ONLY_IN_PRODUCT = ("lstm", "elman")
-
-
 class RecurrentDropoutCarry(NamedTuple):
     """Carry of a :func:`recurrent_dropout` cell.
 
@@ -85,7 +79,10 @@ def recurrent_dropout(cell: Cell, rate: float) -> Cell:
     if not 0.0 <= float(rate) < 1.0:
         raise ValueError(f"rate: expected a dropout rate in [0, 1), got {rate!r}.")
     rate = float(rate)
-    mask_h = cell.name in _H_ONLY_IN_PRODUCT
+    # Where h_{t-1} enters the step only through h_{t-1} @ w_h (Cell's flag),
+    # masking carry.h is exactly masking the product's input; other cells (the
+    # GRU, whose update also reads z * h_{t-1}) get the mask on the rows of w_h.
+    mask_h = cell.h_only_in_product
 
     def init_carry(params: Any) -> RecurrentDropoutCarry:
         inner = cell.init_carry(params)

@@ -128,6 +128,7 @@ def elman(
         partial(_equations, act, BATCH_MAJOR),
         options=(("activation", act_name),),
         kernel=_kernel(act),
+        h_only_in_product=True,
     )
 
 

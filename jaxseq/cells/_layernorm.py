@@ -180,6 +180,7 @@ def layernorm_lstm(
         LSTMCarry,
         partial(_lstm_equations, eps),
         options=(("forget_bias", forget_bias), ("eps", eps)),
+        h_only_in_product=True,  # LN acts on the product h W_h
     )
 
 

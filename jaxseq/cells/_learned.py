@@ -102,6 +102,7 @@ def learned_init(cell: Cell, *, carry_init: Initializer | None = None) -> Cell:
         name=f"{cell.name}+learned_init",
         options=(*cell.options, ("learned_init", True)),
         kernel=None if cell.kernel is None else _on_inner(cell.kernel),
+        h_only_in_product=cell.h_only_in_product,
     )
 
 

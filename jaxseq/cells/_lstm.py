@@ -132,6 +132,7 @@ def lstm(
         partial(_equations, BATCH_MAJOR),
         options=(("forget_bias", forget_bias),),
         kernel=_kernel(),
+        h_only_in_product=True,
     )
 
 

@@ -109,6 +109,7 @@ def peephole_lstm(
     return make_cell(
         "peephole_lstm", hidden, init, LSTMCarry, _equations,
         options=(("forget_bias", forget_bias),),
+        h_only_in_product=True,  # the peepholes read C, not h
     )  # fmt: skip
 
 

@@ -34,7 +34,7 @@ from ._checks import check_ids, check_positive
 from .loss import Readout, readout, readout_init
 from .reset import resettable, with_resets
 
-CELLS = {"lstm": jcells.lstm, "gru": jcells.gru, "elman": jcells.elman}
+CELLS = jcells.BY_NAME  # the built-in cells by name
 
 
 class LanguageModel(NamedTuple):

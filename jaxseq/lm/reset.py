@@ -91,6 +91,7 @@ def resettable(cell: Cell) -> Cell:
         hidden_size=cell.hidden_size,
         name=cell.name,
         options=(*cell.options, ("reset", True)),
+        h_only_in_product=cell.h_only_in_product,
     )
 
 

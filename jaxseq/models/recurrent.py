@@ -30,7 +30,7 @@ from ..layers import stack
 from ._base import Model, check_inputs, check_positive, check_rate, register
 from ._head import head_apply, head_init, maybe_dropout, pool, pooled_size, split_key
 
-CELLS = {"lstm": _cells.lstm, "gru": _cells.gru, "elman": _cells.elman}
+CELLS = _cells.BY_NAME  # the built-in cells by name
 
 
 def recurrent_classifier(

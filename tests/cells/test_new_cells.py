@@ -469,3 +469,47 @@ def test_new_cells_in_the_language_model_builder(make_cell):
             params,
         )
     assert logits.shape == (3, 5, 20) and carry[1].h.shape == (3, 8)
+
+
+# ------------------------------------------------------------------ by name
+@pytest.mark.parametrize("name", sorted(jaxseq.cells.BY_NAME))
+def test_by_name_rebuilds_every_built_in_cell(name, key):
+    """One table of the built-in cells: each factory's cells carry its name, and
+    name + hidden size + options rebuild the same cell (same parameters)."""
+    cell = jaxseq.cells.BY_NAME[name](H)
+    assert cell.name == name
+    again = jaxseq.cells.BY_NAME[cell.name](cell.hidden_size, **dict(cell.options))
+    assert again.options == cell.options and again.h_only_in_product == (
+        cell.h_only_in_product
+    )
+    for a, b in zip(
+        jax.tree.leaves(cell.init(key, F)), jax.tree.leaves(again.init(key, F)), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(TypeError):
+        jaxseq.cells.BY_NAME["lstm2"] = jaxseq.cells.lstm  # read-only
+
+
+def test_models_lm_and_io_read_the_same_table():
+    from jaxseq import io
+    from jaxseq.lm import models as lm_models
+    from jaxseq.models import recurrent
+
+    assert recurrent.CELLS is jaxseq.cells.BY_NAME
+    assert lm_models.CELLS is jaxseq.cells.BY_NAME
+    assert io._FACTORIES is jaxseq.cells.BY_NAME
+
+
+@pytest.mark.parametrize("name", ["layernorm_lstm", "peephole_lstm", "layernorm_gru"])
+def test_new_cells_save_and_load_in_a_layer(name, key, tmp_path):
+    from jaxseq import io
+    from jaxseq.layers import stack
+
+    layer = stack(jaxseq.cells.BY_NAME[name](H), 2)
+    params = layer.init(key, F)
+    again = io.layer_from_config(io.layer_config(layer, params))
+    assert [c.name for c in again.cells] == [name, name]
+    xs = jax.random.normal(jax.random.key(3), (B, T, F))
+    np.testing.assert_array_equal(
+        layer.apply(params, xs)[1], again.apply(params, xs)[1]
+    )

@@ -138,3 +138,74 @@ def test_stacked_layers_take_dropout_carries():
     _, ys_eval = layer.apply(params, xs, lengths=LENGTHS)
     assert ys.shape == ys_eval.shape == (B, T, H)
     assert not np.allclose(ys, ys_eval)
+
+
+BUILT_IN = {
+    "elman": lambda: jaxseq.cells.elman(H),
+    "lstm": lambda: jaxseq.cells.lstm(H),
+    "gru": lambda: jaxseq.cells.gru(H),
+    "gru_seed": lambda: jaxseq.cells.gru(H, reset_after=False),
+    "peephole_lstm": lambda: jaxseq.cells.peephole_lstm(H),
+    "layernorm_lstm": lambda: jaxseq.cells.layernorm_lstm(H),
+    "layernorm_gru": lambda: jaxseq.cells.layernorm_gru(H),
+}
+
+
+def _rows_masked_step(cell, params, carry, x):
+    """The definition for any cell: (m * h) @ W_h == h @ (m[:, None] * W_h),
+    one example at a time, every other use of h_{t-1} unmasked."""
+
+    def one(inner, mask, x):
+        return cell.step(params._replace(w_h=mask[:, None] * params.w_h), inner, x)
+
+    return jax.vmap(one)(carry.inner, carry.mask, x)
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
+def test_h_only_in_product_flag_is_right_for_every_built_in_cell(name):
+    """Cells flagged ``h_only_in_product`` have their ``carry.h`` masked; that
+    equals masking rows of ``w_h``, the definition, only if the flag is true of
+    the cell's equations."""
+    inner = BUILT_IN[name]()
+    cell = recurrent_dropout(inner, 0.5)
+    params = cell.init(jax.random.key(0), F)
+    params = params._replace(w_h=params.w_h + 0.3)  # h matters in every term
+    carry = dropout_carry(jax.random.key(5), cell, params, batch_size=B)
+    carry = carry._replace(
+        inner=jax.tree.map(
+            lambda a: jax.random.normal(jax.random.key(6), a.shape), carry.inner
+        )
+    )
+    x = jax.random.normal(jax.random.key(7), (B, F))
+    got = cell.step(params, carry, x)[0].inner.h
+    want = _rows_masked_step(inner, params, carry, x)[0].h
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["gru", "gru_seed", "layernorm_gru"])
+def test_a_wrong_h_only_in_product_flag_would_be_caught(name):
+    """The GRUs read h_{t-1} outside the product: claiming otherwise changes the
+    result, so the test above can fail."""
+    inner = BUILT_IN[name]()
+    assert not inner.h_only_in_product
+    cell = recurrent_dropout(inner._replace(h_only_in_product=True), 0.5)
+    params = cell.init(jax.random.key(0), F)
+    carry = dropout_carry(jax.random.key(5), cell, params, batch_size=B)
+    carry = carry._replace(
+        inner=jax.tree.map(
+            lambda a: jax.random.normal(jax.random.key(6), a.shape), carry.inner
+        )
+    )
+    x = jax.random.normal(jax.random.key(7), (B, F))
+    got = cell.step(params, carry, x)[0].inner.h
+    want = _rows_masked_step(inner, params, carry, x)[0].h
+    assert np.abs(np.asarray(got) - np.asarray(want)).max() > 1e-3
+
+
+def test_wrappers_keep_the_flag():
+    lstm = jaxseq.cells.lstm(H)
+    assert jaxseq.cells.learned_init(lstm).h_only_in_product
+    from jaxseq.lm.reset import resettable
+
+    assert resettable(lstm).h_only_in_product
+    assert not resettable(jaxseq.cells.gru(H)).h_only_in_product
