@@ -28,7 +28,8 @@ target transform (``"auto"``: one net on the values and one on the first
 differences, pooled per series: averaged where their held-out errors on the
 training part's last windows are within 10%, else the better one) and the
 calibration (conformal per horizon step on every origin of the training part's
-last ``max(2H, T/4)`` values).
+last ``max(2H, T/4)`` values), with ``ENSEMBLE`` seeds per net (one vmapped
+run, median) and the linear highway's candidate orders ``LINEAR`` (below).
 
 Needs statsforecast and statsmodels (``pip install "statsforecast>=2.1"
 "statsmodels>=0.14"``); without them only the shipped series and the naive
@@ -61,6 +62,14 @@ ORIGINS = 4
 #: transforms and measure the conformal factors; those with weight are then
 #: retrained on the whole training part)
 STEPS = 400
+#: seeds per net, trained as one vmapped program and combined by the median
+ENSEMBLE = 5
+#: the linear highway's candidate orders (``"W"``: the window): each transform
+#: is tried without and with an AR(W) highway, weighed per series like the
+#: transforms on held-out windows of the training part
+LINEAR = (0, "W")
+#: a one-hot of the series as input (global models)
+SERIES_INPUT = False
 HAVE_SF = importlib.util.find_spec("statsforecast") is not None
 HAVE_SM = importlib.util.find_spec("statsmodels") is not None
 
@@ -146,7 +155,9 @@ def methods(group: dict, quick: bool, bayes: bool, cells=("gru",)) -> list[fc.Me
             period=group["period"],
             steps=steps,
             strategy="direct",
-            ensemble=1,
+            ensemble=ENSEMBLE,
+            linear=tuple(group["window"] if p == "W" else p for p in LINEAR),
+            series_input=SERIES_INPUT and len(group["series"]) > 1,
         )
         out.append(fc.recurrent(config, h))
     out += [fc.naive(), fc.seasonal_naive(m)]
@@ -270,11 +281,14 @@ def write(
         "at the series' end; one fit per method on the training part "
         "(everything before the first origin), no refit between origins.",
         f"jaxseq nets: direct strategy, Gaussian head, hidden 32, "
-        f"{400 if quick else STEPS} Adam steps, one seed, no linear highway; "
-        "a net on the values and one on the first differences, pooled per "
-        "series (the mean of their forecasts where their mean absolute errors "
-        "on held-out windows of the training part are within 10%, else the "
-        "better one; combine='pool'); intervals calibrated "
+        f"{400 if quick else STEPS} Adam steps, median of {ENSEMBLE} seeds "
+        "(one vmapped run); candidates: a net on the values and one on the "
+        "first differences, each without and with a linear AR(W) highway "
+        f"(linear={LINEAR}, W the window)"
+        + (", global models with a one-hot series input" if SERIES_INPUT else "")
+        + "; pooled per series (the mean of the candidates whose mean absolute "
+        "errors on held-out windows of the training part are within 10% of "
+        "the best; combine='pool'); intervals calibrated "
         "per horizon step by split conformal on every origin of the training "
         "part's last max(2H, T/4) values, scores normalised by the net's own "
         "interval widths (docs/forecast.md). bayes-nar: "

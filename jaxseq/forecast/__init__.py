@@ -37,13 +37,19 @@ from .data import Table, as_collection, check_series, read_csv
 from .ensemble import COMBINE, combine
 from .evaluate import evaluate, rolling_origins
 from .heads import Head, gaussian, quantile, student_t
-from .models import STRATEGIES, Forecaster, forecaster
+from .models import STRATEGIES, Forecaster, forecaster, member, stacked
 from .plots import plot_forecast
 from .predict import Forecast, predict, train
 from .recurrent import CELLS, RecurrentConfig, RecurrentState, recurrent
 from .scaling import Scaling, fit_scaling
 from .transforms import DIFF, LEVEL, TRANSFORMS, Transform
-from .windows import Windows, history_windows, seasonal, training_windows
+from .windows import (
+    Windows,
+    history_windows,
+    seasonal,
+    series_onehot,
+    training_windows,
+)
 
 __all__ = [
     "CELLS",
@@ -74,6 +80,7 @@ __all__ = [
     "forecaster",
     "gaussian",
     "history_windows",
+    "member",
     "metrics",
     "naive",
     "plot_forecast",
@@ -84,7 +91,9 @@ __all__ = [
     "rolling_origins",
     "seasonal",
     "seasonal_naive",
+    "series_onehot",
     "stack_forecasts",
+    "stacked",
     "stretch",
     "student_t",
     "train",

@@ -16,6 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
+
+def _orders(text: str) -> int | tuple[int, ...]:
+    """``--linear``: one integer >= 0, or several comma-separated."""
+    from jaxseq.cli import int_at_least
+
+    one = int_at_least(0)
+    parts = [one(t.strip()) for t in text.split(",")]
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
 DESCRIPTION = """\
 Train one recurrent forecaster over every series column of a CSV file (a global
 model, per-series scaling fitted on the training part), evaluate it with rolling
@@ -93,7 +103,13 @@ def _parser() -> argparse.ArgumentParser:
     add("--layers", type=positive_int, default=1, help="stacked layers")
     add("--dropout", type=float, default=0.0, help="between layers")
     add("--steps", type=positive_int, default=1500, help="Adam updates")
-    add("--ensemble", type=positive_int, default=1, help="networks (median)")
+    add(
+        "--ensemble",
+        type=positive_int,
+        default=1,
+        help="networks from different seeds, trained as one vmapped program "
+        "(median of their forecasts)",
+    )
     add(
         "--transform",
         choices=("auto", "level", "diff"),
@@ -111,10 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     add(
         "--linear",
-        type=int_at_least(0),
+        type=_orders,
         default=0,
         help="last inputs read by a linear autoregressive highway beside the "
-        "net (direct strategy; 0: none)",
+        "net (direct strategy; 0: none); several, comma-separated (0,24): one "
+        "net per order and transform, weighed per series like --transform auto",
     )
     add("--period", type=float, help="add sin/cos calendar inputs of this period")
     add(

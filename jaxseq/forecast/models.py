@@ -37,7 +37,7 @@ from ..layers import RNNLayer, stack
 from .heads import Head, gaussian
 from .windows import check_sizes
 
-__all__ = ["STRATEGIES", "Forecaster", "forecaster"]
+__all__ = ["STRATEGIES", "Forecaster", "forecaster", "member", "stacked"]
 
 STRATEGIES = ("recursive", "direct", "seq2seq")
 _GLOROT = jax.nn.initializers.glorot_uniform()
@@ -341,3 +341,41 @@ def _bundle(
         horizon,
         num_cov,
     )
+
+
+def stacked(model: Forecaster, members: int) -> Forecaster:
+    """``members`` copies of ``model`` trained as one program (an ensemble over
+    seeds, vmapped: one compilation and one batched step for all of them).
+
+    ``init(key)`` draws each member's parameters from its own key
+    (``jax.random.split(key, members)``), stacked on a leading axis ``[K, ...]``;
+    ``loss`` is the mean of the members' losses on the same batch (each with
+    its own dropout key), so each member's gradient is its own loss's divided
+    by ``K`` (Adam's steps do not depend on that scale; a clip of the global
+    gradient norm, as :func:`~jaxseq.forecast.train` applies, sees all members'
+    gradients together); ``outputs(params, z,
+    cov) -> [K, B, H, size]``. :func:`member` takes one member's parameters
+    out for :func:`~jaxseq.forecast.predict` with ``model``. ``paths`` is
+    ``None``.
+    """
+    if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+        raise ValueError(f"members: expected a positive int, got {members!r}.")
+
+    def init(key):
+        return jax.vmap(model.init)(jax.random.split(key, members))
+
+    def loss(params, batch, key):
+        if key is None:
+            losses, aux = jax.vmap(model.loss, (0, None, None))(params, batch, None)
+        else:
+            keys = jax.random.split(key, members)
+            losses, aux = jax.vmap(model.loss, (0, None, 0))(params, batch, keys)
+        return jnp.mean(losses), jax.tree.map(jnp.mean, aux)
+
+    outputs = jax.jit(jax.vmap(model.outputs, (0, None, None)))
+    return model._replace(init=init, loss=loss, outputs=outputs, paths=None)
+
+
+def member(params: Any, k: int) -> Any:
+    """Member ``k``'s parameters of a :func:`stacked` model's ``params``."""
+    return jax.tree.map(lambda a: a[k], params)

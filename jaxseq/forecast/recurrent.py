@@ -16,7 +16,7 @@ from .baselines import Method
 from .conformal import conformal_factors, stretch
 from .ensemble import combine
 from .heads import gaussian, quantile, student_t
-from .models import STRATEGIES, forecaster
+from .models import STRATEGIES, forecaster, member, stacked
 from .predict import PROBS, Forecast, predict, train
 from .scaling import Scaling, fit_scaling
 from .transforms import TRANSFORMS, Transform
@@ -25,12 +25,13 @@ from .windows import (
     check_sizes,
     history_windows,
     seasonal,
+    series_onehot,
     training_windows,
 )
 
 __all__ = ["CELLS", "RecurrentConfig", "RecurrentState", "recurrent"]
 
-CELLS = {"lstm": cells.lstm, "gru": cells.gru, "elman": cells.elman}
+CELLS = cells.BY_NAME  # the built-in cells by name
 HEADS = {"gaussian": gaussian, "quantile": quantile, "student_t": student_t}
 
 
@@ -39,8 +40,12 @@ class RecurrentConfig(NamedTuple):
 
     ``period`` adds ``sin/cos`` calendar covariates of that period (``None``:
     none); ``steps`` is the approximate number of Adam updates (whole epochs);
-    ``ensemble`` trains that many networks from different seeds and takes the
-    median of their forecasts and interval bounds.
+    ``ensemble`` trains that many networks from different seeds (as one
+    vmapped program, :func:`~.models.stacked`: the same batches, each its own
+    initial parameters and dropout) and takes the median of their forecasts
+    and interval half-widths. ``series_input``: each window also reads the
+    one-hot of its series (:func:`~.windows.series_onehot`), so that a global
+    model can tell its series apart.
 
     ``transform`` (:mod:`.transforms`): the nets model the values
     (``"level"``, windows relative to their last value when ``relative``), their
@@ -56,7 +61,10 @@ class RecurrentConfig(NamedTuple):
     transform is combined by the median.
 
     ``linear``: the last ``p`` inputs read by a linear autoregressive highway
-    beside the net (:func:`~.models.forecaster`; direct strategy only).
+    beside the net (:func:`~.models.forecaster`; direct strategy only); a
+    tuple of orders, e.g. ``(0, window)``, makes each a candidate beside each
+    transform (one global net per pair), weighed per series like the
+    transforms by ``combine``.
 
     Calibration (:mod:`.conformal`): the last ``holdout`` values of each
     training part (``None``: ``max(2 * horizon, T // 4)`` with ``T`` the
@@ -94,27 +102,31 @@ class RecurrentConfig(NamedTuple):
     per_step: bool = True
     combine: str = "pool"
     pool: float = 0.1
-    linear: int = 0
+    linear: int | tuple[int, ...] = 0
+    series_input: bool = False
 
 
 class RecurrentState(NamedTuple):
     """What :func:`recurrent`'s ``fit`` returns.
 
     Attributes:
-        transforms: the candidate :class:`~.transforms.Transform`\\ s.
+        transforms: the candidates' :class:`~.transforms.Transform`\\ s (one
+            per candidate: each transform crossed with each ``linear`` order).
         weights: ``[S, len(transforms)]`` each series' weight of each
-            transform's nets in its combined forecast (rows sum to 1; one-hot
+            candidate's nets in its combined forecast (rows sum to 1; one-hot
             with ``combine="choose"``).
-        nets: per transform ``(scaling, [params of each ensemble member])``,
-            ``None`` for a transform no series uses.
+        nets: per candidate ``(scaling, [params of each ensemble member])``,
+            ``None`` for a candidate no series uses.
         factors: conformal factors (``p -> float``, ``[H]`` per step, or
             ``[S, H]`` per series), ``None`` without calibration.
+        linear: each candidate's linear highway order (``p``, 0: none).
     """
 
     transforms: tuple[Transform, ...]
     weights: np.ndarray
     nets: list[Any]
     factors: dict[float, Any] | None
+    linear: tuple[int, ...] = ()
 
 
 #: how ``recurrent`` weighs its transforms' nets per series (:func:`_weights`)
@@ -184,32 +196,71 @@ def _check(config: RecurrentConfig) -> None:
         )
     if not (isinstance(config.pool, int | float) and config.pool >= 0):
         raise ValueError(f"pool: expected a number >= 0, got {config.pool!r}.")
-    linear = config.linear
-    if (
-        isinstance(linear, bool)
-        or not isinstance(linear, int)
-        or not (0 <= linear <= config.window)
+    for name in (
+        "relative",
+        "refit",
+        "per_series",
+        "per_step",
+        "series_input",
     ):
-        raise ValueError(
-            f"linear: expected an int in [0, window] = [0, {config.window}], got "
-            f"{linear!r}."
-        )
-    if linear and config.strategy != "direct":
+        if not isinstance(getattr(config, name), bool):
+            raise TypeError(
+                f"{name}: expected True or False, got {getattr(config, name)!r}."
+            )
+    linears = _linears(config)
+    if any(linears) and config.strategy != "direct":
         raise ValueError(
             f"linear: the autoregressive highway serves the direct strategy; "
-            f"expected linear=0 with strategy={config.strategy!r}, got {linear}."
+            f"expected linear=0 with strategy={config.strategy!r}, got "
+            f"{config.linear!r}."
         )
-    if config.transform == "auto" and config.combine != "mean" and h == 0:
+    several = config.transform == "auto" or len(linears) > 1
+    if several and config.combine != "mean" and h == 0:
         raise ValueError(
-            f"holdout: transform='auto' with combine={config.combine!r} weighs the "
-            "transforms on held-out values; expected holdout > 0 or None, got 0 "
-            "(or combine='mean', or transform='level' or 'diff')."
+            f"holdout: several candidates (transform={config.transform!r}, "
+            f"linear={config.linear!r}) with combine={config.combine!r} are "
+            "weighed on held-out values; expected holdout > 0 or None, got 0 "
+            "(or combine='mean', or one transform and one linear order)."
         )
+
+
+def _linears(config: RecurrentConfig) -> tuple[int, ...]:
+    """The candidate highway orders of ``config.linear`` (an int or a tuple of
+    distinct ints, each in ``[0, window]``)."""
+    linear = config.linear
+    orders = tuple(linear) if isinstance(linear, tuple | list) else (linear,)
+    if (
+        not orders
+        or len(set(orders)) != len(orders)
+        or any(
+            isinstance(p, bool) or not isinstance(p, int) or not 0 <= p <= config.window
+            for p in orders
+        )
+    ):
+        raise ValueError(
+            f"linear: expected an int in [0, window] = [0, {config.window}] or a "
+            f"tuple of distinct such ints, got {linear!r}."
+        )
+    return orders
+
+
+#: stacked ensembles per model, so that their training steps compile once
+_stacked = functools.lru_cache(maxsize=16)(stacked)
 
 
 @functools.lru_cache(maxsize=16)
 def _model(
-    cell, hidden, horizon, window, strategy, head, calendar, layers, dropout, linear
+    cell,
+    hidden,
+    horizon,
+    window,
+    strategy,
+    head,
+    calendar,
+    layers,
+    dropout,
+    linear,
+    num_series=0,
 ):
     """One forecaster per setting, so that methods built alike (the command
     line's evaluation and final fit) share its compiled functions."""
@@ -219,7 +270,7 @@ def _model(
         horizon=horizon,
         strategy=strategy,
         head=HEADS[head](),
-        num_covariates=2 if calendar else 0,
+        num_covariates=(2 if calendar else 0) + num_series,
         num_layers=layers,
         dropout=dropout,
         linear=linear,
@@ -230,42 +281,58 @@ def recurrent(
     config: RecurrentConfig, horizon: int, name: str | None = None, **fit_options: Any
 ) -> Method:
     """The method ``jaxseq-<cell>``; ``fit_options`` go to :func:`train` and
-    :func:`jaxseq.train.fit` (``checkpoint_dir``, ``log_dir``: one subfolder
-    ``member<k>`` per ensemble member, and ``<dir>_holdout`` for the run on the
-    training part less its held-out values; with ``transform="auto"`` the
-    transform's name is appended, ``<dir>_holdout_diff``, ``<dir>_level``;
-    ``progress``)."""
+    :func:`jaxseq.train.fit` (``checkpoint_dir``, ``log_dir``: ``<dir>_holdout``
+    for the run on the training part less its held-out values; with several
+    candidates the transform's name and/or the highway order is appended,
+    ``<dir>_holdout_diff``, ``<dir>_level``, ``<dir>_diff_linear4``; an
+    ensemble trains in one run; ``progress``)."""
     _check(config)
     check_sizes(config.window, horizon)
-    covariates = None if config.period is None else seasonal(config.period)
-    model = _model(
-        config.cell,
-        config.hidden,
-        horizon,
-        config.window,
-        config.strategy,
-        config.head,
-        covariates is not None,
-        config.num_layers,
-        config.dropout,
-        config.linear,
-    )
+    calendar = None if config.period is None else seasonal(config.period)
+    linears = _linears(config)
 
-    def cut(tr: Transform) -> dict[str, Any]:
+    def models_for(num_series):
+        """The forecaster of each highway order for ``num_series`` series."""
+        return {
+            p: _model(
+                config.cell,
+                config.hidden,
+                horizon,
+                config.window,
+                config.strategy,
+                config.head,
+                calendar is not None,
+                config.num_layers,
+                config.dropout,
+                p,
+                num_series if config.series_input else 0,
+            )
+            for p in linears
+        }
+
+    def covariates_for(num_series, index=None):
+        """Calendar inputs, then (``series_input``) the one-hot of the window's
+        series: ``index[i]`` for the ``i``-th series passed (all of them when
+        ``index`` is ``None``)."""
+        if not config.series_input:
+            return calendar
+        return series_onehot(num_series, calendar, index)
+
+    def cut(tr: Transform, num_series: int, index=None) -> dict[str, Any]:
         return dict(
             window=config.window,
             horizon=horizon,
-            covariates=covariates,
+            covariates=covariates_for(num_series, index),
             relative=config.relative and tr.relative,
         )
 
-    def options(k, phase):
-        """fit_options with one checkpoint/log folder per ensemble member
-        (``<dir>/member<k>``) and phase (``<dir>_<phase>``: the held-out run
-        ``holdout``, and the transform when several are tried)."""
+    def options(phase):
+        """fit_options with one checkpoint/log folder per phase
+        (``<dir>_<phase>``: the held-out run ``holdout``, and the candidate
+        when several are tried)."""
 
         def place(value):
-            path = Path(value, *([f"member{k}"] if config.ensemble > 1 else []))
+            path = Path(value)
             return path.with_name(f"{path.name}_{phase}") if phase else path
 
         return {
@@ -281,22 +348,30 @@ def recurrent(
         per_epoch = max(1, windows.z.shape[0] // config.batch_size)
         return max(1, math.ceil(steps / per_epoch)), per_epoch
 
-    def run(windows, k, steps, phase="", valid=None):
+    def run(model, windows, steps, phase="", valid=None):
+        """The ensemble's parameters (one per member) trained on ``windows``
+        for about ``steps`` Adam steps, and the steps to the best held-out
+        epoch (``steps`` without early stopping). Several members train as
+        one vmapped program (:func:`~.models.stacked`)."""
         epochs, per_epoch = epochs_for(windows, steps)
-        return train(
-            model,
+        k = config.ensemble
+        result = train(
+            model if k == 1 else _stacked(model, k),
             windows,
-            key=jax.random.key(config.seed + k),
+            key=jax.random.key(config.seed),
             epochs=epochs,
             batch_size=config.batch_size,
             learning_rate=config.learning_rate,
-            seed=config.seed + k,
+            seed=config.seed,
             valid=valid if config.patience else None,
             patience=-(-config.patience // per_epoch) if config.patience else None,
-            **options(k, phase),
-        ), per_epoch
+            **options(phase),
+        )
+        params = result.params
+        params = [params] if k == 1 else [member(params, i) for i in range(k)]
+        return params, result.best_epoch * per_epoch if result.best_epoch else steps
 
-    def predict_all(params, windows, scaling):
+    def predict_all(model, params, windows, scaling):
         """Each member's forecast of ``windows`` (standardised model units)."""
         # sample paths only where the intervals need them (recursive, H > 1)
         paths = model.strategy == "recursive" and horizon > 1
@@ -312,15 +387,17 @@ def recurrent(
             for k, p in enumerate(params)
         ]
 
-    def forecast_with(tr, scaling, params, histories, series_index):
+    def forecast_with(tr, model, scaling, params, histories, series_index, count):
         """Each member's forecasts in original units from the end of each
         history."""
         sub = Scaling(scaling.loc[series_index], scaling.scale[series_index])
         modelled = [tr.forward(h) for h in histories]
         origins = [(n, len(x)) for n, x in enumerate(modelled)]
-        windows = history_windows(modelled, sub, origins, **cut(tr))
+        windows = history_windows(
+            modelled, sub, origins, **cut(tr, count, series_index)
+        )
         last = np.array([h[-1] for h in histories])
-        return [tr.inverse(f, last) for f in predict_all(params, windows, sub)]
+        return [tr.inverse(f, last) for f in predict_all(model, params, windows, sub)]
 
     def holdout_for(train_parts, lag):
         if config.holdout is not None:
@@ -329,7 +406,7 @@ def recurrent(
         room = shortest - lag - config.window - horizon
         return max(horizon, min(max(2 * horizon, shortest // 4), room))
 
-    def fit_one(tr, train_parts, holdout, phase):
+    def fit_one(tr, model, train_parts, holdout, phase):
         """Nets for one transform on the training part less its held-out values:
         ``(scaling, windows, params, steps, held)``; ``held`` holds the series,
         origin (in the original positions) and forecast (original units) of
@@ -337,47 +414,54 @@ def recurrent(
         then ``params`` are trained on the whole training part)."""
         parts = [tr.forward(y) for y in train_parts]
         scaling = fit_scaling(parts)
-        windows = training_windows(parts, scaling, **cut(tr))
+        windows = training_windows(parts, scaling, **cut(tr, len(parts)))
         if not holdout:
-            params = [
-                run(windows, k, config.steps, phase)[0].params
-                for k in range(config.ensemble)
-            ]
+            params, _ = run(model, windows, config.steps, phase)
             return scaling, windows, params, None, None
         ends = [len(x) - holdout for x in parts]
-        early = training_windows(parts, scaling, end=ends, **cut(tr))
+        early = training_windows(parts, scaling, end=ends, **cut(tr, len(parts)))
         held = windows.origin >= np.asarray(ends)[windows.series]
         valid = Windows(*(a[held] for a in windows))
-        fitted, steps = [], []
-        for k in range(config.ensemble):
-            tag = "_".join(filter(None, ["holdout", phase]))
-            result, per_epoch = run(early, k, config.steps, tag, valid)
-            fitted.append(result.params)
-            steps.append(
-                result.best_epoch * per_epoch if result.best_epoch else config.steps
-            )
+        tag = "_".join(filter(None, ["holdout", phase]))
+        fitted, steps = run(model, early, config.steps, tag, valid)
         origins = valid.origin + tr.lag
         last = np.array(
             [train_parts[i][t - 1] for i, t in zip(valid.series, origins, strict=True)]
         )
-        held_out = [tr.inverse(f, last) for f in predict_all(fitted, valid, scaling)]
+        held_out = [
+            tr.inverse(f, last) for f in predict_all(model, fitted, valid, scaling)
+        ]
         held = (valid.series, origins, held_out)
         return scaling, windows, fitted, steps, held
 
-    def refit(fitted, phase):
+    def refit(model, fitted, phase):
         """``fitted`` retrained on the whole training part (``refit``)."""
         scaling, windows, params, steps, held = fitted
         if held is None or not config.refit:
             return scaling, params
-        return scaling, [
-            run(windows, k, steps[k], phase)[0].params for k in range(config.ensemble)
-        ]
+        return scaling, run(model, windows, steps, phase)[0]
 
     def fit(train_parts):
-        candidates = TRANSFORMS[config.transform]
+        transforms = TRANSFORMS[config.transform]
         if config.transform == "auto" and any(np.isnan(y).any() for y in train_parts):
-            candidates = candidates[:1]  # differences of missing values are missing
-        lag = max(tr.lag for tr in candidates)
+            transforms = transforms[:1]  # differences of missing values are missing
+        # each transform crossed with each highway order; the phase (folder
+        # suffix) names the transform where there are several, the order too
+        candidates = [(tr, p) for tr in transforms for p in linears]
+        phases = [
+            "_".join(
+                filter(
+                    None,
+                    [
+                        tr.name if len(transforms) > 1 else "",
+                        f"linear{p}" if len(linears) > 1 else "",
+                    ],
+                )
+            )
+            for tr, p in candidates
+        ]
+        lag = max(tr.lag for tr in transforms)
+        models = models_for(len(train_parts))
         holdout = holdout_for(train_parts, lag)
         plus = ", plus 1 for the differences" if lag else ""
         for i, y in enumerate(train_parts):
@@ -398,18 +482,19 @@ def recurrent(
                     f"{need}{plus}), got {holdout}; set holdout=0 to skip the "
                     "calibration."
                 )
-        several = len(candidates) > 1
         fits = [
-            fit_one(tr, train_parts, holdout, tr.name if several else "")
-            for tr in candidates
+            fit_one(tr, models[p], train_parts, holdout, phase)
+            for (tr, p), phase in zip(candidates, phases, strict=True)
         ]
         uniform = np.full((len(train_parts), len(candidates)), 1 / len(candidates))
+        names = tuple(tr for tr, _ in candidates)
+        orders = tuple(p for _, p in candidates)
         if not holdout:
             nets = [
-                refit(f, tr.name if several else "")
-                for tr, f in zip(candidates, fits, strict=True)
+                refit(models[p], f, phase)
+                for (_, p), f, phase in zip(candidates, fits, phases, strict=True)
             ]
-            return RecurrentState(candidates, uniform, nets, None)
+            return RecurrentState(names, uniform, nets, None, orders)
         series, origins, _ = fits[0][4]
         truth = np.stack(
             [
@@ -450,18 +535,23 @@ def recurrent(
                 "holdout=0."
             ) from err
         nets = [
-            refit(f, tr.name if several else "") if np.any(weights[:, c] > 0) else None
-            for c, (tr, f) in enumerate(zip(candidates, fits, strict=True))
+            refit(models[p], f, phase) if np.any(weights[:, c] > 0) else None
+            for c, ((_, p), f, phase) in enumerate(
+                zip(candidates, fits, phases, strict=True)
+            )
         ]
-        return RecurrentState(candidates, weights, nets, factors)
+        return RecurrentState(names, weights, nets, factors, orders)
 
     def forecast(state, requests, horizon_):
-        candidates, weights, fits, factors = state
+        candidates, weights, fits, factors, orders = state
+        models = models_for(weights.shape[0])
         factors = None if factors is None else dict(factors)
         idx = np.array([i for i, _ in requests])
         w = weights[idx].T  # [transforms, rows]
         parts = []
-        for c, (tr, net) in enumerate(zip(candidates, fits, strict=True)):
+        for c, (tr, net, order) in enumerate(
+            zip(candidates, fits, orders, strict=True)
+        ):
             rows = np.flatnonzero(w[c] > 0)
             part = Forecast(
                 np.zeros((len(requests), horizon)),
@@ -473,7 +563,13 @@ def recurrent(
                 scaling, params = net
                 got = combine(
                     forecast_with(
-                        tr, scaling, params, [requests[r][1] for r in rows], idx[rows]
+                        tr,
+                        models[order],
+                        scaling,
+                        params,
+                        [requests[r][1] for r in rows],
+                        idx[rows],
+                        weights.shape[0],
                     ),
                     "median",
                 )

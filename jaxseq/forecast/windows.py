@@ -34,6 +34,7 @@ __all__ = [
     "check_sizes",
     "history_windows",
     "seasonal",
+    "series_onehot",
     "training_windows",
 ]
 
@@ -86,6 +87,29 @@ def seasonal(
     def features(i: int, times: np.ndarray) -> np.ndarray:
         angle = 2 * np.pi * np.outer(times, np.arange(1, harmonics + 1)) / period
         return np.concatenate([np.sin(angle), np.cos(angle)], axis=1)
+
+    return features
+
+
+def series_onehot(
+    num_series: int,
+    covariates: Covariates = None,
+    index: Sequence[int] | None = None,
+) -> Callable[[int, np.ndarray], np.ndarray]:
+    """Covariates that add the one-hot of each window's series (``num_series``
+    columns after those of ``covariates``): a global model can then tell its
+    series apart (the item inputs of DeepAR, Salinas et al. 2020).
+
+    ``index[i]`` is the series of the ``i``-th series passed to the windowing
+    function (``None``: ``i`` itself), for forecasts of a subset of the series.
+    """
+
+    def features(i: int, times: np.ndarray) -> np.ndarray:
+        one = np.zeros((len(times), num_series))
+        one[:, i if index is None else int(index[i])] = 1.0
+        if covariates is None:
+            return one
+        return np.hstack([_covariates(covariates, i, times), one])
 
     return features
 

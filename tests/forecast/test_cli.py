@@ -182,3 +182,16 @@ def test_tiny_run_writes_everything(tmp_path, csv_file, capsys):
     assert (out / "train_holdout" / "metrics.jsonl").exists()
     assert all(np.isfinite(r["mase"]) for r in metrics)
     assert "data:" not in capsys.readouterr().out  # --quiet: no info lines
+
+
+def test_linear_takes_one_order_or_several(tmp_path, capsys, csv_file):
+    """``--linear 3`` is one highway order, ``--linear 0,4`` two candidates;
+    a bad one is named."""
+    from jaxseq.forecast.cli import _orders
+
+    assert _orders("3") == 3 and _orders("0, 4") == (0, 4)
+    with pytest.raises(SystemExit) as exit_:
+        main(["--data", str(csv_file), "--horizon", "2", "--linear", "0,-1"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "--linear: expected an integer >= 0, got '-1'" in err, err

@@ -1,6 +1,7 @@
 """Forecast combination against NumPy, the direct forecaster's linear
 autoregressive highway (its arithmetic, and its coefficients recovering an
-AR(2) process), and the conformal factor's finite-sample rank."""
+AR(2) process), stacked (vmapped) ensembles against their members run one by
+one, and the conformal factor's finite-sample rank."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from jaxseq.forecast import (
     forecaster,
     recurrent,
 )
+from jaxseq.forecast.models import member, stacked
 from jaxseq.forecast.recurrent import _weights
 
 
@@ -204,3 +206,77 @@ def test_conformal_factor_is_the_finite_sample_rank(n, p):
     rank = math.ceil((n + 1) * p - 1e-9)
     assert got == pytest.approx(np.sort(truth[:, 0])[rank - 1], abs=0)
     assert got >= np.quantile(truth, p)
+
+
+def test_stacked_members_are_the_model_vmapped():
+    """A stacked ensemble of K = 3: member k's initial parameters are
+    ``model.init`` of the k-th split key; its loss is the mean of the members'
+    own losses (with and without dropout keys), its gradient for member k is
+    member k's own gradient / K, and its outputs are the members' outputs."""
+    model = forecaster(
+        jaxseq.cells.gru(4), window=W, horizon=H, strategy="direct", linear=2
+    )
+    ens = stacked(model, 3)
+    key = jax.random.key(4)
+    params = ens.init(key)
+    keys = jax.random.split(key, 3)
+    for k in range(3):
+        one = model.init(keys[k])
+        for a, b in zip(
+            jax.tree.leaves(member(params, k)), jax.tree.leaves(one), strict=True
+        ):
+            np.testing.assert_array_equal(a, b)
+    # non-zero highways, so that every parameter matters
+    params["ar"] = jax.random.normal(jax.random.key(5), params["ar"].shape) * 0.3
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=(7, W + H)).astype(np.float32)
+    cov = np.zeros((7, W + H - 1, 0), np.float32)
+    # jitted: op by op, the recurrent loops dominate this test's time
+    own_loss = jax.jit(lambda p: model.loss(p, (z, cov), None))
+    own_grad = jax.jit(jax.grad(lambda p: model.loss(p, (z, cov), None)[0]))
+    own = [own_loss(member(params, k)) for k in range(3)]
+    loss, aux = jax.jit(lambda p: ens.loss(p, (z, cov), None))(params)
+    assert float(loss) == pytest.approx(np.mean([float(o[0]) for o in own]), rel=1e-6)
+    assert float(aux["mae"]) == pytest.approx(
+        np.mean([float(o[1]["mae"]) for o in own]), rel=1e-6
+    )
+    grads = jax.jit(jax.grad(lambda p: ens.loss(p, (z, cov), None)[0]))(params)
+    for k in range(3):
+        g = own_grad(member(params, k))
+        for a, b in zip(
+            jax.tree.leaves(member(grads, k)), jax.tree.leaves(g), strict=True
+        ):
+            np.testing.assert_allclose(a, np.asarray(b) / 3, rtol=1e-4, atol=1e-7)
+    out = np.asarray(ens.outputs(params, z[:, :W], cov))
+    assert out.shape == (3, 7, H, 2)
+    for k in range(3):
+        np.testing.assert_allclose(
+            out[k], model.outputs(member(params, k), z[:, :W], cov), atol=1e-6
+        )
+    # with a key: the mean of each member's loss under its own split key
+    drop = forecaster(
+        jaxseq.cells.gru(4), window=W, horizon=H, strategy="direct", dropout=0.5
+    )
+    dens = stacked(drop, 2)
+    dp = dens.init(key)
+    k_loss = jax.random.key(9)
+    split = jax.random.split(k_loss, 2)
+    drop_loss = jax.jit(lambda p, k: drop.loss(p, (z, cov), k)[0])
+    expected = np.mean([float(drop_loss(member(dp, k), split[k])) for k in range(2)])
+    got = jax.jit(lambda p, k: dens.loss(p, (z, cov), k)[0])(dp, k_loss)
+    assert float(got) == pytest.approx(expected, rel=1e-6)
+    with pytest.raises(ValueError, match=r"members: expected a positive int, got 0"):
+        stacked(model, 0)
+
+
+def test_linear_candidates_errors():
+    for bad in ((), (2, 2), (0, 7), (0, True)):
+        with pytest.raises(
+            ValueError, match=r"linear: expected an int in \[0, window\] = \[0, 6\]"
+        ):
+            recurrent(RecurrentConfig(window=6, linear=bad), 2)
+    with pytest.raises(ValueError, match=r"linear: the autoregressive highway"):
+        recurrent(RecurrentConfig(strategy="seq2seq", linear=(0, 2)), 2)
+    # several highway orders are weighed on held-out values too
+    with pytest.raises(ValueError, match=r"holdout: several candidates"):
+        recurrent(RecurrentConfig(transform="level", linear=(0, 2), holdout=0), 2)

@@ -72,19 +72,27 @@ def test_a_linear_trend_is_extrapolated_beyond_the_training_range():
 
 
 def test_auto_chooses_per_series_and_reads_nothing_after_the_first_origin():
-    """One global net per transform over a trend and an AR(1) series: the trend
-    takes the differences (with the default ``combine="pool"``: at least as
-    much weight as the levels; the weighting rules are tested in
-    test_ensemble.py).
+    """One global net per transform and highway order (0 or 2), each a stacked
+    ensemble of 2 seeds, over a trend and an AR(1) series: the trend takes the
+    differences (with the default ``combine="pool"``: a differenced net has
+    the most weight; the weighting rules are tested in test_ensemble.py).
     Changing every value after the first forecast origin changes neither the
-    choice, nor the first origin's forecast and intervals (so neither the fit,
+    weights, nor the first origin's forecast and intervals (so neither the fit,
     the choice, the combination nor the conformal calibration read them)."""
     rng = np.random.default_rng(1)
     ar = np.zeros(100)
     for t in range(1, 100):
         ar[t] = 0.5 * ar[t - 1] + rng.normal()
     series = {"trend": _trend(1, 100), "ar": 10 + ar}
-    config = RecurrentConfig(cell="gru", hidden=8, window=8, steps=40, refit=False)
+    config = RecurrentConfig(
+        cell="gru",
+        hidden=8,
+        window=8,
+        steps=40,
+        refit=False,
+        linear=(0, 2),
+        ensemble=2,
+    )
     states = []
     method = recurrent(config, 4)
     keep = method._replace(
@@ -96,8 +104,10 @@ def test_auto_chooses_per_series_and_reads_nothing_after_the_first_origin():
         y[88:] = 1e3 * (1 + np.arange(12))  # the first origin is 100 - 4 - 8 = 88
     second = evaluate([keep], changed, horizon=4, num_origins=3, keep_forecasts=True)
     weights = states[0].weights
-    diff = states[0].transforms.index(DIFF)
-    assert weights[0, diff] == weights[0].max() > 0
+    assert states[0].transforms == (LEVEL, LEVEL, DIFF, DIFF)
+    assert states[0].linear == (0, 2, 0, 2)
+    assert weights.shape == (2, 4)
+    assert states[0].transforms[int(np.argmax(weights[0]))] == DIFF
     np.testing.assert_allclose(weights.sum(axis=1), 1.0)
     np.testing.assert_array_equal(weights, states[1].weights)
     for a, b in zip(first, second, strict=True):
@@ -119,6 +129,8 @@ def test_transform_errors():
         recurrent(RecurrentConfig(transform="log"), 2)
     for combine in ("choose", "pool"):
         with pytest.raises(
-            ValueError, match=rf"holdout: transform='auto' with combine='{combine}'"
+            ValueError,
+            match=rf"holdout: several candidates \(transform='auto', "
+            rf"linear=0\) with combine='{combine}'",
         ):
             recurrent(RecurrentConfig(holdout=0, combine=combine), 2)

@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from jaxseq.forecast import (
+    RecurrentConfig,
     fit_scaling,
     history_windows,
+    recurrent,
     seasonal,
+    series_onehot,
     training_windows,
 )
 
@@ -142,3 +145,59 @@ def test_errors(series):
         match=r"train_end: expected an int in \[1, 31\] for series 1, got 35",
     ):
         fit_scaling(series, 35)
+
+
+def test_series_onehot_columns(series):
+    """Calendar columns first, then the one-hot of the window's series (NumPy
+    reference); ``index`` maps the series passed to the ones of the model."""
+    scaling = fit_scaling(series, [30, 25])
+    cal = seasonal(4)
+    w = training_windows(
+        series, scaling, window=5, horizon=2, covariates=series_onehot(3, cal)
+    )
+    assert w.cov.shape == (w.z.shape[0], 6, 2 + 3)
+    for n in (0, w.z.shape[0] - 1):
+        t = np.arange(w.origin[n] - 4, w.origin[n] + 2)
+        angle = 2 * np.pi * t / 4
+        expected = np.zeros((6, 5))
+        expected[:, 0], expected[:, 1] = np.sin(angle), np.cos(angle)
+        expected[:, 2 + w.series[n]] = 1.0
+        np.testing.assert_allclose(w.cov[n], expected, atol=1e-6)
+    # forecasting series 1 alone: it is passed as the 0th, its one-hot is 1
+    h = history_windows(
+        [series[1]],
+        fit_scaling([series[1]], 25),
+        [(0, 25)],
+        window=5,
+        horizon=2,
+        covariates=series_onehot(3, index=[1]),
+    )
+    np.testing.assert_array_equal(h.cov[0], np.tile([0.0, 1.0, 0.0], (6, 1)))
+
+
+def test_series_input_forecasts_do_not_depend_on_the_request_order(series):
+    """With ``series_input``, each forecast row reads its own series' one-hot
+    whatever the order (or subset) of the requests (were the one-hot taken
+    from the request's position, the swapped rows would read each other's:
+    the net's initial weights on it are not 0)."""
+    method = recurrent(
+        RecurrentConfig(
+            cell="gru",
+            hidden=4,
+            window=6,
+            steps=10,
+            transform="level",
+            holdout=0,
+            series_input=True,
+        ),
+        2,
+    )
+    state = method.fit([y[:25] for y in series])
+    a, b = series[0][:28], series[1][:27]
+    both = method.forecast(state, [(0, a), (1, b)], 2)
+    swapped = method.forecast(state, [(1, b), (0, a)], 2)
+    alone = method.forecast(state, [(1, b)], 2)
+    np.testing.assert_allclose(both.mean[::-1], swapped.mean, rtol=1e-6)
+    np.testing.assert_allclose(both.mean[1], alone.mean[0], rtol=1e-6)
+    with pytest.raises(TypeError, match=r"series_input: expected True or False"):
+        recurrent(RecurrentConfig(series_input=1), 2)
