@@ -658,15 +658,18 @@ def scaling_markdown(cells, fits, meta) -> str:
 
 
 # ------------------------------------------------------------ default-fit timing
-DEFAULT_FIT_DATA = ("synth_m4", "sunspots")
+DEFAULT_FIT_DATA = ("synth_m4", "sunspots", "synth_m4+auto")
 
 
 def _default_fit_data(name):
-    if name == "synth_m4":
+    """``(x, y, hidden)``; a name ending in ``+auto`` samples m (``--hidden
+    auto``: 1..8), else m = 4."""
+    base = name.removesuffix("+auto")
+    if base == "synth_m4":
         x, y, _, _ = synthetic()
     else:
         x, y, _, _, _ = sunspots()
-    return x, y, 4
+    return x, y, (VARIABLE_M if name.endswith("+auto") else 4)
 
 
 def default_fit_child(name: str, sampler: str, fits: int) -> None:
@@ -680,9 +683,9 @@ def default_fit_child(name: str, sampler: str, fits: int) -> None:
         result = fit(jax.random.key(rep), x, y, hidden=hidden, sampler=sampler,
                      progress=False)  # fmt: skip
         row = {
-            "dataset": name,
+            "dataset": name.removesuffix("+auto"),
             "sampler": sampler,
-            "m": hidden,
+            "m": "variable" if isinstance(hidden, HiddenUnits) else hidden,
             "n": int(y.shape[0]),
             "default_settings": True,
             "wall_s": round(time.perf_counter() - start, 2),
@@ -690,16 +693,19 @@ def default_fit_child(name: str, sampler: str, fits: int) -> None:
             "cpu_s": round(time.process_time() - cpu, 2),
             "load": round(os.getloadavg()[0], 1),
             "persistent_cache": cache is not None,
+            "machine": cpu_model(),
         }
         print("ROW " + json.dumps(row), flush=True)
 
 
-def default_fit(samplers=("gibbs", "nuts"), rows=None) -> None:
+def default_fit(samplers=("gibbs", "nuts"), rows=None, data=DEFAULT_FIT_DATA) -> None:
     """Time default fits cold, warm in memory and warm from the disk cache
     (appending to ``rows``, e.g. those of an earlier run of other samplers)."""
     rows = [] if rows is None else list(rows)
     for sampler in samplers:
-        for name in DEFAULT_FIT_DATA:
+        for name in data:
+            if name.endswith("+auto") and sampler != "gibbs":
+                continue  # m is sampled by the Gibbs sampler only
             with tempfile.TemporaryDirectory() as cache:
                 env = dict(os.environ, JAXSEQ_COMPILE_CACHE=cache)
                 for stage, fits in (("cold", 2), ("disk", 1)):
@@ -737,21 +743,26 @@ def write_default_fit(rows: list[dict], *, done: bool = False) -> str:
         "",
         f"{meta['date']}, {meta['machine']}, jax {meta['jax']}, "
         f"numpyro {meta['numpyro']}. `fit(key, x, y, hidden=4, sampler=...)` with "
-        "the defaults (1,000 warm-up + 1,000 draws, 4 vectorised chains). cold: "
+        "the defaults (1,000 warm-up + 1,000 draws, 4 vectorised chains); m "
+        "variable: `hidden=HiddenUnits(max=8)` (`--hidden auto`). cold: "
         "fresh process, empty persistent cache; memory: second fit in the same "
         "process; disk: fresh process, programs in the persistent cache. cpu_s: "
         "the process's CPU time (user + system) during the fit; load: the "
-        "1-minute load average at its end (other processes shared the cores).",
+        "1-minute load average at its end (other processes shared the cores, so "
+        "wall times are inflated and cpu_s is the steadier measure). Each row "
+        "names its machine (rows of earlier runs kept where not rerun).",
         "",
-        "| data | n | sampler | cache | wall s | compile s | cpu s | load |",
-        "|---|---|---|---|---|---|---|---|",
+        "| data | n | m | sampler | cache | wall s | compile s | cpu s | load "
+        "| machine |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     if not done:
         lines[2:2] = ["**Incomplete**: the run stopped before every row was timed.", ""]
     for r in rows:
         lines.append(
-            f"| {r['dataset']} | {r['n']} | {r['sampler']} | {r['cache']} | "
-            f"{r['wall_s']} | {r['compile_s']} | {r['cpu_s']} | {r['load']} |"
+            f"| {r['dataset']} | {r['n']} | {r['m']} | {r['sampler']} | "
+            f"{r['cache']} | {r['wall_s']} | {r['compile_s']} | {r['cpu_s']} | "
+            f"{r['load']} | {r.get('machine', meta['machine'])} |"
         )
     (RESULTS / "bayes_default_fit.md").write_text("\n".join(lines) + "\n")
     if done:

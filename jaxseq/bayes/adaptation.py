@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from . import _linalg as la
@@ -50,20 +51,23 @@ class AdaptState(NamedTuple):
 
 def init_proposal(hidden: int, d: int, dtype=jnp.float32) -> Proposal:
     """Identity shapes, the optimal-scaling start ``2.38 / sqrt(d)`` for the random
-    walk and ``tau = 0.3`` for the scale move."""
-    log_scale = jnp.full((hidden,), jnp.log(2.38 / d**0.5), dtype)
-    chol = jnp.broadcast_to(jnp.eye(d, dtype=dtype), (hidden, d, d))
-    log_tau = jnp.full((hidden,), jnp.log(0.3), dtype)
-    log_tau_sweep = jnp.log(jnp.asarray([0.1, 0.1, 0.1], dtype))
-    return Proposal(log_scale, chol, log_tau, log_tau_sweep)
+    walk and ``tau = 0.3`` for the scale move. (Built with NumPy, so that a call
+    outside ``jit`` compiles nothing.)"""
+    dtype = np.dtype(dtype)
+    log_scale = np.full((hidden,), np.log(2.38 / d**0.5), dtype)
+    chol = np.broadcast_to(np.eye(d, dtype=dtype), (hidden, d, d))
+    log_tau = np.full((hidden,), np.log(0.3), dtype)
+    log_tau_sweep = np.log(np.asarray([0.1, 0.1, 0.1], dtype))
+    return Proposal(*map(jnp.asarray, (log_scale, chol, log_tau, log_tau_sweep)))
 
 
 def init_adaptation(hidden: int, d: int, dtype=jnp.float32) -> AdaptState:
     """Empty accumulators for :func:`adapt`."""
+    dtype = np.dtype(dtype)
     return AdaptState(
-        jnp.zeros((), dtype),
-        jnp.zeros((hidden, d), dtype),
-        jnp.zeros((hidden, d, d), dtype),
+        jnp.asarray(np.zeros((), dtype)),
+        jnp.asarray(np.zeros((hidden, d), dtype)),
+        jnp.asarray(np.zeros((hidden, d, d), dtype)),
     )
 
 

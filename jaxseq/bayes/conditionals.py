@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float
 
 from .._typing import Key
@@ -63,9 +64,12 @@ __all__ = [
     "marginal_posterior",
     "mu_beta_params",
     "mu_gamma_params",
+    "normal_from_words",
     "prec_beta_params",
     "prec_gamma_params",
     "prec_params",
+    "random_words",
+    "uniform_from_words",
     "wishart",
 ]
 
@@ -454,6 +458,36 @@ def gamma_log_prior(
     return -0.5 * centred @ prec_gamma @ centred
 
 
+def random_words(key: Key, num: int, dtype) -> Array:
+    """``num`` random unsigned words of ``dtype``'s width (``uint32`` for float32,
+    ``uint64`` for float64), from one :func:`jax.random.bits` call."""
+    width = jnp.dtype(dtype).itemsize * 8
+    return jax.random.bits(key, (num,), jnp.dtype(f"uint{width}"))
+
+
+def uniform_from_words(words: Array, dtype, low: float = 0.0) -> Array:
+    r"""Uniform variates on ``[low, 1)`` from random words, exactly as
+    :func:`jax.random.uniform` makes them: the top mantissa bits of each word
+    under the exponent of 1.0 give a float in ``[1, 2)``, minus 1, mapped to
+    ``[low, 1)`` (and kept ``>= low``). One :func:`random_words` call can so feed
+    several kinds of variates (each PRNG call compiles to a threefry hash loop)."""
+    dtype = jnp.dtype(dtype)
+    shift = words.dtype.itemsize * 8 - jnp.finfo(dtype).nmant
+    one = np.array(1.0, dtype).view(words.dtype)
+    floats = jax.lax.bitcast_convert_type((words >> shift) | one, dtype) - 1.0
+    return jnp.maximum(jnp.asarray(low, dtype), floats * (1.0 - low) + low)
+
+
+def normal_from_words(words: Array, dtype) -> Array:
+    r"""Standard normals from random words, as :func:`jax.random.normal` makes
+    them: :math:`\sqrt2\,\mathrm{erf}^{-1}(u)` for ``u`` uniform on
+    ``(-1, 1)`` (:func:`uniform_from_words`)."""
+    dtype = jnp.dtype(dtype)
+    low = np.nextafter(np.array(-1.0, dtype), np.array(0.0, dtype))
+    u = uniform_from_words(words, dtype, float(low))
+    return np.sqrt(2.0).astype(dtype) * jax.lax.erf_inv(u)
+
+
 def gamma_variates(key: Key, shape: Float[Array, " r"]) -> Float[Array, " r"]:
     r"""Independent :math:`\mathrm{Gamma}(a_i, 1)` draws for the shapes ``shape``
     ``[r]`` (all :math:`a_i > 0`), by Marsaglia and Tsang's (2000) rejection method.
@@ -469,30 +503,38 @@ def gamma_variates(key: Key, shape: Float[Array, " r"]) -> Float[Array, " r"]:
     d\log v`; the acceptance rate is above 95%. Shapes below 1 are boosted:
     :math:`\mathrm{Gamma}(a) = \mathrm{Gamma}(a + 1)\,U^{1/a}`, computed in logs.
 
+    Round ``i`` takes its ``3r`` random words from one call
+    (:func:`random_words` of ``fold_in(key, i)``): ``z``, ``u`` and, kept from
+    the first round, the boost's ``U``; so the function compiles to two
+    threefry hashes (six when each variate had its own PRNG call).
+
     References:
         G. Marsaglia and W. W. Tsang (2000), "A simple method for generating gamma
         variables", *ACM TOMS* 26(3), 363-372.
     """
     dtype = shape.dtype
+    r = shape.shape[0]
     boost = shape < 1.0
     alpha = jnp.where(boost, shape + 1.0, shape)
     d = alpha - 1.0 / 3.0
     c = 1.0 / jnp.sqrt(9.0 * d)
-    k_boost, k_loop = jax.random.split(key)
 
     def propose(state):
-        i, x, done = state
-        k_z, k_u = jax.random.split(jax.random.fold_in(k_loop, i))
-        z = jax.random.normal(k_z, shape.shape, dtype)
-        u = jax.random.uniform(k_u, shape.shape, dtype)
+        i, x, log_boost, done = state
+        w = random_words(jax.random.fold_in(key, i), 3 * r, dtype)
+        z = normal_from_words(w[:r], dtype)
+        u = uniform_from_words(w[r : 2 * r], dtype)
+        log_boost = jnp.where(
+            i == 0, jnp.log(uniform_from_words(w[2 * r :], dtype)), log_boost
+        )
         v = (1.0 + c * z) ** 3
         log_v = jnp.log(jnp.where(v > 0, v, 1.0))
         ok = (v > 0) & (jnp.log(u) < 0.5 * z * z + d - d * v + d * log_v)
         new = ~done & ok
-        return i + 1, jnp.where(new, d * v, x), done | ok
+        return i + 1, jnp.where(new, d * v, x), log_boost, done | ok
 
     none = jnp.zeros(shape.shape, bool)
-    start = (jnp.zeros((), jnp.uint32), jnp.zeros_like(shape), none)
-    _, x, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[2]), propose, start)
-    log_u = jnp.log(jax.random.uniform(k_boost, shape.shape, dtype))
+    zero = jnp.zeros_like(shape)
+    start = (jnp.zeros((), jnp.uint32), zero, zero, none)
+    _, x, log_u, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[3]), propose, start)
     return jnp.where(boost, jnp.exp(jnp.log(x) + log_u / shape), x)

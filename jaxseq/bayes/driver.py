@@ -10,14 +10,22 @@ host loop over *chunks* of at most :data:`CHUNK` recorded draws:
   warm-up, sampling and every run length, thinning and warm-up length share one
   compiled program (NumPyro's ``MCMC`` compiles a new loop per ``MCMC`` object and
   per run length, plus one small program per eager operation of its set-up);
-* one small jitted program (:func:`_start`) draws the chains' starting points;
-* both are cached by the static configuration (:class:`GibbsConfig`) and by the
-  shapes of the data, so a second fit of the same shapes in the same process
-  compiles nothing, and with the persistent compilation cache
+* the chains' starting points and keys are made on the host (:func:`start`,
+  NumPy), so nothing else is compiled before the first sweep;
+* the program is cached by the static configuration (:class:`GibbsConfig`) and
+  by the shapes of the data, so a second fit of the same shapes in the same
+  process compiles nothing, and with the persistent compilation cache
   (:func:`enable_compile_cache`, on in the ``jaxseq bayes`` CLI) neither does a
   second process.
 
 The prior is passed as traced arrays, so another prior does not recompile either.
+
+**Compile time.** A cold default fit (``m = 4``, ``n = 200``, 4 chains) spends
+most of its time compiling :func:`_advance`: about 1 s of Python tracing and
+lowering, then XLA's code generation for ~400 small kernels (the sweep is many
+small operations on ``[n, m + 1]`` and ``[d, d]`` arrays inside nested loops;
+XLA's own HLO passes take under 1 s). On CPU the program is compiled with
+:data:`CPU_COMPILER_OPTIONS`; docs/bayes.md has the measured breakdown.
 
 Every sweep is the kernel's own (:meth:`BlockedGibbs._sample_one`); only the
 PRNG keys differ from a NumPyro run with the same seed.
@@ -36,23 +44,35 @@ import numpy as np
 from jaxtyping import ArrayLike
 
 from .._typing import Key
-from . import gibbs, moves
+from . import adaptation, gibbs, moves
 from .dimension import HiddenUnits
-from .kernel import BlockedGibbs
+from .kernel import BlockedGibbs, GibbsKernelState
 from .models import Prior
 
 __all__ = [
     "CHUNK",
+    "CPU_COMPILER_OPTIONS",
     "Chains",
     "GibbsConfig",
     "compile_cache_dir",
     "enable_compile_cache",
     "run_chains",
     "sample_sites",
+    "start",
 ]
 
 #: Draws recorded per call of the compiled program (the host loop's step).
 CHUNK = 250
+#: XLA options of the sampler's program on CPU: XLA's classic (LLVM IR) emitters
+#: for the fused kernels instead of the MLIR fusion emitters. Code generation
+#: for the sweep's ~400 small kernels dominates its compile time; with the
+#: classic emitters XLA took about half the CPU time (7.5-8.1 -> 3.8-4.1 s for
+#: the default ``m = 4``, ``n = 200`` program on the AMD EPYC of docs/bayes.md),
+#: and the sampling's time stayed within the noise (1.44-1.45 vs 1.45-1.53 s for
+#: 2,000 sweeps of 4 chains). Applied per program (``jax.jit(...,
+#: compiler_options=...)``), so other programs of the process are untouched;
+#: the options are part of the persistent cache's key.
+CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 #: Environment variable naming the persistent compilation cache folder; ``"0"``,
 #: ``"off"`` or ``""`` turn the cache off (:func:`enable_compile_cache`).
 CACHE_ENV = "JAXSEQ_COMPILE_CACHE"
@@ -109,21 +129,119 @@ def _prior_arrays(prior: Prior, dtype) -> Prior:
     return Prior(*(jnp.asarray(v, dtype) for v in prior))
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
-def _start(config: GibbsConfig, keys, x, y, prior: Prior, num_warmup):
-    """Starting states ``[chains, ...]`` (one key per chain); with variable ``m``
-    every chain starts with all ``m_max`` units active."""
-    kernel = config.kernel(prior)
-    init = lambda k: kernel._init_one(k, num_warmup, None, x, y, prior)
-    state = jax.vmap(init)(keys)
+def _compiler_options() -> dict[str, Any]:
+    """XLA options of the sweep program: on CPU, :data:`CPU_COMPILER_OPTIONS`."""
+    return dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
+
+
+def _jit(fun):
+    """``jax.jit(fun, static_argnames="config")`` with :func:`_compiler_options`,
+    built at the first call (when the backend is known) and kept; ``.jit()``
+    returns the jitted function (for ``.trace``/``.lower``). Should an XLA
+    version not know an option, the program is compiled without the options."""
+    jitted = []
+
+    def build(options):
+        jitted[:] = [
+            jax.jit(fun, static_argnames=("config",), compiler_options=options)
+        ]
+        return jitted[0]
+
+    def get():
+        return jitted[0] if jitted else build(_compiler_options())
+
+    @functools.wraps(fun)
+    def call(*args, **kwargs):
+        try:
+            return get()(*args, **kwargs)
+        except jax.errors.JaxRuntimeError as err:
+            if "No such compile option" not in str(err):
+                raise
+            return build({})(*args, **kwargs)
+
+    call.jit = get
+    return call
+
+
+def _key_data(key: Key) -> tuple[np.ndarray, Any]:
+    """``(key data as uint32 NumPy, PRNG implementation)`` of a typed key or of a
+    raw ``uint32`` key (then the default implementation)."""
+    if jnp.issubdtype(jnp.asarray(key).dtype, jax.dtypes.prng_key):
+        return np.asarray(jax.random.key_data(key)), jax.random.key_impl(key)
+    return np.asarray(key, np.uint32), None
+
+
+def start(
+    key: Key, config: GibbsConfig, prior: Prior, num_chains: int, num_warmup: int
+) -> Any:
+    """Starting states ``[chains, ...]`` and one PRNG key per chain, made on the
+    host (NumPy): no program to compile.
+
+    The law of :meth:`BlockedGibbs._init_one` (:func:`~jaxseq.bayes.simulate.
+    initial_position`): ``gamma_j ~ N(a_gamma, C_gamma)`` independently, the
+    hyperparameters at their prior guesses, ``beta = mu_beta``, ``b0 = a_0``;
+    with variable ``m`` every chain starts with all ``m_max`` units active. The
+    chains' keys and the normals come from NumPy's ``SeedSequence``/``PCG64``
+    seeded with ``key``'s data (the same key gives the same start), instead of
+    a jitted start (``jax.random.split``, ``normal``, the prior's factors; its
+    compilation took 1.3 s of CPU of a cold fit). The starting ``info`` is NaN:
+    it is never recorded (every record follows a sweep).
+
+    Args:
+        key: PRNG key (typed, or a raw ``uint32`` key). config: the run's
+            :class:`GibbsConfig`. prior: hyperparameters (host values).
+        num_chains: chains. num_warmup: warm-up sweeps (kept in the state).
+
+    Returns:
+        A :class:`~jaxseq.bayes.GibbsKernelState` with a leading ``[chains]``
+        axis; with variable ``m`` the pair ``(state, m)``, ``m`` ``[chains]``.
+    """
+    data, impl = _key_data(key)
+    rng = np.random.default_rng([int(v) for v in data.ravel()])
+    chain_keys = rng.integers(0, 2**32, (num_chains, *data.shape), dtype=np.uint32)
+    impl_kw = {} if impl is None else {"impl": impl}
+    keys = jax.random.wrap_key_data(chain_keys, **impl_kw)
+    if impl is None:  # raw uint32 keys in, raw keys out
+        keys = jax.random.key_data(keys)
+    dtype = jnp.result_type(float)
+    m, chains = config.hidden, num_chains
+    a_gamma = np.asarray(prior.a_gamma, np.float64)
+    C = np.asarray(prior.C_gamma, np.float64)
+    d = a_gamma.shape[0]
+    eps = rng.standard_normal((chains, m, d))
+    gamma = a_gamma + eps @ np.linalg.cholesky(C).T
+    inv = np.linalg.inv(C)
+    full = lambda shape, v: np.broadcast_to(np.asarray(v, dtype), (chains, *shape))
+    position = gibbs.NetParams(
+        beta=full((m,), prior.a_beta),
+        b0=full((), prior.a_0),
+        gamma=gamma.astype(dtype),
+        mu_beta=full((), prior.a_beta),
+        prec_beta=full((), 1.0 / prior.C_b),
+        mu_gamma=full((d,), a_gamma),
+        prec_gamma=full((d, d), 0.5 * (inv + inv.T)),
+        prec=full((), 1.0 / prior.S),
+    )
+    batch = lambda tree: jax.tree.map(lambda a: full(a.shape, a), tree)
+    proposal = batch(adaptation.init_proposal(m, d, dtype))
+    adapt_state = batch(adaptation.init_adaptation(m, d, dtype))
+    nan_m, nan = full((m,), np.nan), full((), np.nan)
+    state = GibbsKernelState(
+        i=np.zeros((chains,), np.int32),
+        z=position,
+        proposal=proposal,
+        adapt_state=adapt_state,
+        info=gibbs.GibbsInfo(nan_m, nan_m, nan_m, nan_m, nan, nan, nan, nan),
+        num_warmup=np.full((chains,), num_warmup, np.int32),
+        rng_key=keys,
+    )
+    state = jax.tree.map(jnp.asarray, state)
     if config.dimension is None:
         return state
-    nan = jnp.full(keys.shape[:1], jnp.nan, state.z.prec.dtype)
-    state = state._replace(info=state.info._replace(accept_dim=nan))
-    return state, jnp.full(keys.shape[:1], config.hidden, jnp.int32)
+    state = state._replace(info=state.info._replace(accept_dim=jnp.asarray(nan)))
+    return state, jnp.asarray(np.full((chains,), config.hidden, np.int32))
 
 
-@functools.partial(jax.jit, static_argnames=("config",))
 def _advance(config: GibbsConfig, state, x, y, prior: Prior, records, thin):
     """``records * thin`` sweeps of every chain, every ``thin``-th recorded.
 
@@ -152,6 +270,9 @@ def _advance(config: GibbsConfig, state, x, y, prior: Prior, records, thin):
         return jax.lax.fori_loop(0, records, record, (state, buffer))
 
     return jax.vmap(one_chain)(state)
+
+
+_advance = _jit(_advance)
 
 
 def run_chains(
@@ -188,9 +309,8 @@ def run_chains(
     """
     dtype = jnp.result_type(float)
     x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
+    state = start(key, config, prior, num_chains, num_warmup)
     prior = _prior_arrays(prior, dtype)
-    keys = jax.random.split(key, num_chains)
-    state = _start(config, keys, x, y, prior, jnp.asarray(num_warmup, jnp.int32))
     zero, one = jnp.asarray(0, jnp.int32), jnp.asarray(1, jnp.int32)
     # A call with no sweep compiles the program (and returns at once), so that the
     # compiling stage ends before the first sweep.

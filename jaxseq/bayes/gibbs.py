@@ -381,15 +381,15 @@ def step(
 ) -> tuple[GibbsState, GibbsInfo]:
     """One full sweep (module docstring): gamma moves, then beta, then nu.
 
-    All random variates of the sweep are drawn up front in three vectorised calls
-    (normals, uniforms, Gammas). This is exact: the Gamma *shapes* of the
-    conjugate draws are fixed (only their rates depend on the other blocks, and
-    ``Gamma(a, rate) = Gamma(a, 1) / rate``), and it keeps the compiled sweep
-    small (each PRNG call inlines a threefry hash) and fast. The Metropolis-Hastings
-    moves run as one scan with one marginal likelihood in its body
-    (:func:`_metropolis`), and :math:`\\beta` is drawn from the posterior that
-    the last accepted move factorised, so the compiled sweep holds a single copy
-    of that linear algebra.
+    All random variates of the sweep are drawn up front in two vectorised calls
+    (random words for the normals and uniforms, then the Gammas). This is
+    exact: the Gamma *shapes* of the conjugate draws are fixed (only their rates
+    depend on the other blocks, and ``Gamma(a, rate) = Gamma(a, 1) / rate``),
+    and it keeps the compiled sweep small (each PRNG call inlines a threefry
+    hash loop) and fast. The Metropolis-Hastings moves run as one scan with one
+    marginal likelihood in its body (:func:`_metropolis`), and :math:`\\beta`
+    is drawn from the posterior that the last accepted move factorised, so the
+    compiled sweep holds a single copy of that linear algebra.
 
     Args:
         key: PRNG key.
@@ -428,7 +428,7 @@ def step(
             f"hidden.max: expected the position's number of slots {m}, got "
             f"{hidden.max}."
         )
-    k_norm, k_gamma, k_u = jax.random.split(key, 3)
+    k_words, k_gamma = jax.random.split(key)
     # Normals for beta [k], mu_beta [1], mu_gamma [d], the Bartlett factor [d, d],
     # the two sweep-level moves [2], the HMC momentum [m, d], the units' moves
     # [m, 2d + 1] and a newborn unit [d] (variable m); uniforms for the
@@ -436,7 +436,13 @@ def step(
     # 1 + 4m + 4).
     n_sweep = k + 1 + d + d * d + 2 + m * d
     n_units = m * (2 * d + 1)
-    eps = jax.random.normal(k_norm, (n_sweep + n_units + d * variable,), dtype)
+    n_normal = n_sweep + n_units + d * variable
+    n_steps = 1 + m * len(kinds.unit) + len(kinds.sweep) + int(variable)
+    # One PRNG call for the normals and the uniforms (each call compiles to a
+    # threefry hash loop), turned into variates as jax.random does.
+    words = cond.random_words(k_words, n_normal + 2 + n_steps, dtype)
+    eps = cond.normal_from_words(words[:n_normal], dtype)
+    u = cond.uniform_from_words(words[n_normal:], dtype)
     eps_dim = eps[n_sweep + n_units :]
     eps, eps_units = eps[:n_sweep], eps[n_sweep : n_sweep + n_units]
     eps_units = eps_units.reshape(m, 2 * d + 1)
@@ -444,8 +450,6 @@ def step(
     eps_mu_g = eps[k + 1 : k + 1 + d]
     eps_w = eps[k + 1 + d : k + 1 + d + d * d].reshape(d, d)
     eps_sweep, momentum = eps[-2 - m * d : -m * d], eps[-m * d :].reshape(m, d)
-    n_steps = 1 + m * len(kinds.unit) + len(kinds.sweep) + int(variable)
-    u = jax.random.uniform(k_u, (2 + n_steps,), dtype)
     units = moves.UnitNoise(
         eps_units[:, :d],
         eps_units[:, d : 2 * d],

@@ -47,9 +47,22 @@ def function_draws(fit: Fit, x_new: Float[ArrayLike, "n p"]) -> np.ndarray:
     """Draws of ``f(x_new)`` in original units, ``[chains, draws, n*]``."""
     xa = check_x(x_new, "x_new", num_inputs=fit.x.shape[1])
     s = fit.samples
-    b0 = s["b0"] if fit.bias else 0.0
-    f = network_mean(jnp.asarray(fit.scaler.x(xa)), s["beta"], s["gamma"], b0)
+    b0 = np.asarray(s["b0"], float) if fit.bias else 0.0
+    f = _network_mean_np(fit.scaler.x(xa), s["beta"], s["gamma"], b0)
     return np.asarray(fit.scaler.y_inverse(f))
+
+
+def _network_mean_np(x, beta, gamma, b0) -> np.ndarray:
+    """:func:`~jaxseq.bayes.models.network_mean` in NumPy (float64): the draws
+    are on the host already, and eager ``jax.numpy`` calls would each compile a
+    small program (a cold fit's diagnostics compiled about 40 of them).
+    ``x`` ``[n, p]``, ``beta`` ``[..., m]``, ``gamma`` ``[..., m, d]`` ->
+    ``[..., n]``."""
+    x1 = np.concatenate([np.ones((x.shape[0], 1)), np.asarray(x, float)], axis=1)
+    t = np.asarray(gamma, float) @ x1.T  # [..., m, n]
+    hidden = 0.5 * (1.0 + np.tanh(0.5 * t))  # the logistic function, overflow-free
+    out = (np.asarray(beta, float)[..., None, :] @ hidden)[..., 0, :]
+    return out + np.asarray(b0, float)[..., None]
 
 
 def noise_sd(fit: Fit) -> np.ndarray:

@@ -120,3 +120,66 @@ def test_progress_shows_compiling_then_the_sweeps(chains, data, capsys):
     err = capsys.readouterr().err
     assert "compiling ... done in" in err
     assert "sampling, 3 chains" in err and "51/51" in err
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_words_give_jax_randoms_own_uniforms_and_normals(dtype):
+    # One PRNG call feeds the sweep's normals and uniforms; the transform must be
+    # jax.random's own, so the same key gives the same variates bit for bit.
+    with jax.enable_x64(dtype == "float64"):
+        dt = jnp.dtype(dtype)
+        key = jax.random.key(11)
+        words = cond.random_words(key, 4096, dt)
+        assert words.dtype == jnp.dtype(f"uint{dt.itemsize * 8}")
+        np.testing.assert_array_equal(
+            cond.uniform_from_words(words, dt), jax.random.uniform(key, (4096,), dt)
+        )
+        np.testing.assert_array_equal(
+            cond.normal_from_words(words, dt), jax.random.normal(key, (4096,), dt)
+        )
+
+
+def test_host_start_has_the_kernels_starting_law():
+    prior = default_prior(2)._replace(
+        a_gamma=np.array([0.5, -1.0, 2.0]),
+        C_gamma=np.array([[2.0, 0.3, 0.0], [0.3, 1.0, -0.4], [0.0, -0.4, 0.5]]),
+    )
+    config = driver.GibbsConfig(3)
+    state = driver.start(jax.random.key(3), config, prior, 2000, 17)
+    gamma = np.asarray(state.z.gamma)  # [chains, m, d]
+    assert gamma.shape == (2000, 3, 3) and gamma.dtype == np.float32
+    flat = gamma.reshape(-1, 3)  # 6000 independent N(a_gamma, C_gamma) draws
+    se = np.sqrt(np.diag(prior.C_gamma) / flat.shape[0])
+    assert (np.abs(flat.mean(0) - prior.a_gamma) < 5 * se).all()
+    np.testing.assert_allclose(np.cov(flat.T), prior.C_gamma, atol=0.12)
+    # the hyperparameters at their prior guesses (simulate.initial_position)
+    np.testing.assert_allclose(state.z.prec_gamma[5], np.linalg.inv(prior.C_gamma),
+                               rtol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(state.z.mu_gamma[0], prior.a_gamma)
+    assert float(state.z.prec[0]) == pytest.approx(1 / prior.S)
+    assert float(state.z.prec_beta[0]) == pytest.approx(1 / prior.C_b)
+    assert state.num_warmup.tolist() == [17] * 2000 and state.i.tolist() == [0] * 2000
+    # one key per chain, all different; the same key gives the same start
+    keys = np.asarray(jax.random.key_data(state.rng_key))
+    assert len({tuple(k) for k in keys}) == 2000
+    again = driver.start(jax.random.key(3), config, prior, 2000, 17)
+    np.testing.assert_array_equal(again.z.gamma, state.z.gamma)
+    other = driver.start(jax.random.key(4), config, prior, 2000, 17)
+    assert not np.allclose(other.z.gamma, state.z.gamma)
+    # raw uint32 keys in, raw keys out
+    raw = driver.start(jax.random.PRNGKey(3), config, prior, 2, 17)
+    assert raw.rng_key.dtype == jnp.uint32 and raw.rng_key.shape == (2, 2)
+
+
+def test_sampler_programs_use_the_cpu_compiler_options():
+    if jax.default_backend() == "cpu":
+        assert driver._compiler_options() == driver.CPU_COMPILER_OPTIONS
+    else:
+        assert driver._compiler_options() == {}
+
+
+def test_an_unknown_compiler_option_falls_back_to_none(monkeypatch):
+    options = {**driver.CPU_COMPILER_OPTIONS, "xla_no_such_option_for_jaxseq": 1}
+    monkeypatch.setattr(driver, "CPU_COMPILER_OPTIONS", options)
+    double = driver._jit(lambda config, x: config * x)
+    np.testing.assert_array_equal(double(2, jnp.arange(3.0)), [0.0, 2.0, 4.0])
