@@ -141,10 +141,7 @@ def test_stacked_layers_take_dropout_carries():
 
 
 BUILT_IN = {
-    "elman": lambda: jaxseq.cells.elman(H),
-    "lstm": lambda: jaxseq.cells.lstm(H),
-    "gru": lambda: jaxseq.cells.gru(H),
-    "gru_seed": lambda: jaxseq.cells.gru(H, reset_after=False),
+    **CELLS,
     "peephole_lstm": lambda: jaxseq.cells.peephole_lstm(H),
     "layernorm_lstm": lambda: jaxseq.cells.layernorm_lstm(H),
     "layernorm_gru": lambda: jaxseq.cells.layernorm_gru(H),
@@ -161,6 +158,20 @@ def _rows_masked_step(cell, params, carry, x):
     return jax.vmap(one)(carry.inner, carry.mask, x)
 
 
+def _masked_both_ways(inner, cell, params):
+    """``h`` after one step of the dropout ``cell`` and by the definition, from a
+    random carry and mask."""
+    carry = dropout_carry(jax.random.key(5), cell, params, batch_size=B)
+    carry = carry._replace(
+        inner=jax.tree.map(
+            lambda a: jax.random.normal(jax.random.key(6), a.shape), carry.inner
+        )
+    )
+    x = jax.random.normal(jax.random.key(7), (B, F))
+    got = cell.step(params, carry, x)[0].inner.h
+    return got, _rows_masked_step(inner, params, carry, x)[0].h
+
+
 @pytest.mark.parametrize("name", sorted(BUILT_IN))
 def test_h_only_in_product_flag_is_right_for_every_built_in_cell(name):
     """Cells flagged ``h_only_in_product`` have their ``carry.h`` masked; that
@@ -170,15 +181,7 @@ def test_h_only_in_product_flag_is_right_for_every_built_in_cell(name):
     cell = recurrent_dropout(inner, 0.5)
     params = cell.init(jax.random.key(0), F)
     params = params._replace(w_h=params.w_h + 0.3)  # h matters in every term
-    carry = dropout_carry(jax.random.key(5), cell, params, batch_size=B)
-    carry = carry._replace(
-        inner=jax.tree.map(
-            lambda a: jax.random.normal(jax.random.key(6), a.shape), carry.inner
-        )
-    )
-    x = jax.random.normal(jax.random.key(7), (B, F))
-    got = cell.step(params, carry, x)[0].inner.h
-    want = _rows_masked_step(inner, params, carry, x)[0].h
+    got, want = _masked_both_ways(inner, cell, params)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
@@ -190,15 +193,7 @@ def test_a_wrong_h_only_in_product_flag_would_be_caught(name):
     assert not inner.h_only_in_product
     cell = recurrent_dropout(inner._replace(h_only_in_product=True), 0.5)
     params = cell.init(jax.random.key(0), F)
-    carry = dropout_carry(jax.random.key(5), cell, params, batch_size=B)
-    carry = carry._replace(
-        inner=jax.tree.map(
-            lambda a: jax.random.normal(jax.random.key(6), a.shape), carry.inner
-        )
-    )
-    x = jax.random.normal(jax.random.key(7), (B, F))
-    got = cell.step(params, carry, x)[0].inner.h
-    want = _rows_masked_step(inner, params, carry, x)[0].h
+    got, want = _masked_both_ways(inner, cell, params)
     assert np.abs(np.asarray(got) - np.asarray(want)).max() > 1e-3
 
 
