@@ -16,8 +16,11 @@ methods (issue 17).
   :func:`auto_arima`, :func:`auto_ets` (statsforecast, optional),
   :func:`bayes_nar` and :func:`recurrent` (target transform per series,
   :data:`LEVEL` or :data:`DIFF`, chosen on held-out training windows;
-  intervals calibrated per horizon step by split conformal on the same
-  windows: :func:`conformal_factors`, :func:`stretch`; the transforms' nets
+  intervals calibrated per horizon step by conformal prediction on the same
+  windows and, at each later origin, the realised errors of the earlier
+  forecasts (rolling conformal with adaptive conformal inference):
+  :func:`conformal_factors`, :func:`conformal_scores`, :func:`online_factors`,
+  :func:`stretch`; the transforms' nets
   combined by :func:`combine` by default); :func:`plot_forecast`.
 * Command line: ``jaxseq forecast --data series.csv --horizon 12 --model lstm``.
 """
@@ -32,7 +35,7 @@ from .baselines import (
     seasonal_naive,
     stack_forecasts,
 )
-from .conformal import conformal_factors, stretch
+from .conformal import conformal_factors, conformal_scores, online_factors, stretch
 from .data import Table, as_collection, check_series, read_csv
 from .ensemble import COMBINE, combine
 from .evaluate import evaluate, rolling_origins
@@ -75,6 +78,7 @@ __all__ = [
     "check_series",
     "combine",
     "conformal_factors",
+    "conformal_scores",
     "evaluate",
     "fit_scaling",
     "forecaster",
@@ -83,6 +87,7 @@ __all__ = [
     "member",
     "metrics",
     "naive",
+    "online_factors",
     "plot_forecast",
     "predict",
     "quantile",

@@ -159,6 +159,20 @@ def _parser() -> argparse.ArgumentParser:
         "max(2 x horizon, a quarter of the shortest training part))",
     )
     add(
+        "--calibration",
+        choices=("split", "rolling", "aci"),
+        default="aci",
+        help="interval calibration: split conformal on the held-out values; "
+        "rolling: also the realised errors of earlier origins' forecasts; aci "
+        "(default): rolling with adaptive conformal inference per series",
+    )
+    add(
+        "--gamma",
+        type=float,
+        default=0.05,
+        help="adaptive conformal inference's step size (with --calibration aci)",
+    )
+    add(
         "--missing",
         choices=("refuse", "mask"),
         default="refuse",
@@ -250,6 +264,8 @@ def _run(args, names: list[str]) -> int:
         transform=args.transform,
         combine=args.combine,
         linear=args.linear,
+        calibration=args.calibration,
+        gamma=args.gamma,
     )
     methods = _baselines(args.baselines, args.season)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -26,10 +26,29 @@ serves forecasts of calm and volatile windows alike.
 ``c_p > 1`` widens over-confident intervals, ``c_p < 1`` narrows timid ones. The
 guarantee needs exchangeable scores; a series' held-out values come from its
 end, closest in time to the forecasts, which is the best available proxy.
+
+Online calibration (:func:`online_factors`): scores stop being exchangeable
+when the series changes after its training part (a recession, a variance
+shift), and factors fitted once keep the old spread. A forecaster that keeps
+forecasting from later origins observes its own realised errors, and may use
+every one whose target lies before the current origin ``o``:
+
+* *rolling conformal*: the factor at ``o`` is the conformal quantile of every
+  score known at ``o`` (the held-out ones and those of earlier forecasts
+  whose value at step ``h`` is observed, ``t + h <= o``);
+* *adaptive conformal inference* (ACI, Gibbs and Candès 2021) on top: the
+  level ``alpha = 1 - p`` is updated by each realised miss ``err`` of the
+  interval the procedure issued, ``alpha_{t+1} = alpha_t + gamma (alpha -
+  err_t)`` (a miss lowers it by ``gamma (1 - alpha)``, a hit raises it by
+  ``gamma alpha``), and the factor at ``o`` is the quantile of the known scores
+  at level ``1 - alpha_o``. Multi-step errors arrive with a delay: a score at
+  step ``h`` of an origin ``t`` enters the update once observed (at ``t +
+  h``), so ``alpha_o`` sums the updates of every score known at ``o``.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from typing import Any
 
@@ -37,7 +56,7 @@ import numpy as np
 
 from .predict import Forecast
 
-__all__ = ["conformal_factors", "stretch"]
+__all__ = ["conformal_factors", "conformal_scores", "online_factors", "stretch"]
 
 
 def _sides(forecast: Forecast, p: float):
@@ -45,6 +64,35 @@ def _sides(forecast: Forecast, p: float):
     lo = np.minimum(np.asarray(forecast.lower[p], dtype=np.float64), m)
     hi = np.maximum(np.asarray(forecast.upper[p], dtype=np.float64), m)
     return m, lo, hi
+
+
+def conformal_scores(forecast: Forecast, truth: np.ndarray) -> dict[float, np.ndarray]:
+    """Each value's score ``r = max((m - y) / (m - lo), (y - m) / (hi - m))`` per
+    interval probability ``p``: ``p -> [N, H]`` (NaN where ``truth`` is NaN).
+
+    Args:
+        forecast: forecasts ``[N, H]`` (original units).
+        truth: ``[N, H]`` the values they forecast, NaN where missing or not
+            yet observed.
+
+    Raises:
+        ValueError: ``truth`` of another shape than ``forecast.mean``.
+    """
+    truth = np.asarray(truth, dtype=np.float64)
+    if truth.shape != np.shape(forecast.mean):
+        raise ValueError(
+            f"truth: expected the forecasts' shape {np.shape(forecast.mean)}, got "
+            f"{truth.shape}."
+        )
+    out = {}
+    for p in forecast.lower:
+        m, lo, hi = _sides(forecast, p)
+        tiny = 1e-12 * max(1.0, float(np.max(np.abs(m)))) if m.size else 1e-12
+        with np.errstate(invalid="ignore"):
+            below = (m - truth) / np.maximum(m - lo, tiny)
+            above = (truth - m) / np.maximum(hi - m, tiny)
+            out[p] = np.where(np.isfinite(truth), np.maximum(below, above), np.nan)
+    return out
 
 
 def conformal_factors(
@@ -63,12 +111,8 @@ def conformal_factors(
         ValueError: ``truth`` of another shape than ``forecast.mean``, or fewer
             held-out values than a ``p`` interval needs (``ceil((n + 1) p) <= n``).
     """
+    all_scores = conformal_scores(forecast, truth)
     truth = np.asarray(truth, dtype=np.float64)
-    if truth.shape != np.shape(forecast.mean):
-        raise ValueError(
-            f"truth: expected the forecasts' shape {np.shape(forecast.mean)}, got "
-            f"{truth.shape}."
-        )
     seen = np.isfinite(truth)
     n = int(seen.sum())
     factors = {}
@@ -79,11 +123,7 @@ def conformal_factors(
                 f"truth: a {p:g} conformal interval needs at least "
                 f"{math.ceil(p / (1 - p) - 1e-9)} held-out values, got {n}."
             )
-        m, lo, hi = _sides(forecast, p)
-        tiny = 1e-12 * max(1.0, float(np.max(np.abs(m))))
-        below = (m - truth) / np.maximum(m - lo, tiny)
-        above = (truth - m) / np.maximum(hi - m, tiny)
-        scores = np.maximum(below, above)
+        scores = all_scores[p]
         factors[p] = _quantile(scores[seen], rank)
         if per_step and truth.ndim == 2:
             steps = [
@@ -102,6 +142,121 @@ def _quantile(scores: np.ndarray, rank: int | None, p: float = 0.0):
         if rank > scores.size:
             return None
     return float(max(np.sort(scores)[rank - 1], 0.0))
+
+
+def _level_quantile(scores: np.ndarray, level: float) -> float:
+    """The conformal quantile of ``scores`` at ``level`` (rank ``ceil((n + 1)
+    level)``), at least 0; a rank above ``n`` (ACI's ``alpha <= 0``, whose set
+    is the whole line) is capped at the largest score, one below 1 gives 0."""
+    rank = math.ceil((scores.size + 1) * level - 1e-9)
+    if rank < 1:
+        return 0.0
+    return float(max(np.sort(scores)[min(rank, scores.size) - 1], 0.0))
+
+
+def _online(scores, issued, ready, online, now, p, gamma):
+    """One factor from 1-D scores (finite) issued at origins ``issued`` and
+    known from origin ``ready`` on; ``None`` where fewer are known at ``now``
+    than a ``p`` interval needs."""
+    alpha = 1.0 - p
+    enough = lambda n: math.ceil((n + 1) * p - 1e-9) <= n
+    if not enough(int(np.sum(ready <= now))):
+        return None
+    drift = 0.0
+    if gamma:
+        # misses in the order they become known; each interval was issued
+        # with the level that the misses known at its origin had set
+        events = np.flatnonzero(online & (ready <= now))
+        events = events[np.argsort(ready[events], kind="stable")]
+        order = np.argsort(ready, kind="stable")
+        known, known_ready = scores[order], ready[order]
+        done_ready, sums = [], [0.0]  # sums[j]: the first j updates' total
+        for k in events:
+            base = known[: np.searchsorted(known_ready, issued[k], side="right")]
+            if not enough(base.size):
+                continue  # no interval issued from too few scores
+            j = bisect.bisect_right(done_ready, issued[k])
+            a = alpha + gamma * sums[j]
+            err = float(scores[k] > _level_quantile(base, 1.0 - a))
+            done_ready.append(ready[k])
+            sums.append(sums[-1] + alpha - err)
+        drift = gamma * sums[-1]
+    return _level_quantile(scores[ready <= now], 1.0 - (alpha + drift))
+
+
+def online_factors(
+    scores: dict[float, np.ndarray],
+    origins: np.ndarray,
+    now: int,
+    *,
+    online: np.ndarray | None = None,
+    gamma: float = 0.0,
+    per_step: bool = True,
+) -> dict[float, Any] | None:
+    """Conformal factors for a forecast from origin ``now`` from the scores of
+    earlier forecasts known by then: rolling conformal, with ``gamma > 0``
+    adaptive conformal inference (module docstring).
+
+    Args:
+        scores: ``p -> [n, H]`` scores (:func:`conformal_scores`) of ``n``
+            earlier forecasts; NaN where the value is missing or unobserved.
+        origins: ``[n]`` each forecast's origin (the index of its first
+            forecast value): its step ``h`` (1-based) is known from origin
+            ``origins + h`` on, so only scores with ``origins + h <= now`` count.
+        now: the origin of the forecast being calibrated.
+        online: ``[n]`` bool, the forecasts whose misses update ACI's level
+            (the realised ones; default all); the others only enter the
+            quantiles (e.g. held-out forecasts of the training part).
+        gamma: ACI's step size (0: rolling conformal only).
+        per_step: one factor per step ``p -> [H]`` (a step with too few known
+            scores takes the factor pooled over steps) or ``p -> float``.
+
+    Returns:
+        The factors, or ``None`` where fewer scores are known than a ``p``
+        interval needs (``ceil((n + 1) p) <= n``).
+
+    Raises:
+        ValueError: ``origins`` or ``online`` not ``[n]``, ``gamma`` < 0.
+    """
+    origins = np.asarray(origins)
+    if isinstance(gamma, bool) or not isinstance(gamma, int | float) or gamma < 0:
+        raise ValueError(f"gamma: expected a number >= 0, got {gamma!r}.")
+    factors = {}
+    for p, s in scores.items():
+        s = np.asarray(s, dtype=np.float64)
+        if s.ndim != 2 or origins.shape != (s.shape[0],):
+            raise ValueError(
+                f"origins: expected shape ({s.shape[0] if s.ndim else '?'},) "
+                f"beside scores [n, H], got {origins.shape} and {s.shape}."
+            )
+        flag = np.ones(s.shape[0], bool) if online is None else np.asarray(online)
+        if flag.shape != origins.shape or flag.dtype != bool:
+            raise ValueError(
+                f"online: expected a bool array of shape {origins.shape}, got "
+                f"{flag.dtype} {flag.shape}."
+            )
+        steps = np.arange(1, s.shape[1] + 1)
+        issued = np.broadcast_to(origins[:, None], s.shape)
+        ready = issued + steps
+        flags = np.broadcast_to(flag[:, None], s.shape)
+        ok = np.isfinite(s)
+        pooled_args = (s[ok], issued[ok], ready[ok], flags[ok], now, p, gamma)
+        if not per_step:
+            factors[p] = _online(*pooled_args)
+            if factors[p] is None:
+                return None
+            continue
+        per = [
+            _online(s[k, h], origins[k], ready[k, h], flag[k], now, p, gamma)
+            for h, k in enumerate(ok.T)
+        ]
+        if any(c is None for c in per):
+            pooled = _online(*pooled_args)  # the steps with too few scores take it
+            if pooled is None:
+                return None
+            per = [pooled if c is None else c for c in per]
+        factors[p] = np.array(per)
+    return factors
 
 
 def stretch(forecast: Forecast, factors: dict[float, Any]) -> Forecast:

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import cells
 from .baselines import Method
-from .conformal import conformal_factors, stretch
+from .conformal import conformal_factors, conformal_scores, online_factors, stretch
 from .ensemble import combine
 from .heads import gaussian, quantile, student_t
 from .models import STRATEGIES, forecaster, member, stacked
@@ -78,6 +78,20 @@ class RecurrentConfig(NamedTuple):
     ``steps`` (with ``patience``: as many steps as the best held-out epoch
     took), keeping the factors. The factors pool every series' held-out
     values, or (``per_series``) each series has its own.
+
+    ``calibration``: how the factors follow the forecasts (:mod:`.conformal`).
+    ``"split"``: the held-out factors, fixed. ``"rolling"``: a forecast from
+    origin ``o`` of series ``i`` (its history ``y[:o]``, ``o`` at or after its
+    training part's end ``L``) also scores the forecasts that the fitted nets
+    give from every origin ``t`` in ``[L, o)`` (from ``y[:t]``), wherever the
+    value at step ``h`` is observed (``t + h <= o``), and takes the conformal
+    quantile of those and the held-out scores (the group's, aligned on the
+    training parts' ends, or the series' own with ``per_series``) per step.
+    ``"aci"`` (default): rolling, plus adaptive conformal inference per series
+    with step ``gamma`` (its level ``alpha = 1 - p`` moved by each realised
+    miss or hit of the interval it issued). Nothing at or after ``o`` is read;
+    no net is refitted. A request from inside the training part takes the
+    split factors.
     """
 
     cell: str = "lstm"
@@ -104,6 +118,8 @@ class RecurrentConfig(NamedTuple):
     pool: float = 0.1
     linear: int | tuple[int, ...] = 0
     series_input: bool = False
+    calibration: str = "aci"
+    gamma: float = 0.05
 
 
 class RecurrentState(NamedTuple):
@@ -120,6 +136,10 @@ class RecurrentState(NamedTuple):
         factors: conformal factors (``p -> float``, ``[H]`` per step, or
             ``[S, H]`` per series), ``None`` without calibration.
         linear: each candidate's linear highway order (``p``, 0: none).
+        scores: ``p -> [n, H]`` the conformal scores of the ``n`` held-out
+            forecasts (``None`` without calibration), for online calibration.
+        score_series, score_origins: ``[n]`` their series and origins.
+        lengths: ``[S]`` each series' training part length.
     """
 
     transforms: tuple[Transform, ...]
@@ -127,10 +147,16 @@ class RecurrentState(NamedTuple):
     nets: list[Any]
     factors: dict[float, Any] | None
     linear: tuple[int, ...] = ()
+    scores: dict[float, np.ndarray] | None = None
+    score_series: np.ndarray | None = None
+    score_origins: np.ndarray | None = None
+    lengths: np.ndarray | None = None
 
 
 #: how ``recurrent`` weighs its transforms' nets per series (:func:`_weights`)
 COMBINATIONS = ("pool", "mean", "choose")
+#: how ``recurrent`` calibrates its intervals (``RecurrentConfig.calibration``)
+CALIBRATIONS = ("split", "rolling", "aci")
 
 
 def _weights(how: str, errors: np.ndarray, pool: float) -> np.ndarray:
@@ -194,6 +220,14 @@ def _check(config: RecurrentConfig) -> None:
         raise ValueError(
             f"combine: expected one of {list(COMBINATIONS)}, got {config.combine!r}."
         )
+    if config.calibration not in CALIBRATIONS:
+        raise ValueError(
+            f"calibration: expected one of {list(CALIBRATIONS)}, got "
+            f"{config.calibration!r}."
+        )
+    g = config.gamma
+    if isinstance(g, bool) or not isinstance(g, int | float) or not 0 <= g < 1:
+        raise ValueError(f"gamma: expected a number in [0, 1), got {g!r}.")
     if not (isinstance(config.pool, int | float) and config.pool >= 0):
         raise ValueError(f"pool: expected a number >= 0, got {config.pool!r}.")
     for name in (
@@ -540,12 +574,27 @@ def recurrent(
                 zip(candidates, fits, phases, strict=True)
             )
         ]
-        return RecurrentState(names, weights, nets, factors, orders)
+        return RecurrentState(
+            names,
+            weights,
+            nets,
+            factors,
+            orders,
+            conformal_scores(held_out, truth),
+            np.asarray(series),
+            np.asarray(origins),
+            np.array([len(y) for y in train_parts]),
+        )
 
-    def forecast(state, requests, horizon_):
-        candidates, weights, fits, factors, orders = state
+    def raw(state, requests):
+        """The combined, uncalibrated forecasts of ``requests``."""
+        candidates, weights, fits, orders = (
+            state.transforms,
+            state.weights,
+            state.nets,
+            state.linear,
+        )
         models = models_for(weights.shape[0])
-        factors = None if factors is None else dict(factors)
         idx = np.array([i for i, _ in requests])
         w = weights[idx].T  # [transforms, rows]
         parts = []
@@ -578,11 +627,72 @@ def recurrent(
                     part.lower[p][rows] = got.lower[p]
                     part.upper[p][rows] = got.upper[p]
             parts.append(part)
-        out = combine(parts, "mean", w)
-        if factors is None:
-            return out
+        return combine(parts, "mean", w)
+
+    def split(state, idx):
+        factors = dict(state.factors)
         if config.per_series:
             factors = {p: c[idx] for p, c in factors.items()}
+        return factors
+
+    def forecast(state, requests, horizon_):
+        idx = np.array([i for i, _ in requests])
+        if state.factors is None:
+            return raw(state, requests)
+        if config.calibration == "split" or state.scores is None:
+            return stretch(raw(state, requests), split(state, idx))
+        # every earlier origin t in [L, o) of each request, from y[:t]: the
+        # same prefix of the same series is forecast once
+        past, keys, wants = [], {}, []
+        for i, history in requests:
+            history = np.asarray(history, dtype=np.float64)
+            mine = []
+            for t in range(int(state.lengths[i]), len(history)):
+                key = (i, t, history[:t].tobytes())
+                if key not in keys:
+                    keys[key] = len(past)
+                    past.append((i, history[:t]))
+                truth = np.full(horizon, np.nan)
+                seen = history[t : t + horizon]
+                truth[: seen.size] = seen
+                mine.append((keys[key], t, truth))
+            wants.append(mine)
+        # two batches, so that the requests' points are those of "split"
+        # (XLA's results may differ in the last bits between batch shapes)
+        out = raw(state, requests)
+        earlier = raw(state, past) if past else None
+        factors = {p: np.zeros((len(requests), horizon)) for p in state.scores}
+        fallback = split(state, idx)
+        ends = np.asarray(state.lengths)[state.score_series]
+        for r, ((i, history), mine) in enumerate(zip(requests, wants, strict=True)):
+            held = (
+                state.score_series == i
+                if config.per_series
+                else np.ones(state.score_series.shape, bool)
+            )
+            # held-out origins aligned on the training parts' ends
+            origins = state.score_origins[held] - ends[held] + state.lengths[i]
+            scores = {p: s[held] for p, s in state.scores.items()}
+            online = np.zeros(origins.shape, bool)
+            if mine:
+                rows = np.array([k for k, _, _ in mine])
+                new = conformal_scores(
+                    _rows(earlier, rows), np.stack([t for _, _, t in mine])
+                )
+                scores = {p: np.concatenate([s, new[p]]) for p, s in scores.items()}
+                origins = np.concatenate([origins, [t for _, t, _ in mine]])
+                online = np.concatenate([online, np.ones(len(mine), bool)])
+            got = online_factors(
+                scores,
+                origins,
+                len(history),
+                online=online,
+                gamma=config.gamma if config.calibration == "aci" else 0.0,
+                per_step=config.per_step,
+            )
+            for p in factors:
+                c = fallback[p] if got is None else got[p]
+                factors[p][r] = np.asarray(c)[r] if np.ndim(c) == 2 else c
         return stretch(out, factors)
 
     return Method(name or f"jaxseq-{config.cell}", fit, forecast)

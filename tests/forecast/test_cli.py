@@ -47,6 +47,8 @@ def test_help_lists_the_options(capsys):
         "--quiet",
         "--missing",
         "--holdout",
+        "--calibration",
+        "--gamma",
     ):
         assert flag in out
     assert "--no-progress" not in out
@@ -127,6 +129,9 @@ def test_bad_flags(tmp_path, capsys, csv_file):
     )
     assert code == 2
     assert "--baselines: expected names from" in capsys.readouterr().err
+    code = main(["--data", str(csv_file), "--horizon", "2", "--gamma", "-0.5"])
+    assert code == 2
+    assert "gamma: expected a number in [0, 1), got -0.5" in capsys.readouterr().err
 
 
 @pytest.mark.slow

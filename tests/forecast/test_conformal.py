@@ -98,9 +98,10 @@ def _ar2(seed: int, length: int) -> np.ndarray:
 def test_calibrated_net_covers_90_percent_of_held_out_ar2_values():
     """A GRU trained on 400 values with the defaults (transform chosen and
     intervals calibrated per step on every origin of the last 100 training
-    values), then 300 rolling origins of horizon 2: 600 held-out values
-    (binomial sd of a 90% coverage ~1.2%, the calibration's own ~3%). Checked
-    offline for several seeds (docs/forecast.md)."""
+    values, then at each origin on the realised errors too, with ACI), then
+    300 rolling origins of horizon 2: 600 held-out values (binomial sd of a
+    90% coverage ~1.2%, the calibration's own ~3%). Checked offline for
+    seeds 0-3 (docs/forecast.md)."""
     y = _ar2(0, 400 + 600)
     config = RecurrentConfig(cell="gru", hidden=8, window=8, steps=150)
     (row,) = evaluate([recurrent(config, 2)], {"ar2": y}, horizon=2, num_origins=300)
