@@ -36,8 +36,14 @@ _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 #: ``impl="auto"`` on CPU (one core, benchmarks/results/layouts.md): the
 #: backward's loops run feature-major up to ``H = 32`` (B=256, T=100, H=32:
 #: 3.62 against 3.82 ms batch-major), and at batch 1 the forward-only call
-#: projects the inputs first (B=1, T=1000, H=64: 0.26 -> 0.21 ms).
-TUNING = Tuning(fm_hidden_grad=32, batch1_primal_hoist=True)
+#: projects the inputs first (B=1, T=1000, H=64: 0.26 -> 0.21 ms). A large
+#: forward-only state stays batch-major (no ``fm_primal_min_cells`` switch): at
+#: B=128, T=200, H=256 batch-major steps were 7% faster on an AMD Zen 4
+#: (57.6 vs 61.9 ms, benchmarks/results/speed.md) and 5% on a Zen 3, 3.5% slower
+#: on the earlier AVX-512 CPU (layouts_earlier_cpu.md).
+TUNING = Tuning(
+    fm_hidden_grad=32, batch1_primal_hoist=True, fm_primal_min_cells=1 << 62
+)
 
 
 class ElmanParams(NamedTuple):
