@@ -285,6 +285,7 @@ def unroll(
     reverse: bool = False,
     unroll: int | bool = 1,
     impl: Impl = "auto",
+    resets: jax.Array | None = None,
 ) -> tuple[Any, jax.Array]:
     """Run ``cell`` over one sequence; the argument order mirrors ``lax.scan``.
 
@@ -297,6 +298,10 @@ def unroll(
         reverse: run backwards over the valid prefix.
         unroll: forwarded to ``lax.scan``.
         impl: as for :func:`rnn` (``"autodiff"`` for forward mode).
+        resets: optional ``[T]`` bool (or integer, nonzero is true) segment
+            starts, as :func:`rnn`'s ``resets`` for one sequence: where
+            ``resets[t]``, the carry is put back to ``cell.init_carry(params)``
+            before step ``t`` (forward), so each segment runs on its own.
 
     Returns:
         ``(carry, ys)`` with ``ys`` of shape ``[T, H]`` (see :func:`rnn`).
@@ -311,6 +316,14 @@ def unroll(
         ...                           length=3)
         >>> bool((ys[3:] == 0).all()), bool((carry.h == ys[2]).all())
         (True, True)
+
+        A reset at step 3 makes the last two steps a sequence of their own:
+
+        >>> _, ys = jaxseq.unroll(cell, params, cell.init_carry(params), xs,
+        ...                       resets=jnp.arange(5) == 3)
+        >>> _, tail = jaxseq.unroll(cell, params, cell.init_carry(params), xs[3:])
+        >>> bool(jnp.allclose(ys[3:], tail, atol=1e-6))
+        True
     """
     check_rank("xs", xs, 2, "[T, F]: time, features (use jaxseq.rnn for a batch)")
     lengths = None
@@ -320,6 +333,13 @@ def unroll(
                 f"length: expected a scalar, got shape {tuple(np.shape(length))}."
             )
         lengths = jnp.reshape(jnp.asarray(length), (1,))
+    if resets is not None and (
+        np.ndim(resets) != 1 or np.shape(resets)[0] != xs.shape[0]
+    ):
+        raise ValueError(
+            f"resets: expected shape ({xs.shape[0]},) ([T], one flag per step of "
+            f"xs), got shape {tuple(np.shape(resets))}."
+        )
     carry0_b = jax.tree.map(lambda a: jnp.expand_dims(a, 0), carry0)
     carry, ys = rnn(
         cell,
@@ -330,6 +350,7 @@ def unroll(
         reverse=reverse,
         unroll=unroll,
         impl=impl,
+        resets=None if resets is None else jnp.asarray(resets)[None],
     )
     return jax.tree.map(lambda a: a[0], carry), ys[0]
 

@@ -26,6 +26,8 @@ import jax
 import jax.numpy as jnp
 
 from ._base import Cell
+from ._learned import LearnedInitParams
+
 
 class RecurrentDropoutCarry(NamedTuple):
     """Carry of a :func:`recurrent_dropout` cell.
@@ -97,14 +99,9 @@ def recurrent_dropout(cell: Cell, rate: float) -> Cell:
         elif carry.mask.ndim > 1:  # a batched call: one example at a time
             return jax.vmap(step, in_axes=(None, 0, 0))(params, carry, x)
         else:
-            if not hasattr(params, "w_h"):
-                raise TypeError(
-                    f"params: expected a recurrent kernel field 'w_h' for recurrent "
-                    f"dropout on a {cell.name} cell, got {type(params).__name__}."
-                )
             # (m * h) @ W_h == h @ (m[:, None] * W_h): drop rows of W_h, so terms
             # that read h_{t-1} outside the product (GRU's z * h) see it unmasked.
-            masked = params._replace(w_h=carry.mask[:, None] * params.w_h)
+            masked = _drop_rows(params, carry.mask, cell.name)
             new_inner, y = cell.step(masked, carry.inner, x)
         return RecurrentDropoutCarry(new_inner, carry.mask), y
 
@@ -116,6 +113,20 @@ def recurrent_dropout(cell: Cell, rate: float) -> Cell:
         name=cell.name,
         options=(*cell.options, ("recurrent_dropout", rate)),
     )
+
+
+def _drop_rows(params: Any, mask: jax.Array, name: str) -> Any:
+    """``params`` with the rows of its recurrent kernel ``w_h`` ``[H, G]`` scaled
+    by ``mask`` ``[H]``; a :class:`~jaxseq.cells.LearnedInitParams` passes it on to
+    its inner parameters (its ``carry0`` is not a weight of the product)."""
+    if isinstance(params, LearnedInitParams):
+        return params._replace(inner=_drop_rows(params.inner, mask, name))
+    if not hasattr(params, "w_h"):
+        raise TypeError(
+            f"params: expected a recurrent kernel field 'w_h' for recurrent "
+            f"dropout on a {name} cell, got {type(params).__name__}."
+        )
+    return params._replace(w_h=mask[:, None] * params.w_h)
 
 
 def recurrent_mask(

@@ -309,3 +309,28 @@ def test_stacked_layers_restart_every_layer(key):
         ys, jnp.concatenate([head, tail], axis=1), rtol=1e-5, atol=1e-6
     )
     _assert_grads_close(carries, tail_carries)
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_unroll_resets_equal_rnn_row_and_segments(reverse, key):
+    """``jaxseq.unroll(..., resets=[T])`` is one row of ``rnn``'s resets: each
+    row of the batch, unrolled on its own, matches the NumPy segments."""
+    cell, params, xs, carry0 = _inputs("gru", key)
+    want_carry, want_ys = segments_reference(
+        "gru", params, carry0, np.asarray(xs), LENGTHS, RESETS, reverse
+    )
+    for b in range(B):
+        c0 = jax.tree.map(lambda a, b=b: a[b], carry0)
+        carry, ys = jaxseq.unroll(cell, params, c0, xs[b], length=int(LENGTHS[b]),
+                                  reverse=reverse, resets=RESETS[b])  # fmt: skip
+        np.testing.assert_allclose(ys, want_ys[b], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(carry.h, want_carry[0][b], rtol=1e-5, atol=1e-5)
+
+
+def test_unroll_resets_shape_is_checked(key):
+    cell, params, xs, carry0 = _inputs("gru", key)
+    c0 = jax.tree.map(lambda a: a[0], carry0)
+    with pytest.raises(ValueError, match=r"resets: expected shape \(9,\).*\(4, 9\)"):
+        jaxseq.unroll(cell, params, c0, xs[0], resets=RESETS)
+    with pytest.raises(ValueError, match=r"resets: expected a bool"):
+        jaxseq.unroll(cell, params, c0, xs[0], resets=np.zeros(T, np.float32))

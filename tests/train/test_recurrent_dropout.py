@@ -5,6 +5,7 @@ that use the same mask; inference (no mask) equals the plain cell exactly."""
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -204,3 +205,29 @@ def test_wrappers_keep_the_flag():
 
     assert resettable(lstm).h_only_in_product
     assert not resettable(jaxseq.cells.gru(H)).h_only_in_product
+
+
+@pytest.mark.parametrize("name", ["gru", "lstm"])
+def test_recurrent_dropout_on_a_learned_initial_state(name):
+    """learned_init(cell) under recurrent dropout: one step equals the inner
+    cell's masked step (the definition on the inner parameters), and the
+    learned carry0 still gets its gradient."""
+    inner = BUILT_IN[name]()
+    learned = jaxseq.cells.learned_init(
+        inner, carry_init=jax.nn.initializers.normal(0.5)
+    )
+    cell = recurrent_dropout(learned, 0.5)
+    params = cell.init(jax.random.key(0), F)
+    carry = dropout_carry(jax.random.key(5), cell, params, batch_size=B)
+    x = jax.random.normal(jax.random.key(7), (B, F))
+    got = cell.step(params, carry, x)[0].inner.h
+    want = _rows_masked_step(inner, params.inner, carry, x)[0].h
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    xs = jax.random.normal(jax.random.key(8), (B, 4, F))
+
+    def loss(p):
+        c0 = dropout_carry(jax.random.key(5), cell, p, batch_size=B)
+        return (jaxseq.rnn(cell, p, xs, carry0=c0)[1] ** 2).sum()
+
+    grad = jax.grad(loss)(params)
+    assert float(jnp.abs(grad.carry0.h).sum()) > 0.0
