@@ -99,10 +99,11 @@ def train(spec: dict, data: dict) -> dict:
     )
     lr, bptt, best, best_state = spec["lr"], spec["bptt"], math.inf, None
     train_seconds, train_tokens, epochs = 0.0, 0, []
+    train_cpu_seconds = 0.0
     for epoch in range(spec["epochs"]):
         model.train()
         hidden = model.init_hidden(spec["batch"])
-        tic = time.perf_counter()
+        tic, tic_cpu = time.perf_counter(), time.process_time()
         for x, y in chunks(train_d, bptt):
             hidden = detach(hidden)
             model.zero_grad()
@@ -115,6 +116,7 @@ def train(spec: dict, data: dict) -> dict:
                     p.add_(p.grad, alpha=-lr)
             train_tokens += y.numel()
         train_seconds += time.perf_counter() - tic
+        train_cpu_seconds += time.process_time() - tic_cpu
         val = evaluate(model, valid_d, spec["eval_batch"], bptt)
         epochs.append({"epoch": epoch + 1, "lr": lr, "valid_ppl": math.exp(val)})
         if val < best:
@@ -129,6 +131,7 @@ def train(spec: dict, data: dict) -> dict:
         "test_loss": test,
         "params": int(params),
         "train_seconds": train_seconds,
+        "train_cpu_seconds": train_cpu_seconds,
         "train_tokens": train_tokens,
         "compile_seconds": 0.0,
         "epochs": epochs,

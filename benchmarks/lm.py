@@ -35,7 +35,12 @@ Rows (test perplexity of the weights with the best validation loss):
 Speed: training tokens/s on one core, each model in its own process:
 ``torch.set_num_threads(1)``; JAX with ``XLA_FLAGS=--xla_cpu_multi_thread_eigen=false
 intra_op_parallelism_threads=1`` and ``taskset`` to one CPU; compile time
-(``lower().compile()`` of the step) excluded and reported apart. Generation
+(``lower().compile()`` of the step) excluded and reported apart. jaxseq trains
+with :func:`jaxseq.lm.training.fit_stream`'s loop: ``--chunks-per-call``
+chunks per compiled call (default: ``fit_stream``'s), the rest of an epoch
+one chunk a call. Tokens/s are given by wall time and by the worker's CPU time
+(``time.process_time``, which other processes on a shared machine distort
+less). Generation
 tokens/s at batch 1, 16 and 128 (2-layer tied LSTM, sampling at temperature 1,
 random prompts of 10 tokens, random weights: speed does not depend on them):
 jaxseq's compiled loop (:func:`jaxseq.lm.make_generator`, compile excluded)
@@ -73,7 +78,7 @@ Usage::
     python benchmarks/lm.py [--size default|full|reduced] [--quick] [--epochs E]
         [--train-tokens N] [--char-tokens N] [--jobs 1|2] [--archive PATH]
         [--other-epochs E] [--workdir DIR] [--keep-from JSON]
-        [--models torch,lstm,gru,...]
+        [--models torch,lstm,gru,...] [--chunks-per-call K]
 
 ``--other-epochs`` trains the rows other than the PyTorch / jaxseq tied-LSTM
 pair for fewer epochs (each row's recipe column says how many);
@@ -195,7 +200,14 @@ def jax_train(spec: dict, data: dict) -> dict:
     import optax
 
     from jaxseq import lm
-    from jaxseq.lm.stateful import fresh_carry
+    from jaxseq.lm.stateful import (
+        CHUNKS_PER_CALL,
+        call_plan,
+        chunk_group,
+        fresh_carry,
+        make_stream_train_steps,
+        run_span,
+    )
 
     level = spec["level"]
     v = int(data[f"{level}_vocab"])
@@ -241,10 +253,20 @@ def jax_train(spec: dict, data: dict) -> dict:
     params = model.init(key)
     n_params = sum(int(np.size(x)) for x in jax.tree.leaves(params))
     state = lm.init_stream_state(model, params, opt, jax.random.key(1), r["batch"])
+    # the training loop of jaxseq.lm.fit_stream: chunks_per_call chunks per
+    # compiled call (make_stream_train_steps), the rest of an epoch one a call
+    per_call = spec.get("chunks_per_call", CHUNKS_PER_CALL)
     tic = time.perf_counter()
     step = (
         lm.make_stream_train_step(model, opt).lower(state, _chunk(train, 0)).compile()
     )
+    steps = step
+    if per_call > 1:
+        steps = (
+            make_stream_train_steps(model, opt)
+            .lower(state, chunk_group(train, 0, per_call))
+            .compile()
+        )
     compile_seconds = time.perf_counter() - tic
     eval_step = lm.make_stream_eval_step(model)
 
@@ -258,15 +280,19 @@ def jax_train(spec: dict, data: dict) -> dict:
 
     lr, best, best_params = spec["lr"], math.inf, None
     train_seconds, train_tokens, epochs = 0.0, 0, []
+    train_cpu_seconds = 0.0
     for epoch in range(spec["epochs"]):
         state = state._replace(carry=fresh_carry(model, state.train.params, r["batch"]))
-        tic = time.perf_counter()
-        for i in range(train.inputs.shape[0]):
-            state, metrics = step(state, _chunk(train, i))
-            train_tokens += int(np.size(train.targets[i]))
+        tic, tic_cpu = time.perf_counter(), time.process_time()
+        finite = True
+        for a, b in call_plan(0, train.inputs.shape[0], per_call):
+            state, per_step = run_span(step, steps, state, train, a, b)
+            finite = finite and all(bool(m["finite"]) for m in per_step)
+            train_tokens += int(np.size(train.targets[a:b]))
         jax.block_until_ready(state)
         train_seconds += time.perf_counter() - tic
-        if not bool(metrics["finite"]):
+        train_cpu_seconds += time.process_time() - tic_cpu
+        if not finite:
             raise FloatingPointError(f"{spec}: non-finite loss")
         val = evaluate(state.train.params, valid)
         epochs.append({"epoch": epoch + 1, "lr": lr, "valid_ppl": math.exp(val)})
@@ -282,6 +308,7 @@ def jax_train(spec: dict, data: dict) -> dict:
         "test_loss": evaluate(best_params, test),
         "params": n_params,
         "train_seconds": train_seconds,
+        "train_cpu_seconds": train_cpu_seconds,
         "train_tokens": train_tokens,
         "compile_seconds": compile_seconds,
         "epochs": epochs,
@@ -435,6 +462,7 @@ def _row(name: str, impl: str, level: str, recipe: str, res: dict) -> dict:
     tps = (
         res["train_tokens"] / res["train_seconds"] if res.get("train_seconds") else None
     )
+    cpu = res.get("train_cpu_seconds")
     return {
         "model": name,
         "level": level,
@@ -445,6 +473,9 @@ def _row(name: str, impl: str, level: str, recipe: str, res: dict) -> dict:
         "test_ppl": math.exp(res["test_loss"]),
         "test_bpc": bpc,
         "train_tokens_per_s": tps,
+        # the worker's CPU time (all its threads, on its one core): less
+        # distorted than wall time by other processes on the machine
+        "train_tokens_per_cpu_s": res["train_tokens"] / cpu if cpu else None,
         "compile_seconds": res.get("compile_seconds"),
         "train_seconds": res.get("train_seconds"),
         "epochs": res.get("epochs"),
@@ -489,14 +520,15 @@ def write(result: dict, stem: str) -> None:
         f"{d['char_test_tokens']:,} characters, V = {d['char_vocab']}.",
         "",
         "| model | level | impl | recipe | params | valid ppl | test ppl | test bpc "
-        "| train tokens/s (1 core) | compile s |",
-        "|---|---|---|---|---:|---:|---:|---:|---:|---:|",
+        "| train tokens/s (1 core) | train tokens per CPU-s | compile s |",
+        "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['model']} | {r['level']} | {r['impl']} | {r['recipe']} | "
             f"{r['params']:,} | {_fmt(r['valid_ppl'], 2)} | {_fmt(r['test_ppl'], 2)} | "
             f"{_fmt(r['test_bpc'], 3)} | {_fmt(r['train_tokens_per_s'], 0)} | "
+            f"{_fmt(r.get('train_tokens_per_cpu_s'), 0)} | "
             f"{_fmt(r['compile_seconds'], 1)} |"
         )
     lines += ["", "Ratios (jaxseq / PyTorch, same recipe, same tokens, same run):", ""]
@@ -534,6 +566,12 @@ def main() -> None:
         "--other-epochs",
         type=int,
         help="epochs of the rows other than the torch/jaxseq tied LSTM pair",
+    )
+    ap.add_argument(
+        "--chunks-per-call",
+        type=int,
+        help="jaxseq's chunks per compiled train call (default: fit_stream's; "
+        "1: one call per chunk)",
     )
     ap.add_argument("--note", default="", help="a sentence on how this run went")
     ap.add_argument(
@@ -576,12 +614,17 @@ def main() -> None:
     epochs = cfg["epochs"]
     # "init": PyTorch's initialisation (jaxseq.lm.TorchInit) for the recurrent
     # rows; it also keeps results of runs made before it apart (--workdir)
+    from jaxseq.lm.stateful import CHUNKS_PER_CALL
+
     base = {
         **RECIPE,
         "epochs": epochs,
         "optimizer": "sgd",
         "tied": True,
         "init": "torch",
+        # jaxseq's chunks per compiled call (fit_stream's default); it also
+        # keeps results of runs made before it apart (--workdir)
+        "chunks_per_call": args.chunks_per_call or CHUNKS_PER_CALL,
     }
     recipe = f"{epochs} ep, SGD lr 20 /4 on stall, clip 0.25, drop 0.2, bptt 35, B 20"
     pair_recipe = recipe
@@ -692,6 +735,10 @@ def main() -> None:
         ratios["train tokens/s (jaxseq / torch; floor >= 1)"] = (
             j["train_tokens_per_s"] / t["train_tokens_per_s"]
         )
+        if j.get("train_tokens_per_cpu_s") and t.get("train_tokens_per_cpu_s"):
+            ratios["train tokens per CPU-second (jaxseq / torch)"] = (
+                j["train_tokens_per_cpu_s"] / t["train_tokens_per_cpu_s"]
+            )
     gen = [g for res in gen_results for g in res]
     if args.keep_from is not None:
         rows, gen = _keep(json.loads(args.keep_from.read_text()), rows, gen)

@@ -241,6 +241,7 @@ def _fit(args, model, train, valid, out: str) -> Any:
             ),
             options=options,
             progress=not args.quiet and _cli.watched(),
+            chunks_per_call=args.chunks_per_call,
         )
     except CheckpointError as err:
         message = _cli.error_line(err).removeprefix("checkpoint_dir: ")

@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from .. import cli as _cli
+from .stateful import CHUNKS_PER_CALL
 
 MODELS = ("lstm", "gru", "elman", "transformer")
 LM_TASK = "lm"
@@ -141,6 +142,14 @@ def _train_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="STEPS",
         help="steps per metrics record (default: 20 records per epoch)",
+    )
+    add(
+        "--chunks-per-call",
+        type=_cli.positive_int,
+        default=CHUNKS_PER_CALL,
+        metavar="K",
+        help="chunks trained per compiled call (fewer dispatches and host "
+        "reads; the same updates)",
     )
     add(
         "--no-test",

@@ -18,8 +18,10 @@ restore) holds
 A run killed at any point and started again with the same arguments continues
 from the newest verified checkpoint and ends with the same bits as a run that
 was never interrupted (same machine and program): the per-step key is
-``fold_in(key, step)``, the chunks are read in a fixed order, and each epoch
-starts from the model's initial carry.
+``fold_in(key, step)``, the chunks are read in a fixed order, each epoch
+starts from the model's initial carry, and the compiled calls (``K`` chunks
+each, :func:`~jaxseq.lm.stateful.make_stream_train_steps`, then one chunk a
+call up to the next record, checkpoint or epoch end) fall on the same chunks.
 """
 
 from __future__ import annotations
@@ -42,10 +44,15 @@ from ._checks import check_positive
 from .loss import bits_per_token, perplexity
 from .models import LanguageModel
 from .stateful import (
+    CHUNKS_PER_CALL,
     StreamState,
+    call_plan,
+    chunk_group,
     fresh_carry,
     make_stream_eval_step,
     make_stream_train_step,
+    make_stream_train_steps,
+    run_span,
 )
 from .streams import Chunks
 
@@ -98,13 +105,20 @@ def _mean_record(totals: dict[str, float], prefix: str) -> dict[str, float]:
 class _Loop:
     """One call of :func:`fit_stream`: compiled step, data, bookkeeping."""
 
-    def __init__(self, lm, optimizer, train, valid, epochs, log_every, progress):
+    def __init__(self, lm, optimizer, train, valid, epochs, log_every, progress,
+                 per_call):  # fmt: skip
         self.lm, self.train, self.valid = lm, train, valid
         self.epochs, self.progress = epochs, progress
         self.n = train.num_chunks
         self.log_every = log_every or self.n
+        self.per_call = per_call
         self.batch = int(train.inputs.shape[1])
-        self.step_fn = make_stream_train_step(lm, optimizer)
+        # the one-chunk and the per_call-chunk step, compiled when first needed
+        self.step_fns = {
+            per_call: make_stream_train_steps(lm, optimizer),
+            1: make_stream_train_step(lm, optimizer),
+        }
+        self.compiled: dict[int, Callable[..., Any]] = {}
         self.history: list[dict[str, Any]] = []
         self.totals: dict[str, float] = {}
         self.ckpt: RunCheckpoints | None = None
@@ -143,22 +157,51 @@ class _Loop:
             totals = accumulate(totals, jax.device_get(metrics))
         return totals
 
-    def compile(self, state: StreamState) -> Callable[..., Any]:
-        bar_note = "compiling the train step"
+    def compile(self, state: StreamState, size: int) -> None:
+        """Compile the step of ``size`` chunks per call."""
+        one = size == 1
+        note = "compiling the train step" + ("" if one else f" ({size} chunks a call)")
         if self.progress:
-            print(f"{bar_note} ...", end="", file=sys.stderr, flush=True)
+            print(f"{note} ...", end="", file=sys.stderr, flush=True)
         tic = time.perf_counter()
-        compiled = self.step_fn.lower(state, self.train.chunk(0)).compile()
-        self.compile_seconds = time.perf_counter() - tic
+        batch = chunk_group(self.train, 0, size)
+        if one:
+            batch = Chunks(*(None if a is None else a[0] for a in batch))
+        self.compiled[size] = self.step_fns[size].lower(state, batch).compile()
+        seconds = time.perf_counter() - tic
+        self.compile_seconds += seconds
         if self.progress:
-            print(f" done in {self.compile_seconds:.1f} s", file=sys.stderr)
-        return compiled
+            print(f" done in {seconds:.1f} s", file=sys.stderr)
+
+    def next_stop(self, step: int, total: int) -> int:
+        """The next step after ``step`` that ends a record, a checkpoint
+        interval, an epoch or the run: each call stays inside one such span."""
+        stops = [total, (step // self.n + 1) * self.n]
+        stops.append((step // self.log_every + 1) * self.log_every)
+        if self.ckpt_every is not None:
+            stops.append((step // self.ckpt_every + 1) * self.ckpt_every)
+        return min(stops)
+
+    def spans(self, step: int, total: int):
+        """The ``(step, stop, plan)`` of each span from ``step`` to ``total``:
+        ``plan`` holds the calls' chunk indices in the epoch (:func:`call_plan`)."""
+        while step < total:
+            stop = self.next_stop(step, total)
+            chunk = step % self.n  # a span never crosses an epoch's end
+            yield step, stop, call_plan(chunk, chunk + stop - step, self.per_call)
+            step = stop
 
     def run(self, state: StreamState, on_record) -> StreamState:
         total, step = self.epochs * self.n, int(state.train.step)
         if step >= total:
             return state
-        step_fn = self.compile(state)
+        sizes: set[int] = set()  # the calls' sizes, compiled before the bar
+        for _, _, plan in self.spans(step, total):
+            sizes.update(b - a for a, b in plan)
+            if len(sizes) == len(self.step_fns):
+                break
+        for size in sorted(sizes, reverse=True):
+            self.compile(state, size)
         bar = tqdm(
             total=total,
             initial=step,
@@ -168,25 +211,29 @@ class _Loop:
             file=sys.stderr,
         )
         tic = time.perf_counter()
-        while step < total:
-            chunk = step % self.n
-            if chunk == 0:  # each epoch starts from the initial carry
+        for start, _, plan in self.spans(step, total):
+            step = start  # the first step of the next call
+            if step % self.n == 0:  # each epoch starts from the initial carry
                 state = state._replace(
                     carry=fresh_carry(self.lm, state.train.params, self.batch)
                 )
-            state, metrics = step_fn(state, self.train.chunk(chunk))
-            metrics = jax.device_get(metrics)
-            if not metrics["finite"]:
-                bar.close()
-                raise FloatingPointError(
-                    f"loss: expected finite values, got a non-finite loss or "
-                    f"gradient at step {step} (epoch {step // self.n + 1}, chunk "
-                    f"{chunk + 1} of {self.n}); the update was not applied. Lower "
-                    "the learning rate or clip gradients harder."
-                )
-            self.totals = accumulate(self.totals, metrics)
-            step += 1
-            bar.update(1)
+            for a, b in plan:
+                fn = self.compiled[b - a]
+                state, per_step = run_span(fn, fn, state, self.train, a, b)
+                for i, metrics in enumerate(per_step):
+                    if not metrics["finite"]:
+                        bar.close()
+                        at = step + i
+                        raise FloatingPointError(
+                            f"loss: expected finite values, got a non-finite loss "
+                            f"or gradient at step {at} (epoch {at // self.n + 1}, "
+                            f"chunk {a + i + 1} of {self.n}); the update was not "
+                            "applied. Lower the learning rate or clip gradients "
+                            "harder."
+                        )
+                    self.totals = accumulate(self.totals, metrics)
+                step += b - a
+                bar.update(b - a)
             end = step % self.n == 0
             if end or step % self.log_every == 0:
                 self.train_seconds += time.perf_counter() - tic
@@ -215,6 +262,7 @@ def fit_stream(
     on_record: Callable[[list[dict[str, Any]]], None] | None = None,
     options: dict[str, Any] | None = None,
     progress: bool = False,
+    chunks_per_call: int = CHUNKS_PER_CALL,
 ) -> StreamFit:
     """Stateful TBPTT over ``train`` for ``epochs`` epochs, resumable.
 
@@ -234,6 +282,13 @@ def fit_stream(
         options: JSON values that make this run this run (for the checkpoint
             fingerprint: a resumed run must give the same).
         progress: a tqdm progress bar and a "compiling" line on stderr.
+        chunks_per_call: chunks run per compiled call
+            (:func:`~jaxseq.lm.stateful.make_stream_train_steps`: the same
+            updates, with one dispatch, one read of the metrics and one
+            allocation of scratch memory per call); a call never crosses a
+            record, a checkpoint or an epoch's end, and the rest of such a span
+            runs one chunk a call. A resumed run gives the same bits as an
+            uninterrupted one with the same ``chunks_per_call``.
 
     Returns:
         A :class:`StreamFit`. Each history record holds ``step``, ``epoch``
@@ -250,6 +305,7 @@ def fit_stream(
             another run's checkpoint.
     """
     check_positive("epochs", epochs)
+    check_positive("chunks_per_call", chunks_per_call)
     if log_every is not None:
         check_positive("log_every", log_every)
     if not isinstance(state, StreamState):
@@ -259,7 +315,9 @@ def fit_stream(
         )
     # the steps donate the state they are given: keep the caller's
     state = jax.tree.map(lambda a: a.copy(), state)
-    loop = _Loop(lm, optimizer, train, valid, epochs, log_every, progress)
+    loop = _Loop(
+        lm, optimizer, train, valid, epochs, log_every, progress, int(chunks_per_call)
+    )
     resumed = None
     if checkpoints is not None:
         if checkpoints.every is not None:

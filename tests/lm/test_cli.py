@@ -45,6 +45,8 @@ TRAIN = [
     "12",
     "--log-every",
     "5",
+    "--chunks-per-call",
+    "3",  # spans of 5 steps: a 3-chunk call, then 2 one-chunk calls
     "--no-test",
     "--quiet",
 ]
