@@ -150,8 +150,14 @@ def _equations(
 ) -> tuple[LSTMCarry, jax.Array]:
     """The LSTM step in either layout (see :class:`~jaxseq.cells._base.Layout`):
     the pre-activations, then :func:`update`."""
-    z = lay.bias(lay.mm(x, params.w_x) + lay.mm(carry.h, params.w_h), params.b)
-    return update(lay, z, carry.c)[:2]
+    return update(lay, preactivations(lay, params, carry.h, x), carry.c)[:2]
+
+
+def preactivations(lay: Layout, params: Any, h: jax.Array, x: jax.Array) -> jax.Array:
+    """``z = x_t W_x + h_{t-1} W_h + b`` (``[B, 4H]`` or ``[4H, B]`` in ``lay``) for
+    any parameters with the LSTM's ``w_x``, ``w_h`` and ``b`` (the peephole LSTM's
+    too)."""
+    return lay.bias(lay.mm(x, params.w_x) + lay.mm(h, params.w_h), params.b)
 
 
 def update(
@@ -199,12 +205,8 @@ def _gates(lay: Layout, z: jax.Array) -> list[jax.Array]:
 
 
 def _kernel() -> SequenceKernel:
-    """The LSTM step with its hand-derived backward (see :mod:`jaxseq._fused`).
-
-    With ``z = [i, f, g, o]`` pre-activations and ``dh``, ``dc`` the gradients of
-    the step's outputs: ``do = dh tanh(C_t)``, ``dC = dc + dh o (1 - tanh^2 C_t)``,
-    ``di = dC g``, ``df = dC C_{t-1}``, ``dg = dC i``, ``dC_{t-1} = dC f``, each
-    through its nonlinearity's derivative, and ``dh_{t-1} = dz W_h^T``.
+    """The LSTM step with its hand-derived backward (see :mod:`jaxseq._fused`):
+    :func:`backward_step` in the reverse loop, :func:`grads` after it.
 
     The residuals are the four activated gates; ``tanh(C_t)`` is recomputed in
     the backward loop from them and ``C_{t-1}`` rather than stored (one
@@ -212,30 +214,65 @@ def _kernel() -> SequenceKernel:
     lab model, measured on one CPU core).
     """
 
-    def project(lay: Layout, p: LSTMParams, x: jax.Array) -> jax.Array:
-        return lay.bias(lay.mm(x, p.w_x), p.b)
-
     def forward(lay: Layout, p: LSTMParams, carry: LSTMCarry, ax: jax.Array):
         return update(lay, ax + lay.mm(carry.h, p.w_h), carry.c)
 
     def backward(lay: Layout, p: LSTMParams, res, prev: LSTMCarry, d: LSTMCarry):
-        i, f, g, o = res
-        tc = jnp.tanh(f * prev.c + i * g)  # tanh(C_t), recomputed
-        dc = d.c + d.h * o * (1.0 - tc * tc)
-        dz = lay.concat(
-            [
-                dc * g * i * (1.0 - i),
-                dc * prev.c * f * (1.0 - f),
-                dc * i * (1.0 - g * g),
-                d.h * tc * o * (1.0 - o),
-            ]
-        )
-        return LSTMCarry(h=lay.mm_t(dz, p.w_h), c=dc * f), dz
-
-    def grads(lay: Layout, p: LSTMParams, xs, prevs: LSTMCarry, res, dz):
-        dparams = LSTMParams(
-            w_x=lay.gram(xs, dz), w_h=lay.gram(prevs.h, dz), b=lay.bsum(dz)
-        )
-        return dparams, lay.seq_mm_t(dz, p.w_x)
+        return backward_step(lay, p.w_h, res, prev.c, d)
 
     return SequenceKernel(_equations, project, forward, backward, grads, TUNING)
+
+
+def project(lay: Layout, p: Any, x: jax.Array) -> jax.Array:
+    """The input side of :func:`preactivations`, ``x W_x + b`` (the kernels'
+    ``project``, for any parameters with ``w_x`` and ``b``)."""
+    return lay.bias(lay.mm(x, p.w_x), p.b)
+
+
+def backward_step(
+    lay: Layout,
+    w_h: jax.Array,
+    res: tuple[jax.Array, ...],
+    c_prev: jax.Array,
+    d: LSTMCarry,
+    peepholes: tuple[jax.Array, jax.Array, jax.Array] | None = None,
+) -> tuple[LSTMCarry, jax.Array]:
+    """One step of the LSTM's backward pass (:class:`~jaxseq._fused.SequenceKernel`'s
+    ``backward``): ``(dcarry_prev, dz)`` from the activated gates ``res``,
+    ``C_{t-1}`` and the gradients ``d`` of the step's outputs.
+
+    With ``z = [i, f, g, o]`` the pre-activations: ``do = dh tanh(C_t)``,
+    ``dC = dc + dh o (1 - tanh^2 C_t)``, ``di = dC g``, ``df = dC C_{t-1}``,
+    ``dg = dC i``, ``dC_{t-1} = dC f``, each through its nonlinearity's
+    derivative, and ``dh_{t-1} = dz W_h^T``.
+
+    ``peepholes``: ``(p_i, p_f, p_o)`` broadcast against ``C_{t-1}`` in ``lay``,
+    for the peephole LSTM, whose gates add ``p_i C_{t-1}``, ``p_f C_{t-1}`` and
+    ``p_o C_t`` to their pre-activations: ``C_t`` then also reaches the loss
+    through ``o`` (``dC += do p_o``) and ``C_{t-1}`` through ``i`` and ``f``
+    (``dC_{t-1} += di p_i + df p_f``).
+    """
+    i, f, g, o = res
+    tc = jnp.tanh(f * c_prev + i * g)  # tanh(C_t), recomputed
+    do = d.h * tc * o * (1.0 - o)
+    dc = d.c + d.h * o * (1.0 - tc * tc)
+    if peepholes is not None:
+        dc = dc + do * peepholes[2]
+    di = dc * g * i * (1.0 - i)
+    df = dc * c_prev * f * (1.0 - f)
+    dc_prev = dc * f
+    if peepholes is not None:
+        dc_prev = dc_prev + di * peepholes[0] + df * peepholes[1]
+    dz = lay.concat([di, df, dc * i * (1.0 - g * g), do])
+    return LSTMCarry(h=lay.mm_t(dz, w_h), c=dc_prev), dz
+
+
+def grads(
+    lay: Layout, p: Any, xs: jax.Array, prevs: LSTMCarry, res: Any, dz: jax.Array
+) -> tuple[LSTMParams, jax.Array]:
+    """The kernels' ``grads``: ``w_x``, ``w_h``, ``b`` (an :class:`LSTMParams`)
+    and the inputs' gradients from the stacked pre-activation gradients ``dz``."""
+    dparams = LSTMParams(
+        w_x=lay.gram(xs, dz), w_h=lay.gram(prevs.h, dz), b=lay.bsum(dz)
+    )
+    return dparams, lay.seq_mm_t(dz, p.w_x)

@@ -10,7 +10,7 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxseq
-from jaxseq.cells import GRUCarry, LSTMCarry, elman, gru, lstm
+from jaxseq.cells import GRUCarry, LSTMCarry, elman, gru, lstm, peephole_lstm
 
 from . import reference as ref
 
@@ -25,6 +25,7 @@ ALL_CELLS = {
         "elman",
         lambda a: np.maximum(a, 0.0),
     ),
+    "peephole_lstm": (lambda h, **kw: peephole_lstm(h, **kw), "peephole_lstm", None),
 }
 NAMES = list(ALL_CELLS)
 F, H = 3, 5

@@ -185,7 +185,9 @@ def test_stacked_bidirectional_layer_matches_numpy(name, key):
 def test_check_grads_through_the_runner_under_jit(name, x64):
     """Forward and reverse mode against finite differences, through a jitted
     masked reverse run: every equation of the step, and its carry-to-carry
-    derivative across steps, is on the path."""
+    derivative across steps, is on the path. ``impl="auto"`` in reverse mode
+    (the peephole LSTM's hand-written backward: reverse mode only), and
+    ``impl="autodiff"`` in both (forward mode with or without a fused kernel)."""
     cell, params = make(
         name, jax.random.key(0), hidden=3, features=2, dtype=jnp.float64
     )
@@ -193,12 +195,17 @@ def test_check_grads_through_the_runner_under_jit(name, x64):
     lengths = jnp.array([5, 3])
     carry0 = random_carry(cell, params, jax.random.key(2), batch=(2,))
 
-    @jax.jit
-    def loss(p, xs, c0):
-        carry, ys = jaxseq.rnn(cell, p, xs, lengths=lengths, carry0=c0, reverse=True)
-        return (ys**2).sum() + (carry.h**3).sum()
+    def loss(impl):
+        @jax.jit
+        def f(p, xs, c0):
+            carry, ys = jaxseq.rnn(cell, p, xs, lengths=lengths, carry0=c0,
+                                   reverse=True, impl=impl)  # fmt: skip
+            return (ys**2).sum() + (carry.h**3).sum()
 
-    check_grads(loss, (params, xs, carry0), order=1, modes=("fwd", "rev"))
+        return f
+
+    check_grads(loss("auto"), (params, xs, carry0), order=1, modes=("rev",))
+    check_grads(loss("autodiff"), (params, xs, carry0), order=1, modes=("fwd", "rev"))
 
 
 @pytest.mark.parametrize("name", ["layernorm_lstm", "layernorm_gru"])
@@ -483,7 +490,9 @@ def test_by_name_rebuilds_every_built_in_cell(name, key):
         cell.h_only_in_product
     )
     for a, b in zip(
-        jax.tree.leaves(cell.init(key, F)), jax.tree.leaves(again.init(key, F)), strict=True
+        jax.tree.leaves(cell.init(key, F)),
+        jax.tree.leaves(again.init(key, F)),
+        strict=True,
     ):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(TypeError):
