@@ -65,7 +65,8 @@ def restart_points(
     """
     at = jnp.asarray(resets, bool)
     if lengths is not None:
-        at = at & (jnp.arange(at.shape[1])[None, :] < lengths[:, None])
+        steps = jnp.arange(at.shape[1], dtype=jnp.result_type(lengths))
+        at = at & (steps[None, :] < lengths[:, None])
     if reverse:  # segment [s, e) is entered at e - 1, where segment e starts
         at = jnp.concatenate([at[:, 1:], jnp.zeros_like(at[:, :1])], axis=1)
     return at.T

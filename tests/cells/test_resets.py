@@ -334,3 +334,16 @@ def test_unroll_resets_shape_is_checked(key):
         jaxseq.unroll(cell, params, c0, xs[0], resets=RESETS)
     with pytest.raises(ValueError, match=r"resets: expected a bool"):
         jaxseq.unroll(cell, params, c0, xs[0], resets=np.zeros(T, np.float32))
+
+
+def test_lengths_and_resets_under_strict_promotion_in_float64(x64, key):
+    """Step indices take the lengths' dtype: int32 lengths in an x64 process
+    with strict dtype promotion (no implicit int64/int32 mix) still run."""
+    cell = jaxseq.cells.lstm(H)
+    params = cell.init(key, F)
+    xs = jax.random.normal(jax.random.key(1), (B, T, F))
+    with jax.numpy_dtype_promotion("strict"):
+        for impl in ("scan", "fused"):
+            _, ys = jaxseq.rnn(cell, params, xs, lengths=jnp.asarray(LENGTHS, jnp.int32),
+                               resets=jnp.asarray(RESETS), impl=impl)  # fmt: skip
+            assert ys.shape == (B, T, H)
