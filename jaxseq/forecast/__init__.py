@@ -20,7 +20,7 @@ methods (issue 17).
   windows and, at each later origin, the realised errors of the earlier
   forecasts (rolling conformal with adaptive conformal inference):
   :func:`conformal_factors`, :func:`conformal_scores`, :func:`online_factors`,
-  :func:`stretch`; the transforms' nets
+  :func:`stretch`, :func:`recentre`; the transforms' nets
   combined by :func:`combine` by default); :func:`plot_forecast`.
 * Command line: ``jaxseq forecast --data series.csv --horizon 12 --model lstm``.
 """
@@ -35,7 +35,13 @@ from .baselines import (
     seasonal_naive,
     stack_forecasts,
 )
-from .conformal import conformal_factors, conformal_scores, online_factors, stretch
+from .conformal import (
+    conformal_factors,
+    conformal_scores,
+    online_factors,
+    recentre,
+    stretch,
+)
 from .data import Table, as_collection, check_series, read_csv
 from .ensemble import COMBINE, combine
 from .evaluate import evaluate, rolling_origins
@@ -92,6 +98,7 @@ __all__ = [
     "predict",
     "quantile",
     "read_csv",
+    "recentre",
     "recurrent",
     "rolling_origins",
     "seasonal",

@@ -56,7 +56,13 @@ import numpy as np
 
 from .predict import Forecast
 
-__all__ = ["conformal_factors", "conformal_scores", "online_factors", "stretch"]
+__all__ = [
+    "conformal_factors",
+    "conformal_scores",
+    "online_factors",
+    "recentre",
+    "stretch",
+]
 
 
 def _sides(forecast: Forecast, p: float):
@@ -270,3 +276,27 @@ def stretch(forecast: Forecast, factors: dict[float, Any]) -> Forecast:
         c = np.asarray(c, dtype=np.float64)
         lower[p], upper[p] = m - c * (m - lo), m + c * (hi - m)
     return forecast._replace(lower=lower, upper=upper)
+
+
+def recentre(forecast: Forecast, points: np.ndarray) -> Forecast:
+    """``forecast``'s interval half-widths laid about other ``points`` ``[N, H]``
+    (each side's ``m - lo`` and ``hi - m`` kept). :func:`~.recurrent.recurrent`
+    lays the refitted nets' widths on the held-out windows about the held-out
+    nets' points, so that the held-out errors are scored against the widths
+    that the factors will stretch (a factor is a property of the widths it
+    normalised).
+
+    Raises:
+        ValueError: ``points`` of another shape than ``forecast.mean``.
+    """
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape != np.shape(forecast.mean):
+        raise ValueError(
+            f"points: expected the forecasts' shape {np.shape(forecast.mean)}, got "
+            f"{points.shape}."
+        )
+    lower, upper = {}, {}
+    for p in forecast.lower:
+        m, lo, hi = _sides(forecast, p)
+        lower[p], upper[p] = points - (m - lo), points + (hi - m)
+    return forecast._replace(mean=points, lower=lower, upper=upper)

@@ -13,7 +13,13 @@ import numpy as np
 
 from .. import cells
 from .baselines import Method
-from .conformal import conformal_factors, conformal_scores, online_factors, stretch
+from .conformal import (
+    conformal_factors,
+    conformal_scores,
+    online_factors,
+    recentre,
+    stretch,
+)
 from .ensemble import combine
 from .heads import gaussian, quantile, student_t
 from .models import STRATEGIES, forecaster, member, stacked
@@ -76,7 +82,12 @@ class RecurrentConfig(NamedTuple):
     (per horizon step with ``per_step``) that stretch the interval bounds;
     then (``refit``) the nets are retrained on the whole training part for
     ``steps`` (with ``patience``: as many steps as the best held-out epoch
-    took), keeping the factors. The factors pool every series' held-out
+    took), and the held-out errors are scored against the refitted nets'
+    interval widths on the same held-out windows (the held-out points with
+    the refitted widths, :func:`~.conformal.recentre`): the factors then
+    stretch the widths they were measured on. (A refitted net has learned its
+    spread on the held-out values too; the held-out nets' widths would
+    understate or overstate its own.) The factors pool every series' held-out
     values, or (``per_series``) each series has its own.
 
     ``calibration``: how the factors follow the forecasts (:mod:`.conformal`).
@@ -137,7 +148,9 @@ class RecurrentState(NamedTuple):
             ``[S, H]`` per series), ``None`` without calibration.
         linear: each candidate's linear highway order (``p``, 0: none).
         scores: ``p -> [n, H]`` the conformal scores of the ``n`` held-out
-            forecasts (``None`` without calibration), for online calibration.
+            forecasts (``None`` without calibration), for online calibration:
+            the held-out nets' errors against the refitted nets' interval
+            widths on the same windows (with ``refit``).
         score_series, score_origins: ``[n]`` their series and origins.
         lengths: ``[S]`` each series' training part length.
     """
@@ -311,6 +324,19 @@ def _model(
     )
 
 
+class _Setup(NamedTuple):
+    """What every step of :func:`recurrent`'s fit and forecast reads: the
+    validated ``config``, the ``horizon``, the calendar covariates
+    (``None``: none), the candidate highway orders and the ``fit_options``
+    passed on to :func:`~.predict.train`."""
+
+    config: RecurrentConfig
+    horizon: int
+    calendar: Any
+    linears: tuple[int, ...]
+    fit_options: dict[str, Any]
+
+
 def recurrent(
     config: RecurrentConfig, horizon: int, name: str | None = None, **fit_options: Any
 ) -> Method:
@@ -323,376 +349,440 @@ def recurrent(
     _check(config)
     check_sizes(config.window, horizon)
     calendar = None if config.period is None else seasonal(config.period)
-    linears = _linears(config)
+    setup = _Setup(config, horizon, calendar, _linears(config), fit_options)
+    return Method(
+        name or f"jaxseq-{config.cell}",
+        functools.partial(_fit, setup),
+        functools.partial(_forecast, setup),
+    )
 
-    def models_for(num_series):
-        """The forecaster of each highway order for ``num_series`` series."""
-        return {
-            p: _model(
-                config.cell,
-                config.hidden,
-                horizon,
-                config.window,
-                config.strategy,
-                config.head,
-                calendar is not None,
-                config.num_layers,
-                config.dropout,
-                p,
-                num_series if config.series_input else 0,
-            )
-            for p in linears
-        }
 
-    def covariates_for(num_series, index=None):
-        """Calendar inputs, then (``series_input``) the one-hot of the window's
-        series: ``index[i]`` for the ``i``-th series passed (all of them when
-        ``index`` is ``None``)."""
-        if not config.series_input:
-            return calendar
-        return series_onehot(num_series, calendar, index)
-
-    def cut(tr: Transform, num_series: int, index=None) -> dict[str, Any]:
-        return dict(
-            window=config.window,
-            horizon=horizon,
-            covariates=covariates_for(num_series, index),
-            relative=config.relative and tr.relative,
+def _models_for(setup: _Setup, num_series: int) -> dict[int, Any]:
+    """The forecaster of each highway order for ``num_series`` series."""
+    c = setup.config
+    return {
+        p: _model(
+            c.cell,
+            c.hidden,
+            setup.horizon,
+            c.window,
+            c.strategy,
+            c.head,
+            setup.calendar is not None,
+            c.num_layers,
+            c.dropout,
+            p,
+            num_series if c.series_input else 0,
         )
+        for p in setup.linears
+    }
 
-    def options(phase):
-        """fit_options with one checkpoint/log folder per phase
-        (``<dir>_<phase>``: the held-out run ``holdout``, and the candidate
-        when several are tried)."""
 
-        def place(value):
-            path = Path(value)
-            return path.with_name(f"{path.name}_{phase}") if phase else path
+def _covariates_for(setup: _Setup, num_series: int, index=None):
+    """Calendar inputs, then (``series_input``) the one-hot of the window's
+    series: ``index[i]`` for the ``i``-th series passed (all of them when
+    ``index`` is ``None``)."""
+    if not setup.config.series_input:
+        return setup.calendar
+    return series_onehot(num_series, setup.calendar, index)
 
-        return {
-            name: (
-                place(value)
-                if name in ("checkpoint_dir", "log_dir") and value is not None
-                else value
-            )
-            for name, value in fit_options.items()
-        }
 
-    def epochs_for(windows, steps):
-        per_epoch = max(1, windows.z.shape[0] // config.batch_size)
-        return max(1, math.ceil(steps / per_epoch)), per_epoch
+def _cut(setup: _Setup, tr: Transform, num_series: int, index=None) -> dict[str, Any]:
+    """The window options of :func:`~.windows.training_windows` and
+    :func:`~.windows.history_windows` for transform ``tr``."""
+    return dict(
+        window=setup.config.window,
+        horizon=setup.horizon,
+        covariates=_covariates_for(setup, num_series, index),
+        relative=setup.config.relative and tr.relative,
+    )
 
-    def run(model, windows, steps, phase="", valid=None):
-        """The ensemble's parameters (one per member) trained on ``windows``
-        for about ``steps`` Adam steps, and the steps to the best held-out
-        epoch (``steps`` without early stopping). Several members train as
-        one vmapped program (:func:`~.models.stacked`)."""
-        epochs, per_epoch = epochs_for(windows, steps)
-        k = config.ensemble
-        result = train(
-            model if k == 1 else _stacked(model, k),
-            windows,
-            key=jax.random.key(config.seed),
-            epochs=epochs,
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
-            seed=config.seed,
-            valid=valid if config.patience else None,
-            patience=-(-config.patience // per_epoch) if config.patience else None,
-            **options(phase),
+
+def _options(fit_options: dict[str, Any], phase: str) -> dict[str, Any]:
+    """``fit_options`` with one checkpoint/log folder per phase
+    (``<dir>_<phase>``: the held-out run ``holdout``, and the candidate when
+    several are tried)."""
+
+    def place(value):
+        path = Path(value)
+        return path.with_name(f"{path.name}_{phase}") if phase else path
+
+    return {
+        name: (
+            place(value)
+            if name in ("checkpoint_dir", "log_dir") and value is not None
+            else value
         )
-        params = result.params
-        params = [params] if k == 1 else [member(params, i) for i in range(k)]
-        return params, result.best_epoch * per_epoch if result.best_epoch else steps
+        for name, value in fit_options.items()
+    }
 
-    def predict_all(model, params, windows, scaling):
-        """Each member's forecast of ``windows`` (standardised model units)."""
-        # sample paths only where the intervals need them (recursive, H > 1)
-        paths = model.strategy == "recursive" and horizon > 1
-        key = lambda k: jax.random.key(config.seed + k) if paths else None
-        # rows padded to a power of two: fewer shapes, fewer compilations
-        n = windows.z.shape[0]
-        rows = np.minimum(np.arange(1 << max(n - 1, 0).bit_length()), n - 1)
-        padded = Windows(*(a[rows] for a in windows))
-        return [
-            _rows(predict(model, p, padded, scaling, key=key(k)), slice(0, n))._replace(
-                paths=None
-            )
-            for k, p in enumerate(params)
-        ]
 
-    def forecast_with(tr, model, scaling, params, histories, series_index, count):
-        """Each member's forecasts in original units from the end of each
-        history."""
-        sub = Scaling(scaling.loc[series_index], scaling.scale[series_index])
-        modelled = [tr.forward(h) for h in histories]
-        origins = [(n, len(x)) for n, x in enumerate(modelled)]
-        windows = history_windows(
-            modelled, sub, origins, **cut(tr, count, series_index)
+def _epochs_for(config: RecurrentConfig, windows: Windows, steps: int):
+    """``(epochs, steps per epoch)`` for about ``steps`` Adam steps."""
+    per_epoch = max(1, windows.z.shape[0] // config.batch_size)
+    return max(1, math.ceil(steps / per_epoch)), per_epoch
+
+
+def _run(setup: _Setup, model, windows: Windows, steps: int, phase="", valid=None):
+    """The ensemble's parameters (one per member) trained on ``windows`` for
+    about ``steps`` Adam steps, and the steps to the best held-out epoch
+    (``steps`` without early stopping). Several members train as one vmapped
+    program (:func:`~.models.stacked`)."""
+    config = setup.config
+    epochs, per_epoch = _epochs_for(config, windows, steps)
+    k = config.ensemble
+    result = train(
+        model if k == 1 else _stacked(model, k),
+        windows,
+        key=jax.random.key(config.seed),
+        epochs=epochs,
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        seed=config.seed,
+        valid=valid if config.patience else None,
+        patience=-(-config.patience // per_epoch) if config.patience else None,
+        **_options(setup.fit_options, phase),
+    )
+    params = result.params
+    params = [params] if k == 1 else [member(params, i) for i in range(k)]
+    return params, result.best_epoch * per_epoch if result.best_epoch else steps
+
+
+def _predict_all(setup: _Setup, model, params, windows: Windows, scaling: Scaling):
+    """Each member's forecast of ``windows`` (standardised model units)."""
+    seed = setup.config.seed
+    # sample paths only where the intervals need them (recursive, H > 1)
+    paths = model.strategy == "recursive" and setup.horizon > 1
+    key = lambda k: jax.random.key(seed + k) if paths else None
+    # rows padded to a power of two: fewer shapes, fewer compilations
+    n = windows.z.shape[0]
+    rows = np.minimum(np.arange(1 << max(n - 1, 0).bit_length()), n - 1)
+    padded = Windows(*(a[rows] for a in windows))
+    return [
+        _rows(predict(model, p, padded, scaling, key=key(k)), slice(0, n))._replace(
+            paths=None
         )
-        last = np.array([h[-1] for h in histories])
-        return [tr.inverse(f, last) for f in predict_all(model, params, windows, sub)]
+        for k, p in enumerate(params)
+    ]
 
-    def holdout_for(train_parts, lag):
-        if config.holdout is not None:
-            return config.holdout
-        shortest = min(len(y) for y in train_parts)
-        room = shortest - lag - config.window - horizon
-        return max(horizon, min(max(2 * horizon, shortest // 4), room))
 
-    def fit_one(tr, model, train_parts, holdout, phase):
-        """Nets for one transform on the training part less its held-out values:
-        ``(scaling, windows, params, steps, held)``; ``held`` holds the series,
-        origin (in the original positions) and forecast (original units) of
-        every held-out window, series by series (``None`` without a holdout:
-        then ``params`` are trained on the whole training part)."""
-        parts = [tr.forward(y) for y in train_parts]
-        scaling = fit_scaling(parts)
-        windows = training_windows(parts, scaling, **cut(tr, len(parts)))
-        if not holdout:
-            params, _ = run(model, windows, config.steps, phase)
-            return scaling, windows, params, None, None
-        ends = [len(x) - holdout for x in parts]
-        early = training_windows(parts, scaling, end=ends, **cut(tr, len(parts)))
-        held = windows.origin >= np.asarray(ends)[windows.series]
-        valid = Windows(*(a[held] for a in windows))
-        tag = "_".join(filter(None, ["holdout", phase]))
-        fitted, steps = run(model, early, config.steps, tag, valid)
-        origins = valid.origin + tr.lag
-        last = np.array(
-            [train_parts[i][t - 1] for i, t in zip(valid.series, origins, strict=True)]
-        )
-        held_out = [
-            tr.inverse(f, last) for f in predict_all(model, fitted, valid, scaling)
-        ]
-        held = (valid.series, origins, held_out)
-        return scaling, windows, fitted, steps, held
+def _forecast_with(setup: _Setup, tr, model, scaling, params, histories, index, count):
+    """Each member's forecasts in original units from the end of each of
+    ``histories`` (of the series ``index``, of ``count``)."""
+    sub = Scaling(scaling.loc[index], scaling.scale[index])
+    modelled = [tr.forward(h) for h in histories]
+    origins = [(n, len(x)) for n, x in enumerate(modelled)]
+    windows = history_windows(modelled, sub, origins, **_cut(setup, tr, count, index))
+    last = np.array([h[-1] for h in histories])
+    return [
+        tr.inverse(f, last) for f in _predict_all(setup, model, params, windows, sub)
+    ]
 
-    def refit(model, fitted, phase):
-        """``fitted`` retrained on the whole training part (``refit``)."""
-        scaling, windows, params, steps, held = fitted
-        if held is None or not config.refit:
-            return scaling, params
-        return scaling, run(model, windows, steps, phase)[0]
 
-    def fit(train_parts):
-        transforms = TRANSFORMS[config.transform]
-        if config.transform == "auto" and any(np.isnan(y).any() for y in train_parts):
-            transforms = transforms[:1]  # differences of missing values are missing
-        # each transform crossed with each highway order; the phase (folder
-        # suffix) names the transform where there are several, the order too
-        candidates = [(tr, p) for tr in transforms for p in linears]
-        phases = [
-            "_".join(
-                filter(
-                    None,
-                    [
-                        tr.name if len(transforms) > 1 else "",
-                        f"linear{p}" if len(linears) > 1 else "",
-                    ],
-                )
-            )
-            for tr, p in candidates
-        ]
-        lag = max(tr.lag for tr in transforms)
-        models = models_for(len(train_parts))
-        holdout = holdout_for(train_parts, lag)
-        plus = ", plus 1 for the differences" if lag else ""
-        for i, y in enumerate(train_parts):
-            need = config.window + horizon
-            if len(y) - lag < need:
-                raise ValueError(
-                    f"series[{i}]: expected at least window + horizon = "
-                    f"{config.window} + {horizon} = {need} values (training "
-                    f"part{plus}), got {len(y)}."
-                )
-            if holdout and (
-                len(y) - holdout - lag < config.window + horizon or holdout < horizon
-            ):
-                raise ValueError(
-                    f"holdout: expected between horizon = {horizon} and "
-                    f"{len(y) - lag - config.window - horizon} values (training part "
-                    f"of series[{i}]: {len(y)} values, window + horizon = "
-                    f"{need}{plus}), got {holdout}; set holdout=0 to skip the "
-                    "calibration."
-                )
-        fits = [
-            fit_one(tr, models[p], train_parts, holdout, phase)
-            for (tr, p), phase in zip(candidates, phases, strict=True)
-        ]
-        uniform = np.full((len(train_parts), len(candidates)), 1 / len(candidates))
-        names = tuple(tr for tr, _ in candidates)
-        orders = tuple(p for _, p in candidates)
-        if not holdout:
-            nets = [
-                refit(models[p], f, phase)
-                for (_, p), f, phase in zip(candidates, fits, phases, strict=True)
-            ]
-            return RecurrentState(names, uniform, nets, None, orders)
-        series, origins, _ = fits[0][4]
-        truth = np.stack(
-            [
-                train_parts[i][t : t + horizon]
-                for i, t in zip(series, origins, strict=True)
-            ]
-        )
-        # each transform's held-out forecasts (its seeds combined by the median)
-        held = [combine(f[4][2], "median") for f in fits]
-        errors = np.array(
-            [
-                [np.nanmean(np.abs(f.mean - truth)[series == i]) for f in held]
-                for i in range(len(train_parts))
-            ]
-        )
-        weights = _weights(config.combine, errors, config.pool)
-        held_out = combine(held, "mean", weights[series].T)
-        try:
-            if config.per_series:
-                per = [
-                    conformal_factors(
-                        _rows(held_out, series == i),
-                        truth[series == i],
-                        config.per_step,
-                    )
-                    for i in range(len(train_parts))
-                ]
-                factors = {
-                    p: np.stack([np.broadcast_to(f[p], (horizon,)) for f in per])
-                    for p in per[0]
-                }
-            else:
-                factors = conformal_factors(held_out, truth, config.per_step)
-        except ValueError as err:
-            raise ValueError(
-                f"holdout: expected enough held-out values to calibrate the "
-                f"intervals, got {holdout} per series ({err}); hold out more or set "
-                "holdout=0."
-            ) from err
-        nets = [
-            refit(models[p], f, phase) if np.any(weights[:, c] > 0) else None
-            for c, ((_, p), f, phase) in enumerate(
-                zip(candidates, fits, phases, strict=True)
-            )
-        ]
-        return RecurrentState(
-            names,
-            weights,
-            nets,
-            factors,
-            orders,
-            conformal_scores(held_out, truth),
-            np.asarray(series),
-            np.asarray(origins),
-            np.array([len(y) for y in train_parts]),
-        )
+def _holdout_for(setup: _Setup, train_parts, lag: int) -> int:
+    """The held-out values per training part (``RecurrentConfig.holdout``)."""
+    config = setup.config
+    if config.holdout is not None:
+        return config.holdout
+    shortest = min(len(y) for y in train_parts)
+    room = shortest - lag - config.window - setup.horizon
+    return max(setup.horizon, min(max(2 * setup.horizon, shortest // 4), room))
 
-    def raw(state, requests):
-        """The combined, uncalibrated forecasts of ``requests``."""
-        candidates, weights, fits, orders = (
-            state.transforms,
-            state.weights,
-            state.nets,
-            state.linear,
-        )
-        models = models_for(weights.shape[0])
-        idx = np.array([i for i, _ in requests])
-        w = weights[idx].T  # [transforms, rows]
-        parts = []
-        for c, (tr, net, order) in enumerate(
-            zip(candidates, fits, orders, strict=True)
-        ):
-            rows = np.flatnonzero(w[c] > 0)
-            part = Forecast(
-                np.zeros((len(requests), horizon)),
-                {p: np.zeros((len(requests), horizon)) for p in PROBS},
-                {p: np.zeros((len(requests), horizon)) for p in PROBS},
+
+def _fit_one(setup: _Setup, tr, model, train_parts, holdout: int, phase: str):
+    """Nets for one transform on the training part less its held-out values:
+    ``(scaling, windows, params, steps, held)``; ``held`` holds the series,
+    origin (in the original positions) and forecast (original units) of every
+    held-out window, series by series (``None`` without a holdout: then
+    ``params`` are trained on the whole training part)."""
+    parts = [tr.forward(y) for y in train_parts]
+    scaling = fit_scaling(parts)
+    cut = _cut(setup, tr, len(parts))
+    windows = training_windows(parts, scaling, **cut)
+    if not holdout:
+        params, _ = _run(setup, model, windows, setup.config.steps, phase)
+        return scaling, windows, params, None, None
+    ends = [len(x) - holdout for x in parts]
+    early = training_windows(parts, scaling, end=ends, **cut)
+    held = windows.origin >= np.asarray(ends)[windows.series]
+    valid = Windows(*(a[held] for a in windows))
+    tag = "_".join(filter(None, ["holdout", phase]))
+    fitted, steps = _run(setup, model, early, setup.config.steps, tag, valid)
+    origins = valid.origin + tr.lag
+    last = np.array(
+        [train_parts[i][t - 1] for i, t in zip(valid.series, origins, strict=True)]
+    )
+    held_out = [
+        tr.inverse(f, last) for f in _predict_all(setup, model, fitted, valid, scaling)
+    ]
+    return scaling, windows, fitted, steps, (valid.series, origins, held_out)
+
+
+def _refit(setup: _Setup, model, fitted, phase: str):
+    """``fitted`` (:func:`_fit_one`) retrained on the whole training part
+    (``refit``): ``(scaling, params)``."""
+    scaling, windows, params, steps, held = fitted
+    if held is None or not setup.config.refit:
+        return scaling, params
+    return scaling, _run(setup, model, windows, steps, phase)[0]
+
+
+def _candidates(setup: _Setup, transforms) -> tuple[list, list[str]]:
+    """Each transform crossed with each highway order, and its phase (folder
+    suffix): the transform's name where there are several, the order too."""
+    linears = setup.linears
+    candidates = [(tr, p) for tr in transforms for p in linears]
+    phases = [
+        "_".join(
+            filter(
                 None,
+                [
+                    tr.name if len(transforms) > 1 else "",
+                    f"linear{p}" if len(linears) > 1 else "",
+                ],
             )
-            if rows.size:
-                scaling, params = net
-                got = combine(
-                    forecast_with(
-                        tr,
-                        models[order],
-                        scaling,
-                        params,
-                        [requests[r][1] for r in rows],
-                        idx[rows],
-                        weights.shape[0],
-                    ),
-                    "median",
-                )
-                part.mean[rows] = got.mean
-                for p in PROBS:
-                    part.lower[p][rows] = got.lower[p]
-                    part.upper[p][rows] = got.upper[p]
-            parts.append(part)
-        return combine(parts, "mean", w)
+        )
+        for tr, p in candidates
+    ]
+    return candidates, phases
 
-    def split(state, idx):
-        factors = dict(state.factors)
-        if config.per_series:
-            factors = {p: c[idx] for p, c in factors.items()}
-        return factors
 
-    def forecast(state, requests, horizon_):
-        idx = np.array([i for i, _ in requests])
-        if state.factors is None:
-            return raw(state, requests)
-        if config.calibration == "split" or state.scores is None:
-            return stretch(raw(state, requests), split(state, idx))
-        # every earlier origin t in [L, o) of each request, from y[:t]: the
-        # same prefix of the same series is forecast once
-        past, keys, wants = [], {}, []
-        for i, history in requests:
-            history = np.asarray(history, dtype=np.float64)
-            mine = []
-            for t in range(int(state.lengths[i]), len(history)):
-                key = (i, t, history[:t].tobytes())
-                if key not in keys:
-                    keys[key] = len(past)
-                    past.append((i, history[:t]))
-                truth = np.full(horizon, np.nan)
-                seen = history[t : t + horizon]
-                truth[: seen.size] = seen
-                mine.append((keys[key], t, truth))
-            wants.append(mine)
-        # two batches, so that the requests' points are those of "split"
-        # (XLA's results may differ in the last bits between batch shapes)
-        out = raw(state, requests)
-        earlier = raw(state, past) if past else None
-        factors = {p: np.zeros((len(requests), horizon)) for p in state.scores}
-        fallback = split(state, idx)
-        ends = np.asarray(state.lengths)[state.score_series]
-        for r, ((i, history), mine) in enumerate(zip(requests, wants, strict=True)):
-            held = (
-                state.score_series == i
-                if config.per_series
-                else np.ones(state.score_series.shape, bool)
+def _check_lengths(setup: _Setup, train_parts, holdout: int, lag: int) -> None:
+    """Refuse training parts too short for a window, a horizon and the
+    held-out values (naming the series)."""
+    config, horizon = setup.config, setup.horizon
+    plus = ", plus 1 for the differences" if lag else ""
+    need = config.window + horizon
+    for i, y in enumerate(train_parts):
+        if len(y) - lag < need:
+            raise ValueError(
+                f"series[{i}]: expected at least window + horizon = "
+                f"{config.window} + {horizon} = {need} values (training "
+                f"part{plus}), got {len(y)}."
             )
-            # held-out origins aligned on the training parts' ends
-            origins = state.score_origins[held] - ends[held] + state.lengths[i]
-            scores = {p: s[held] for p, s in state.scores.items()}
-            online = np.zeros(origins.shape, bool)
-            if mine:
-                rows = np.array([k for k, _, _ in mine])
-                new = conformal_scores(
-                    _rows(earlier, rows), np.stack([t for _, _, t in mine])
-                )
-                scores = {p: np.concatenate([s, new[p]]) for p, s in scores.items()}
-                origins = np.concatenate([origins, [t for _, t, _ in mine]])
-                online = np.concatenate([online, np.ones(len(mine), bool)])
-            got = online_factors(
-                scores,
-                origins,
-                len(history),
-                online=online,
-                gamma=config.gamma if config.calibration == "aci" else 0.0,
-                per_step=config.per_step,
+        if holdout and (len(y) - holdout - lag < need or holdout < horizon):
+            raise ValueError(
+                f"holdout: expected between horizon = {horizon} and "
+                f"{len(y) - lag - need} values (training part "
+                f"of series[{i}]: {len(y)} values, window + horizon = "
+                f"{need}{plus}), got {holdout}; set holdout=0 to skip the "
+                "calibration."
             )
-            for p in factors:
-                c = fallback[p] if got is None else got[p]
-                factors[p][r] = np.asarray(c)[r] if np.ndim(c) == 2 else c
-        return stretch(out, factors)
 
-    return Method(name or f"jaxseq-{config.cell}", fit, forecast)
+
+def _held_out_factors(setup: _Setup, held_out, truth, series, num_series, holdout):
+    """The split conformal factors of the combined held-out forecasts: pooled
+    over the series, or one set per series (``per_series``)."""
+    config = setup.config
+    try:
+        if not config.per_series:
+            return conformal_factors(held_out, truth, config.per_step)
+        per = [
+            conformal_factors(
+                _rows(held_out, series == i), truth[series == i], config.per_step
+            )
+            for i in range(num_series)
+        ]
+        return {
+            p: np.stack([np.broadcast_to(f[p], (setup.horizon,)) for f in per])
+            for p in per[0]
+        }
+    except ValueError as err:
+        raise ValueError(
+            f"holdout: expected enough held-out values to calibrate the "
+            f"intervals, got {holdout} per series ({err}); hold out more or set "
+            "holdout=0."
+        ) from err
+
+
+def _fit(setup: _Setup, train_parts) -> RecurrentState:
+    """:func:`recurrent`'s ``fit``: every candidate's nets on the training
+    parts less their held-out values, the candidates' weights and the
+    conformal factors from the held-out forecasts, then the refits."""
+    config, horizon = setup.config, setup.horizon
+    transforms = TRANSFORMS[config.transform]
+    if config.transform == "auto" and any(np.isnan(y).any() for y in train_parts):
+        transforms = transforms[:1]  # differences of missing values are missing
+    candidates, phases = _candidates(setup, transforms)
+    lag = max(tr.lag for tr in transforms)
+    models = _models_for(setup, len(train_parts))
+    holdout = _holdout_for(setup, train_parts, lag)
+    _check_lengths(setup, train_parts, holdout, lag)
+    fits = [
+        _fit_one(setup, tr, models[p], train_parts, holdout, phase)
+        for (tr, p), phase in zip(candidates, phases, strict=True)
+    ]
+    uniform = np.full((len(train_parts), len(candidates)), 1 / len(candidates))
+    names = tuple(tr for tr, _ in candidates)
+    orders = tuple(p for _, p in candidates)
+    if not holdout:
+        nets = [
+            _refit(setup, models[p], f, phase)
+            for (_, p), f, phase in zip(candidates, fits, phases, strict=True)
+        ]
+        return RecurrentState(names, uniform, nets, None, orders)
+    series, origins, _ = fits[0][4]
+    truth = np.stack(
+        [train_parts[i][t : t + horizon] for i, t in zip(series, origins, strict=True)]
+    )
+    # each transform's held-out forecasts (its seeds combined by the median)
+    held = [combine(f[4][2], "median") for f in fits]
+    errors = np.array(
+        [
+            [np.nanmean(np.abs(f.mean - truth)[series == i]) for f in held]
+            for i in range(len(train_parts))
+        ]
+    )
+    weights = _weights(config.combine, errors, config.pool)
+    held_out = combine(held, "mean", weights[series].T)
+    count = len(train_parts)
+    factors = _held_out_factors(setup, held_out, truth, series, count, holdout)
+    nets = [
+        _refit(setup, models[p], f, phase) if np.any(weights[:, c] > 0) else None
+        for c, ((_, p), f, phase) in enumerate(
+            zip(candidates, fits, phases, strict=True)
+        )
+    ]
+    if config.refit:  # the refitted nets' widths on the held-out windows
+        refitted = RecurrentState(names, weights, nets, None, orders)
+        windows = [
+            (i, train_parts[i][:t]) for i, t in zip(series, origins, strict=True)
+        ]
+        held_out = recentre(_raw(setup, refitted, windows), held_out.mean)
+        factors = _held_out_factors(setup, held_out, truth, series, count, holdout)
+    return RecurrentState(
+        names,
+        weights,
+        nets,
+        factors,
+        orders,
+        conformal_scores(held_out, truth),
+        np.asarray(series),
+        np.asarray(origins),
+        np.array([len(y) for y in train_parts]),
+    )
+
+
+def _raw(setup: _Setup, state: RecurrentState, requests) -> Forecast:
+    """The combined, uncalibrated forecasts of ``requests``."""
+    horizon, weights, fits = setup.horizon, state.weights, state.nets
+    models = _models_for(setup, weights.shape[0])
+    idx = np.array([i for i, _ in requests])
+    w = weights[idx].T  # [transforms, rows]
+    parts = []
+    for c, (tr, net, order) in enumerate(
+        zip(state.transforms, fits, state.linear, strict=True)
+    ):
+        rows = np.flatnonzero(w[c] > 0)
+        part = Forecast(
+            np.zeros((len(requests), horizon)),
+            {p: np.zeros((len(requests), horizon)) for p in PROBS},
+            {p: np.zeros((len(requests), horizon)) for p in PROBS},
+            None,
+        )
+        if rows.size:
+            scaling, params = net
+            got = combine(
+                _forecast_with(
+                    setup,
+                    tr,
+                    models[order],
+                    scaling,
+                    params,
+                    [requests[r][1] for r in rows],
+                    idx[rows],
+                    weights.shape[0],
+                ),
+                "median",
+            )
+            part.mean[rows] = got.mean
+            for p in PROBS:
+                part.lower[p][rows] = got.lower[p]
+                part.upper[p][rows] = got.upper[p]
+        parts.append(part)
+    return combine(parts, "mean", w)
+
+
+def _split(config: RecurrentConfig, state: RecurrentState, idx) -> dict[float, Any]:
+    """The held-out factors of the series ``idx`` (their rows with
+    ``per_series``)."""
+    factors = dict(state.factors)
+    if config.per_series:
+        factors = {p: c[idx] for p, c in factors.items()}
+    return factors
+
+
+def _earlier(state: RecurrentState, requests, horizon: int):
+    """Every earlier origin ``t`` in ``[L, o)`` of each request, from
+    ``y[:t]``: the distinct ``(series, prefix)`` pairs to forecast, and per
+    request ``(pair's row, t, truth [H] observed before o)``."""
+    past, keys, wants = [], {}, []
+    for i, history in requests:
+        history = np.asarray(history, dtype=np.float64)
+        mine = []
+        for t in range(int(state.lengths[i]), len(history)):
+            key = (i, t, history[:t].tobytes())
+            if key not in keys:
+                keys[key] = len(past)
+                past.append((i, history[:t]))
+            truth = np.full(horizon, np.nan)
+            seen = history[t : t + horizon]
+            truth[: seen.size] = seen
+            mine.append((keys[key], t, truth))
+        wants.append(mine)
+    return past, wants
+
+
+def _online_row(setup: _Setup, state: RecurrentState, i, history, mine, earlier):
+    """The online factors of one request of series ``i`` (``None`` where
+    too few scores are known): the held-out scores (the group's aligned on
+    the training parts' ends, or the series' own) and those of its earlier
+    origins ``mine``."""
+    config = setup.config
+    ends = np.asarray(state.lengths)[state.score_series]
+    held = (
+        state.score_series == i
+        if config.per_series
+        else np.ones(state.score_series.shape, bool)
+    )
+    origins = state.score_origins[held] - ends[held] + state.lengths[i]
+    scores = {p: s[held] for p, s in state.scores.items()}
+    online = np.zeros(origins.shape, bool)
+    if mine:
+        rows = np.array([k for k, _, _ in mine])
+        new = conformal_scores(_rows(earlier, rows), np.stack([t for _, _, t in mine]))
+        scores = {p: np.concatenate([s, new[p]]) for p, s in scores.items()}
+        origins = np.concatenate([origins, [t for _, t, _ in mine]])
+        online = np.concatenate([online, np.ones(len(mine), bool)])
+    return online_factors(
+        scores,
+        origins,
+        len(history),
+        online=online,
+        gamma=config.gamma if config.calibration == "aci" else 0.0,
+        per_step=config.per_step,
+    )
+
+
+def _forecast(setup: _Setup, state: RecurrentState, requests, horizon_) -> Forecast:
+    """:func:`recurrent`'s ``forecast``: the combined forecasts of
+    ``requests``, their intervals calibrated (``RecurrentConfig.calibration``)."""
+    config, horizon = setup.config, setup.horizon
+    idx = np.array([i for i, _ in requests])
+    if state.factors is None:
+        return _raw(setup, state, requests)
+    if config.calibration == "split" or state.scores is None:
+        return stretch(_raw(setup, state, requests), _split(config, state, idx))
+    past, wants = _earlier(state, requests, horizon)
+    # two batches, so that the requests' points are those of "split"
+    # (XLA's results may differ in the last bits between batch shapes)
+    out = _raw(setup, state, requests)
+    earlier = _raw(setup, state, past) if past else None
+    factors = {p: np.zeros((len(requests), horizon)) for p in state.scores}
+    fallback = _split(config, state, idx)
+    for r, ((i, history), mine) in enumerate(zip(requests, wants, strict=True)):
+        got = _online_row(setup, state, i, history, mine, earlier)
+        for p in factors:
+            c = fallback[p] if got is None else got[p]
+            factors[p][r] = np.asarray(c)[r] if np.ndim(c) == 2 else c
+    return stretch(out, factors)
