@@ -45,7 +45,8 @@ examples:
       --model gru --strategy seq2seq --head quantile --baselines autoarima,autoets
 
 The CSV needs a header row and one numeric column per series; --time names a
-column of strictly increasing time stamps. Missing values (empty, NA or NaN
+column of strictly increasing time stamps (numbers such as years, or ISO dates
+such as 2020-03-01; monthly or yearly dates continue on the calendar). Missing values (empty, NA or NaN
 cells) are refused, naming file:line and column, unless --missing mask: then the
 net leaves them out of its loss and the metrics leave them out too (AutoARIMA and
 AutoETS refuse them). The nets model each series' values or first differences
@@ -328,10 +329,11 @@ def _write_metrics(out: Path, rows) -> None:
 
 
 def _write_forecasts(args, names, time, values, fc) -> None:
+    from .data import future_stamps
     from .plots import plot_forecast
 
-    step = float(np.median(np.diff(time))) if len(time) > 1 else 1.0
-    future = time[-1] + step * np.arange(1, args.horizon + 1)
+    future = future_stamps(time, args.horizon)
+    shown = [str(t) if future.dtype.kind == "M" else f"{t:g}" for t in future]
     with open(args.out / "forecasts.csv", "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -349,7 +351,7 @@ def _write_forecasts(args, names, time, values, fc) -> None:
         for i, name in enumerate(names):
             for h in range(args.horizon):
                 writer.writerow(
-                    [name, h + 1, f"{future[h]:g}"]
+                    [name, h + 1, shown[h]]
                     + [
                         f"{v:.6g}"
                         for v in (

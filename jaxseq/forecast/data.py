@@ -84,7 +84,8 @@ class Table(NamedTuple):
     """Columns read by :func:`read_csv`.
 
     Attributes:
-        time: ``[T]`` the time column as floats (``None`` without one).
+        time: ``[T]`` the time column as floats, or ``datetime64`` for dates
+            (``None`` without one).
         names: the series' column names.
         values: ``[S, T]`` one row per series.
     """
@@ -99,8 +100,8 @@ MISSING = ("", "na", "nan", "null")
 
 
 def _number(cell: str, column: str, line: int, path: Path, missing) -> float:
-    """One cell as a float; ``missing``: True (NaN allowed), False (refused),
-    None (the time column: always refused)."""
+    """One series cell as a float; ``missing``: True (NaN allowed) or False
+    (refused)."""
     if missing and cell.lower() in MISSING:
         return float("nan")
     try:
@@ -112,13 +113,82 @@ def _number(cell: str, column: str, line: int, path: Path, missing) -> float:
             True: "; missing values are empty, NA or NaN cells",
             False: " (missing values are refused; --missing mask / missing=True "
             "masks them)",
-            None: "",
-        }[missing]
+        }[bool(missing)]
         raise ValueError(
             f"{path}:{line}: column {column!r}: expected a finite number{hint}, "
             f"got {cell!r}."
         )
     return value
+
+
+def _stamp(cell: str, column: str, line: int, path: Path) -> float | np.datetime64:
+    """One time stamp: a finite number (a year, a day count) or an ISO 8601 date
+    or date-time (``2020``, ``2020-03``, ``2020-03-01``, ``2020-03-01T12:00``)."""
+    try:
+        value = float(cell)
+    except ValueError:
+        try:
+            return np.datetime64(cell)
+        except ValueError:
+            raise ValueError(
+                f"{path}:{line}: column {column!r}: expected a time stamp (a finite "
+                f"number or an ISO 8601 date such as 2020-03-01), got {cell!r}."
+            ) from None
+    if not np.isfinite(value):
+        raise ValueError(
+            f"{path}:{line}: column {column!r}: expected a finite time stamp, got "
+            f"{cell!r}."
+        )
+    return value
+
+
+def _stamps(cells: list[tuple[int, str]], column: str, path: Path) -> np.ndarray:
+    """The time column: floats, or ``datetime64`` when every cell is a date."""
+    parsed = [(line, _stamp(cell, column, line, path)) for line, cell in cells]
+    dated = [isinstance(v, np.datetime64) for _, v in parsed]
+    if any(dated) and not all(dated):
+        line = parsed[dated.index(not dated[0])][0]
+        kinds = ("numbers", "a date") if not dated[0] else ("dates", "a number")
+        raise ValueError(
+            f"{path}:{line}: column {column!r}: expected {kinds[0]} as in the first "
+            f"row, got {kinds[1]}."
+        )
+    return np.array([v for _, v in parsed])
+
+
+def future_stamps(time: np.ndarray, horizon: int) -> np.ndarray:
+    """The ``horizon`` time stamps after ``time`` ``[T]`` (strictly increasing).
+
+    Numbers continue by the median step. Dates that all fall on the first of a
+    month (or of a year) and step by a constant number of months (years)
+    continue on the calendar (``2020-01-01, 2020-02-01`` -> ``2020-03-01``);
+    other dates continue by the median step.
+
+    Examples:
+        >>> future_stamps(np.array([1990.0, 1991.0, 1992.0]), 2).tolist()
+        [1993.0, 1994.0]
+        >>> t = np.array(["2020-11-01", "2020-12-01"], "datetime64[D]")
+        >>> [str(d) for d in future_stamps(t, 2)]
+        ['2021-01-01', '2021-02-01']
+    """
+    time = np.asarray(time)
+    ahead = np.arange(1, horizon + 1)
+    if not np.issubdtype(time.dtype, np.datetime64):
+        step = float(np.median(np.diff(time))) if len(time) > 1 else 1.0
+        return time[-1] + step * ahead
+    if len(time) < 2:
+        raise ValueError(
+            f"time: expected at least 2 dates to continue them, got {len(time)}."
+        )
+    for unit in ("Y", "M"):
+        coarse = time.astype(f"datetime64[{unit}]")
+        steps = np.diff(coarse).astype(int)
+        if (coarse.astype(time.dtype) == time).all() and (steps == steps[0]).all():
+            return (coarse[-1] + steps[0] * ahead).astype(time.dtype)
+    step = np.median(np.diff(time).astype(np.int64)).round().astype(np.int64)
+    return time[-1] + step * ahead.astype(np.int64) * np.timedelta64(
+        1, np.datetime_data(time.dtype)[0]
+    )
 
 
 def read_csv(
@@ -132,8 +202,9 @@ def read_csv(
 
     Args:
         path: the file.
-        time: name of a time-stamp column (numbers, e.g. years or days), which must
-            increase strictly; ``None``: rows are consecutive steps.
+        time: name of a time-stamp column (numbers, e.g. years or days, or ISO
+            8601 dates such as ``2020-03-01``), which must increase strictly;
+            ``None``: rows are consecutive steps.
         columns: the series to read (default: every column except ``time``).
         missing: read empty, ``NA`` and ``NaN`` cells of series columns as
             missing values (NaN) instead of refusing them; the time column
@@ -148,7 +219,7 @@ def read_csv(
             duplicated time stamps; each names ``path:line`` and the column.
     """
     path = Path(path)
-    with open(path, newline="", encoding="utf-8") as handle:
+    with open(path, newline="", encoding="utf-8-sig") as handle:
         rows = [(i, r) for i, r in enumerate(csv.reader(handle), 1) if r]
     if len(rows) < 2:
         raise ValueError(
@@ -177,12 +248,8 @@ def read_csv(
         for name in names
     }
     if time:
-        table[time] = np.array(
-            [
-                _number(r[header.index(time)].strip(), time, i, path, None)
-                for i, r in rows[1:]
-            ]
-        )
+        column = header.index(time)
+        table[time] = _stamps([(i, r[column].strip()) for i, r in rows[1:]], time, path)
     for name in names:
         if not np.any(np.isfinite(table[name])):
             raise ValueError(
@@ -193,12 +260,14 @@ def read_csv(
     if time:
         stamps = table[time]
         steps = np.diff(stamps)
-        if np.any(steps <= 0):
-            k = int(np.flatnonzero(steps <= 0)[0])
-            kind = "duplicated" if steps[k] == 0 else "unsorted"
+        zero = np.zeros((), steps.dtype)
+        if np.any(steps <= zero):
+            k = int(np.flatnonzero(steps <= zero)[0])
+            kind = "duplicated" if steps[k] == zero else "unsorted"
+            shown = [str(v) if stamps.dtype.kind == "M" else f"{v:g}"
+                     for v in stamps[k : k + 2]]  # fmt: skip
             raise ValueError(
                 f"{path}:{rows[k + 2][0]}: column {time!r}: expected strictly "
-                f"increasing time stamps, got {stamps[k + 1]:g} after {stamps[k]:g} "
-                f"({kind})."
+                f"increasing time stamps, got {shown[1]} after {shown[0]} ({kind})."
             )
     return Table(stamps, names, np.stack([table[n] for n in names]))

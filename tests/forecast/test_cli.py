@@ -139,6 +139,11 @@ def test_tiny_run_writes_everything(tmp_path, csv_file, capsys):
     out = tmp_path / "out"
     lines = csv_file.read_text().splitlines()
     lines[20] = lines[20].rsplit(",", 1)[0] + ","  # series b misses day 19
+    # monthly ISO dates (2015-01-01 ... 2019-12-01) instead of day numbers
+    lines[1:] = [
+        f"{2015 + i // 12}-{i % 12 + 1:02d}-01," + line.split(",", 1)[1]
+        for i, line in enumerate(lines[1:])
+    ]
     csv_file.write_text("\n".join(lines) + "\n")
     code = main(
         [
@@ -170,7 +175,8 @@ def test_tiny_run_writes_everything(tmp_path, csv_file, capsys):
     assert code == 0
     with open(out / "forecasts.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert len(rows) == 6 and rows[0]["time"] == "60"
+    assert len(rows) == 6
+    assert [r["time"] for r in rows[:3]] == ["2020-01-01", "2020-02-01", "2020-03-01"]
     for r in rows:
         assert (
             float(r["lower90"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from jaxseq.forecast import as_collection, check_series, read_csv
+from jaxseq.forecast.data import future_stamps
 
 
 def _write(tmp_path, text):
@@ -47,6 +48,27 @@ def test_read_csv_columns_and_time(tmp_path):
             r"series.csv:4: column 't': .*got 2 after 2 \(duplicated\)",
         ),
         ("t,a\n", r"expected a header and data rows"),
+        ("t,a\n1,2\ninf,3\n", r"series.csv:3: column 't': expected a finite time"),
+        (
+            "t,a\nmonday,2\n",
+            r"series.csv:2: column 't': expected a time stamp.*'monday'",
+        ),
+        (
+            "t,a\n2020-01-01,2\n7,3\n",
+            r"series.csv:3: column 't': expected dates .* a number",
+        ),
+        (
+            "t,a\n7,2\n2020-01-01,3\n",
+            r"series.csv:3: column 't': expected numbers .* a date",
+        ),
+        (
+            "t,a\n2020-01-01,2\n2020-03-01,3\n2020-02-01,4\n",
+            r"series.csv:4: column 't': .*got 2020-02-01 after 2020-03-01 \(unsorted\)",
+        ),
+        (
+            "t,a\n2020-01-01,2\n2020-01-01,3\n",
+            r"series.csv:3: column 't': .*got 2020-01-01 after 2020-01-01 \(duplicated\)",
+        ),
     ],
 )
 def test_read_csv_refuses_bad_files(tmp_path, text, match):
@@ -85,3 +107,41 @@ def test_as_collection_forms():
     assert len(two_d) == 2
     with pytest.raises(ValueError, match=r"series\[1\]: expected finite"):
         as_collection([[1.0, 2.0], [np.nan, 1.0]])
+
+
+def test_read_csv_dates_and_a_byte_order_mark(tmp_path):
+    """ISO dates in the time column become datetime64; a UTF-8 byte-order mark
+    (spreadsheet exports) is not part of the first column's name."""
+    path = tmp_path / "series.csv"
+    path.write_bytes(b"\xef\xbb\xbfdate,a\r\n2020-01-01,1\r\n2020-02-01,2\r\n")
+    table = read_csv(path, time="date")
+    assert table.time.dtype == np.dtype("datetime64[D]")
+    assert [str(t) for t in table.time] == ["2020-01-01", "2020-02-01"]
+    np.testing.assert_array_equal(table.values, [[1.0, 2.0]])
+
+
+@pytest.mark.parametrize(
+    "stamps, want",
+    [
+        # month starts, one month apart: the calendar (28, 31, 30 days)
+        (["2021-01-01", "2021-02-01"], ["2021-03-01", "2021-04-01", "2021-05-01"]),
+        # quarters: three months apart
+        (["2020-07-01", "2020-10-01"], ["2021-01-01", "2021-04-01", "2021-07-01"]),
+        # year starts
+        (["2019-01-01", "2020-01-01"], ["2021-01-01", "2022-01-01", "2023-01-01"]),
+        # days, a weekly step
+        (["2021-02-15", "2021-02-22"], ["2021-03-01", "2021-03-08", "2021-03-15"]),
+        # month ends are not month starts: the median step, 31 days
+        (["2021-01-31", "2021-03-03"], ["2021-04-03", "2021-05-04", "2021-06-04"]),
+    ],
+)
+def test_future_stamps_of_dates(stamps, want):
+    got = future_stamps(np.array(stamps, "datetime64[D]"), 3)
+    assert [str(t) for t in got] == want
+
+
+def test_future_stamps_of_numbers():
+    np.testing.assert_allclose(future_stamps(np.array([0.0, 0.5, 1.5, 2.0]), 2),
+                               [2.5, 3.0])  # fmt: skip
+    with pytest.raises(ValueError, match="time: expected at least 2 dates"):
+        future_stamps(np.array(["2020-01-01"], "datetime64[D]"), 1)
