@@ -46,8 +46,9 @@ examples:
 
 The CSV needs a header row and one numeric column per series; --time names a
 column of strictly increasing time stamps (numbers such as years, or ISO dates
-such as 2020-03-01; monthly or yearly dates continue on the calendar). Missing values (empty, NA or NaN
-cells) are refused, naming file:line and column, unless --missing mask: then the
+such as 2020-03-01; monthly or yearly dates continue on the calendar); a
+constant column is refused. Missing values (empty, NA or NaN cells) are refused,
+naming file:line and column, unless --missing mask: then the
 net leaves them out of its loss and the metrics leave them out too (AutoARIMA and
 AutoETS refuse them). The nets model each series' values or first differences
 (--transform; auto trains both and pools them per series by their errors on
@@ -248,6 +249,14 @@ def _run(args, names: list[str]) -> int:
     missing = args.missing == "mask"
     table = read_csv(args.data, time=args.time, columns=columns, missing=missing)
     names.extend(table.names)
+    for name, values in zip(table.names, table.values, strict=True):
+        seen = values[np.isfinite(values)]
+        if seen.size and np.all(seen == seen[0]):
+            raise ValueError(
+                f"{args.data}: column {name!r}: expected a series that varies, got "
+                f"the constant {seen[0]:g} in every row (a constant needs no model; "
+                f"leave it out with --columns)."
+            )
     series = dict(zip(table.names, table.values, strict=True))
     config = RecurrentConfig(
         cell=args.model,
