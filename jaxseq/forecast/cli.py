@@ -208,8 +208,29 @@ def main(argv: list[str]) -> int:
             ),
             str(err),
         )
+        # a library argument at the start of a message is a flag here
+        head = re.match(r"(\w+):", message)
+        if head and head[1] in _FLAGS:
+            message = f"{_FLAGS[head[1]]} ({head[1]}){message[len(head[1]) :]}"
         print(f"jaxseq forecast: error: {message}", file=sys.stderr)
         return 2
+
+
+#: library argument names -> the flags that set them
+_FLAGS = {
+    "num_origins": "--origins",
+    "horizon": "--horizon",
+    "window": "--window",
+    "season": "--season",
+    "period": "--period",
+    "holdout": "--holdout",
+    "gamma": "--gamma",
+    "ensemble": "--ensemble",
+    "steps": "--steps",
+    "hidden": "--hidden",
+    "num_layers": "--layers",
+    "linear": "--linear",
+}
 
 
 def _baselines(names: str, season: int):

@@ -61,6 +61,11 @@ def test_help_lists_the_options(capsys):
         ("day,a\n1,2\n1,3\n", ["--time", "day"], r"s2.csv:3: column 'day'.*duplicated"),
         ("day,a\n1,2\n2,x\n", [], r"s2.csv:3: column 'a': expected a finite number"),
         (
+            "a\n" + "".join(f"{i % 4}\n" for i in range(9)),
+            ["--origins", "3"],
+            r"--origins \(num_origins\): expected at most 2 origins",
+        ),
+        (
             "day,a\n1,2\n2,\n",
             [],
             r"s2.csv:3: column 'a': expected a finite number \(missing values are "
@@ -131,7 +136,8 @@ def test_bad_flags(tmp_path, capsys, csv_file):
     assert "--baselines: expected names from" in capsys.readouterr().err
     code = main(["--data", str(csv_file), "--horizon", "2", "--gamma", "-0.5"])
     assert code == 2
-    assert "gamma: expected a number in [0, 1), got -0.5" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--gamma (gamma): expected a number in [0, 1), got -0.5" in err
 
 
 @pytest.mark.slow
