@@ -56,6 +56,7 @@ __all__ = [
     "model_dir_of",
     "optimizer",
     "rate",
+    "read_source",
     "train_main",
 ]
 
@@ -90,19 +91,41 @@ def _has_test(source: str) -> bool:
     )
 
 
+def read_source(source: str, split: str = "train") -> list[str]:
+    """:func:`jaxseq.lm.streams.load_texts`, its errors naming ``--data``."""
+    from .streams import load_texts
+
+    try:
+        return load_texts(source, split)
+    except (ValueError, FileNotFoundError) as err:
+        message = _cli.error_line(err).removeprefix("path: ")
+        raise CommandError(f"--data {source}: {message}") from err
+
+
+def _log_to_stderr() -> None:
+    """Warnings of the text readers (logger ``jaxseq.lm``: bytes that are not
+    UTF-8) as ``jaxseq: message`` lines on stderr."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("jaxseq: %(message)s"))
+    log = logging.getLogger("jaxseq.lm")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING)
+    log.propagate = False
+
+
 def load_splits(data: dict[str, Any], *, test: bool = True) -> dict[str, list[str]]:
     """The run's documents: ``train`` and ``valid`` (a seeded split of the
     training documents), and (``test``) ``test`` when the source has a test
     split (IMDb). ``data``: ``{"source", "max_docs", "valid_fraction", "seed"}``."""
-    from .streams import load_texts
-
-    texts = load_texts(data["source"], "train")
+    texts = read_source(data["source"], "train")
     if data["max_docs"] is not None:
         texts = texts[: data["max_docs"]]
     train, valid = _split_docs(texts, data["valid_fraction"], data["seed"])
     out = {"train": train, "valid": valid}
     if test and _has_test(data["source"]):
-        texts = load_texts(data["source"], "test")
+        texts = read_source(data["source"], "test")
         out["test"] = texts if data["max_docs"] is None else texts[: data["max_docs"]]
     return out
 
@@ -142,6 +165,7 @@ def train_main(argv: Sequence[str] | None = None) -> int:
     parser = _train_parser()
     args = parser.parse_args(argv)
     _check_model(parser, args)
+    _log_to_stderr()
     return _cli.run_command("jaxseq train lm", lambda: _train(args))
 
 
@@ -253,10 +277,11 @@ def _fit(args, model, train, valid, out: str) -> Any:
             f"lower --lr than {args.lr:g} (a new run: another --out)."
         ) from err
     if fit.resumed_from is not None and not fit.compile_seconds:
+        done = int(fit.state.train.step) // train.num_chunks
         _info(
             args,
-            f"nothing trained: the run in {out} already has its "
-            f"{args.epochs} epoch(s); pass a larger --epochs to continue it.",
+            f"nothing trained: the run in {out} already has {done} epoch(s) "
+            f"(--epochs {args.epochs}); pass a larger --epochs to continue it.",
         )
     return fit
 
@@ -284,7 +309,8 @@ def _summary(args, data, model, vocab, fit, train) -> dict[str, Any]:
         "optimizer": {"name": "adam", "lr": args.lr, "clip": args.clip},
         "batch_size": args.batch_size,
         "chunk_len": args.chunk_len,
-        "epochs": args.epochs,
+        # the epochs trained: more than --epochs when a longer run is resumed
+        "epochs": steps // train.num_chunks,
         "steps": steps,
         "resumed_from": fit.resumed_from,
         "valid": {

@@ -16,13 +16,28 @@ from .cli import (
     _chunks,
     _evaluate,
     _has_test,
+    _log_to_stderr,
     data_source,
     load_run,
     load_splits,
+    read_source,
 )
 
 #: ``--top-p``: a probability mass in ``(0, 1]``.
 top_p = _cli.interval(0.0, 1.0, high_closed=True)
+
+#: ``--tokens``' ceiling: the loop runs all its steps and keeps a key and an
+#: output per step and prompt, so a mistyped count would exhaust memory
+MAX_TOKENS = 100_000
+
+
+def new_tokens(text: str) -> int:
+    """An ``argparse`` type: ``--tokens``, an integer in ``[1, MAX_TOKENS]``."""
+    expected = f"an integer in [1, {MAX_TOKENS}]"
+    value = int(_cli._number(text, int, expected))
+    if not 1 <= value <= MAX_TOKENS:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
 
 
 # ------------------------------------------------------------------ generate
@@ -43,9 +58,9 @@ def _generate_parser() -> argparse.ArgumentParser:
     add("prompts", metavar="PROMPT", nargs="+", help="text to continue")
     add(
         "--tokens",
-        type=_cli.positive_int,
+        type=new_tokens,
         default=100,
-        help="tokens to generate per prompt",
+        help=f"tokens to generate per prompt (at most {MAX_TOKENS})",
     )
     add(
         "--greedy", action="store_true", help="take the most likely token (no sampling)"
@@ -246,17 +261,16 @@ def _eval_parser() -> argparse.ArgumentParser:
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """``jaxseq eval RUN_DIR [--data ...] [--split ...]`` for an LM run."""
     args = _eval_parser().parse_args(argv)
+    _log_to_stderr()
     return _cli.run_command("jaxseq eval", lambda: _eval(args))
 
 
 def _eval_texts(args: argparse.Namespace, extra: dict[str, Any]) -> tuple[list, str]:
-    from .streams import load_texts
-
     if args.data is not None:
         split = "test" if args.split in (None, "test") else "train"
         if not _has_test(args.data):
-            return load_texts(args.data), f"{args.data}"
-        return load_texts(args.data, split), f"{args.data} {split}"
+            return read_source(args.data), f"{args.data}"
+        return read_source(args.data, split), f"{args.data} {split}"
     splits = load_splits(extra["data"], test=args.split != "valid")
     split = args.split or ("test" if "test" in splits else "valid")
     if split not in splits:

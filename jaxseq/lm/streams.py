@@ -20,6 +20,7 @@ and ``1`` (out of vocabulary) keep their meaning.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ import numpy as np
 from .. import text
 from ..text import Tokenizer, Vocabulary
 from ._checks import check_ids, check_positive
+
+logger = logging.getLogger("jaxseq.lm")
 
 EOS_TOKEN = "<eos>"
 EOS_ID = 2
@@ -170,6 +173,10 @@ def batchify(stream: TokenStream, batch_size: int) -> TokenStream:
             f"stream: expected ids and starts of one shape [N], got {ids.shape} and "
             f"{starts.shape}."
         )
+    if not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(
+            f"stream.ids: expected integer token ids, got dtype {ids.dtype}."
+        )
     width = ids.shape[0] // batch_size
     if width == 0:
         raise ValueError(
@@ -239,7 +246,12 @@ def chunk_stream(
     )
 
 
-def read_texts(path: str | os.PathLike[str], *, by: SplitBy = "line") -> list[str]:
+def read_texts(
+    path: str | os.PathLike[str],
+    *,
+    by: SplitBy = "line",
+    errors: Literal["replace", "strict"] = "replace",
+) -> list[str]:
     """Documents from a UTF-8 plain-text file, or every ``*.txt`` file under a
     folder (sorted by path).
 
@@ -248,14 +260,21 @@ def read_texts(path: str | os.PathLike[str], *, by: SplitBy = "line") -> list[st
         by: ``"line"``: each non-empty line is a document (the convention of
             PyTorch's word_language_model and WikiText); ``"paragraph"``: blocks
             separated by blank lines; ``"file"``: each file is one document.
+        errors: ``"replace"``: bytes that are not UTF-8 become U+FFFD, and a
+            warning (logger ``jaxseq.lm``) names each such file, its count of
+            such lines and the first one; ``"strict"``: they are a
+            ``ValueError`` naming ``file:line``.
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
-        ValueError: for an unknown ``by``, a folder without ``.txt`` files, or no
-            text at all.
+        ValueError: for an unknown ``by`` or ``errors``, a folder without
+            ``.txt`` files, no text at all, or (``errors="strict"``) bytes that
+            are not UTF-8.
     """
     if by not in ("line", "paragraph", "file"):
         raise ValueError(f"by: expected 'line', 'paragraph' or 'file', got {by!r}.")
+    if errors not in ("replace", "strict"):
+        raise ValueError(f"errors: expected 'replace' or 'strict', got {errors!r}.")
     root = Path(path)
     if not root.exists():
         raise FileNotFoundError(f"path: {os.fspath(path)!r} does not exist.")
@@ -266,7 +285,8 @@ def read_texts(path: str | os.PathLike[str], *, by: SplitBy = "line") -> list[st
         )
     docs: list[str] = []
     for f in files:
-        content = f.read_text(encoding="utf-8", errors="replace")
+        content = _decode_utf8(f.read_bytes(), os.fspath(f), errors)
+        content = content.replace("\r\n", "\n").replace("\r", "\n")
         if by == "file":
             parts = [content]
         elif by == "line":
@@ -277,6 +297,35 @@ def read_texts(path: str | os.PathLike[str], *, by: SplitBy = "line") -> list[st
     if not docs:
         raise ValueError(f"path: expected some text in {os.fspath(path)!r}, got none.")
     return docs
+
+
+def _decode_utf8(raw: bytes, name: str, errors: str) -> str:
+    """``raw`` as UTF-8 (a byte order mark dropped); invalid bytes: an error
+    naming ``name:line`` (``errors="strict"``), else U+FFFD and a warning."""
+    raw = raw.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        if errors == "strict":
+            raise ValueError(
+                f"{name}:{line}: expected UTF-8 text, got the byte "
+                f"{raw[err.start]:#04x}; re-encode the file as UTF-8."
+            ) from None
+    bad = 0
+    for part in raw.split(b"\n"):
+        try:
+            part.decode("utf-8")
+        except UnicodeDecodeError:
+            bad += 1
+    logger.warning(
+        "%s: %d line(s) not valid UTF-8 (the first is line %d); their invalid "
+        "bytes were read as U+FFFD",
+        name,
+        bad,
+        line,
+    )
+    return raw.decode("utf-8", errors="replace")
 
 
 def load_texts(source: str | os.PathLike[str], split: str = "train") -> list[str]:

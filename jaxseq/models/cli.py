@@ -366,9 +366,16 @@ def _read_bytes(path: str) -> bytes:
 def model_location(text: str) -> str:
     """An ``argparse`` type: a saved model's directory, or a run directory
     holding one in ``model/`` (:func:`jaxseq.models.classifier.model_dir`)."""
+    from ..lm.cli import model_dir_of
     from .classifier import model_dir
 
     _cli.existing_dir(text)
+    if model_dir_of(text) is not None:
+        raise argparse.ArgumentTypeError(
+            f"expected a classifier's run directory, got {text!r}, a language "
+            "model's (jaxseq train lm): continue text with jaxseq generate, score "
+            "it with jaxseq eval"
+        )
     try:
         return model_dir(text)
     except FileNotFoundError as err:

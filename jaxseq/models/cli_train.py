@@ -34,6 +34,7 @@ from .. import cli as _cli
 from ..train.history import epoch_seconds
 from .cli import (
     CommandError,
+    _names,
     _run,
     add_data_arguments,
     data_options,
@@ -303,6 +304,7 @@ def _train(args: argparse.Namespace, options: Any) -> int:
             "remove it or pass another --out."
         )
     train_all = load_split(args.data, "train", options)
+    _check_both_classes(args.data, train_all)
     fit, valid = _split(train_all, args)
     classes = " and ".join(train_all.label_names)
     print(
@@ -321,6 +323,25 @@ def _train(args: argparse.Namespace, options: Any) -> int:
         json.dump(summary, f, indent=1)
     _print_summary(summary, out, model_dir)
     return 0
+
+
+def _check_both_classes(source: str, train: Any) -> None:
+    """Refuse training texts of one class only (nothing to tell apart)."""
+    import numpy as np
+
+    counts = np.bincount(train.labels, minlength=len(train.label_names))
+    if (counts == 0).any():
+        missing = [n for n, c in zip(train.label_names, counts, strict=True) if not c]
+        found = ", ".join(
+            f"{c} of class {n!r}"
+            for n, c in zip(train.label_names, counts, strict=True)
+            if c
+        )
+        raise CommandError(
+            f"--data {source}: expected training texts of every class "
+            f"({_names(train.label_names)}), got none of class "
+            f"{', '.join(map(repr, missing))} ({found})."
+        )
 
 
 def _texts(args: argparse.Namespace) -> str:

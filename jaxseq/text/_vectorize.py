@@ -226,10 +226,17 @@ def decode(vocab: Vocabulary, ids: Sequence[int] | np.ndarray) -> list[str]:
 
     Raises:
         TypeError: when ``ids`` are not integers.
-        ValueError: when an id is outside ``[0, len(vocab))``.
+        ValueError: when ``ids`` has more than one axis (a batch ``[N, L]``:
+            decode each row) or an id is outside ``[0, len(vocab))``.
     """
     tokens = check_vocabulary(vocab).tokens
-    flat = np.asarray(ids).ravel()
+    arr = np.asarray(ids)
+    if arr.ndim > 1:
+        raise ValueError(
+            f"ids: expected one sequence of ids [L], got shape {arr.shape}; decode "
+            "each row."
+        )
+    flat = arr.ravel()
     if flat.size and not np.issubdtype(flat.dtype, np.integer):
         raise TypeError(f"ids: expected integer ids, got dtype {flat.dtype}.")
     _check_range(flat, len(tokens), "len(vocab)")
