@@ -101,10 +101,11 @@ def _decode_csv(raw: bytes, path: str, errors: str) -> str:
         except UnicodeDecodeError:
             bad += 1
     logger.warning(
-        "%s: %d lines were not valid UTF-8 (the first is line %d); their invalid "
+        "%s: %d %s not valid UTF-8 (the first is line %d); their invalid "
         "bytes were replaced by U+FFFD (errors='replace')",
         path,
         bad,
+        "line was" if bad == 1 else "lines were",
         line,
     )
     return raw.decode("utf-8", errors="replace")
