@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -389,9 +390,41 @@ def _split(args, x, y):
     return x[train], y[train], x[test], y[test]
 
 
-def _fit(args) -> int:
+def _keys(seed: int, count: int) -> list:
+    """``count`` PRNG keys (JAX's default implementation) for ``--seed``, made on
+    the host from NumPy's ``SeedSequence(seed)``: ``jax.random.split`` would
+    compile three small programs before the sampler's."""
     import jax
 
+    shape = jax.eval_shape(lambda: jax.random.key_data(jax.random.key(0))).shape
+    words = np.random.SeedSequence(seed).generate_state(count * int(np.prod(shape)))
+    words = words.reshape(count, *shape)
+    return [jax.random.wrap_key_data(w) for w in words]
+
+
+def _import_plots():
+    """Import Matplotlib and :mod:`jaxseq.bayes.plots` (for a background thread:
+    it runs while XLA compiles the sampler, which releases the GIL)."""
+    from matplotlib.backends import backend_agg  # noqa: F401  (savefig's canvas)
+
+    from . import plots  # noqa: F401
+
+
+def _fit(args) -> int:
+    from .driver import cpu_devices_per_core
+
+    # One CPU device per core, so the Gibbs chains run on all cores (docs/bayes.md);
+    # only possible before JAX's backend starts, a no-op after. (NUTS keeps
+    # NumPyro's choice on one device.)
+    if args.sampler == "gibbs":
+        cpu_devices_per_core()
+    # One worker thread: Matplotlib's import now, the trace plot after the fit.
+    with ThreadPoolExecutor(1, thread_name_prefix="jaxseq-plots") as plotter:
+        imported = plotter.submit(_import_plots)
+        return _fit_and_plot(args, plotter, imported)
+
+
+def _fit_and_plot(args, plotter: ThreadPoolExecutor, imported: Future) -> int:
     from ..cli import show_progress
     from . import diagnostics as diag
     from .driver import enable_compile_cache
@@ -416,7 +449,7 @@ def _fit(args) -> int:
             f"--holdout: expected at least 3 training rows to remain, got "
             f"{y_train.shape[0]} of {y.shape[0]} with --holdout {args.holdout}."
         )
-    key, k_pred, k_test = jax.random.split(jax.random.key(args.seed), 3)
+    key, k_pred, k_test = _keys(args.seed, 3)
     # Compiled programs persist under ~/.cache/jaxseq/jax (JAXSEQ_COMPILE_CACHE=0
     # turns this off), so a second run skips compiling (docs/bayes.md).
     enable_compile_cache()
@@ -465,11 +498,15 @@ def _fit(args) -> int:
             f"held out: RMSE {rmse:.4g}, {args.prob:.0%} predictive coverage {cov:.3f}"
         )
     args.out.mkdir(parents=True, exist_ok=True)
+    imported.result()  # an import error surfaces here
+    # The trace plot is drawn on the worker thread while this one computes the
+    # band's predictions (NumPy and XLA release the GIL); Matplotlib's Agg
+    # renderer lets one figure draw at a time, so the figures stay separate.
+    trace = plotter.submit(_save_trace, result, draws, x_ref, args, names, target)
     path = _save_samples(result, args.out, args.format, names)
     held_out = None if x_test is None else (x_test, y_test)
     band = _save_band(k_pred, result, args, names, target, held_out)
-    trace = _save_trace(result, draws, x_ref, args, names, target)
-    print(f"wrote {path}, {band} and {trace}")
+    print(f"wrote {path}, {band} and {trace.result()}")
     return 0
 
 

@@ -10,8 +10,14 @@ host loop over *chunks* of at most :data:`CHUNK` recorded draws:
   warm-up, sampling and every run length, thinning and warm-up length share one
   compiled program (NumPyro's ``MCMC`` compiles a new loop per ``MCMC`` object and
   per run length, plus one small program per eager operation of its set-up);
+* with several local devices the chains are split over them
+  (:func:`chain_shards`; ``shard_map``, each device running its chains
+  vectorised), so on a CPU with one device per core
+  (:func:`cpu_devices_per_core`, as the ``jaxseq bayes`` CLI sets up) they
+  sample on every core;
 * the chains' starting points and keys are made on the host (:func:`start`,
-  NumPy), so nothing else is compiled before the first sweep;
+  NumPy) and put straight where they run, so nothing else is compiled before
+  the first sweep;
 * the program is cached by the static configuration (:class:`GibbsConfig`) and
   by the shapes of the data, so a second fit of the same shapes in the same
   process compiles nothing, and with the persistent compilation cache
@@ -54,7 +60,10 @@ __all__ = [
     "CPU_COMPILER_OPTIONS",
     "Chains",
     "GibbsConfig",
+    "chain_mesh",
+    "chain_shards",
     "compile_cache_dir",
+    "cpu_devices_per_core",
     "enable_compile_cache",
     "run_chains",
     "sample_sites",
@@ -76,6 +85,8 @@ CPU_COMPILER_OPTIONS = {"xla_cpu_use_fusion_emitters": False}
 #: Environment variable naming the persistent compilation cache folder; ``"0"``,
 #: ``"off"`` or ``""`` turn the cache off (:func:`enable_compile_cache`).
 CACHE_ENV = "JAXSEQ_COMPILE_CACHE"
+#: Name of the mesh axis the chains are split over (:func:`chain_mesh`).
+CHAIN_AXIS = "chains"
 
 
 class GibbsConfig(NamedTuple):
@@ -126,7 +137,8 @@ class Chains(NamedTuple):
 
 
 def _prior_arrays(prior: Prior, dtype) -> Prior:
-    return Prior(*(jnp.asarray(v, dtype) for v in prior))
+    # made on the host and put (jnp.asarray of a float64 or 0-d array compiles)
+    return Prior(*(jax.device_put(np.asarray(v, dtype)) for v in prior))
 
 
 def _compiler_options() -> dict[str, Any]:
@@ -135,29 +147,31 @@ def _compiler_options() -> dict[str, Any]:
 
 
 def _jit(fun):
-    """``jax.jit(fun, static_argnames="config")`` with :func:`_compiler_options`,
-    built at the first call (when the backend is known) and kept; ``.jit()``
-    returns the jitted function (for ``.trace``/``.lower``). Should an XLA
-    version not know an option, the program is compiled without the options."""
+    """``jax.jit(fun, static_argnames=("config", "shards"))`` with
+    :func:`_compiler_options`, built at the first call (when the backend is known)
+    and kept; ``.jit()`` returns the jitted function (for ``.trace``/``.lower``).
+
+    The options are passed as they are: every jaxlib of the range pinned in
+    ``pyproject.toml`` (``jax>=0.10.2,<0.11``) knows them, and an unknown option
+    would fail the first compile loudly (``tests/bayes`` compiles this program
+    with them) rather than silently compile a slower program.
+    """
     jitted = []
 
-    def build(options):
-        jitted[:] = [
-            jax.jit(fun, static_argnames=("config",), compiler_options=options)
-        ]
-        return jitted[0]
-
     def get():
-        return jitted[0] if jitted else build(_compiler_options())
+        if not jitted:
+            jitted.append(
+                jax.jit(
+                    fun,
+                    static_argnames=("config", "shards"),
+                    compiler_options=_compiler_options(),
+                )
+            )
+        return jitted[0]
 
     @functools.wraps(fun)
     def call(*args, **kwargs):
-        try:
-            return get()(*args, **kwargs)
-        except jax.errors.JaxRuntimeError as err:
-            if "No such compile option" not in str(err):
-                raise
-            return build({})(*args, **kwargs)
+        return get()(*args, **kwargs)
 
     call.jit = get
     return call
@@ -172,7 +186,12 @@ def _key_data(key: Key) -> tuple[np.ndarray, Any]:
 
 
 def start(
-    key: Key, config: GibbsConfig, prior: Prior, num_chains: int, num_warmup: int
+    key: Key,
+    config: GibbsConfig,
+    prior: Prior,
+    num_chains: int,
+    num_warmup: int,
+    sharding: jax.sharding.Sharding | None = None,
 ) -> Any:
     """Starting states ``[chains, ...]`` and one PRNG key per chain, made on the
     host (NumPy): no program to compile.
@@ -191,6 +210,9 @@ def start(
         key: PRNG key (typed, or a raw ``uint32`` key). config: the run's
             :class:`GibbsConfig`. prior: hyperparameters (host values).
         num_chains: chains. num_warmup: warm-up sweeps (kept in the state).
+        sharding: where to place the arrays (e.g. split over devices along the
+            chains, :func:`chain_mesh`); ``None``: the default device. They go
+            from the host straight there, without a copy program.
 
     Returns:
         A :class:`~jaxseq.bayes.GibbsKernelState` with a leading ``[chains]``
@@ -199,10 +221,12 @@ def start(
     data, impl = _key_data(key)
     rng = np.random.default_rng([int(v) for v in data.ravel()])
     chain_keys = rng.integers(0, 2**32, (num_chains, *data.shape), dtype=np.uint32)
-    impl_kw = {} if impl is None else {"impl": impl}
-    keys = jax.random.wrap_key_data(chain_keys, **impl_kw)
-    if impl is None:  # raw uint32 keys in, raw keys out
-        keys = jax.random.key_data(keys)
+    # Contiguous host arrays in the run's dtype, put with device_put: jnp.asarray
+    # of a broadcast (zero-stride), 0-d or float64 array compiles a small program.
+    put = lambda a: jax.device_put(a, sharding)
+    keys = put(chain_keys)
+    if impl is not None:  # typed keys in, typed keys out (raw keys stay raw)
+        keys = jax.random.wrap_key_data(keys, impl=impl)
     dtype = jnp.result_type(float)
     m, chains = config.hidden, num_chains
     a_gamma = np.asarray(prior.a_gamma, np.float64)
@@ -211,7 +235,9 @@ def start(
     eps = rng.standard_normal((chains, m, d))
     gamma = a_gamma + eps @ np.linalg.cholesky(C).T
     inv = np.linalg.inv(C)
-    full = lambda shape, v: np.broadcast_to(np.asarray(v, dtype), (chains, *shape))
+    full = lambda shape, v: np.array(
+        np.broadcast_to(np.asarray(v, dtype), (chains, *shape))
+    )
     position = gibbs.NetParams(
         beta=full((m,), prior.a_beta),
         b0=full((), prior.a_0),
@@ -235,19 +261,50 @@ def start(
         num_warmup=np.full((chains,), num_warmup, np.int32),
         rng_key=keys,
     )
-    state = jax.tree.map(jnp.asarray, state)
-    if config.dimension is None:
-        return state
-    state = state._replace(info=state.info._replace(accept_dim=jnp.asarray(nan)))
-    return state, jnp.asarray(np.full((chains,), config.hidden, np.int32))
+    if config.dimension is not None:
+        state = state._replace(info=state.info._replace(accept_dim=nan))
+        state = (state, np.full((chains,), config.hidden, np.int32))
+    return jax.tree.map(put, state)
 
 
-def _advance(config: GibbsConfig, state, x, y, prior: Prior, records, thin):
+def chain_shards(num_chains: int, devices: int | None = None) -> int:
+    """Devices to split ``num_chains`` chains over: the largest divisor of
+    ``num_chains`` that is at most ``devices`` (default: the default backend's
+    local devices), so every device runs the same number of chains."""
+    devices = jax.local_device_count() if devices is None else devices
+    return max(k for k in range(1, min(devices, num_chains) + 1) if num_chains % k == 0)
+
+
+def chain_mesh(shards: int) -> jax.sharding.Mesh:
+    """A one-axis mesh (:data:`CHAIN_AXIS`) of the first ``shards`` local devices."""
+    return jax.sharding.Mesh(np.asarray(jax.local_devices()[:shards]), (CHAIN_AXIS,))
+
+
+def _advance(
+    config: GibbsConfig, shards: int, state, x, y, prior: Prior, records, thin
+):
     """``records * thin`` sweeps of every chain, every ``thin``-th recorded.
 
     ``records <= CHUNK`` and ``thin`` are traced. Returns ``(state, (position,
     info))`` with the buffers ``[chains, CHUNK, ...]`` filled up to ``records``.
+    With ``shards > 1`` the chains are split over the first ``shards`` devices
+    (:func:`chain_mesh`), each running its own chains vectorised.
     """
+    if shards == 1:
+        return _advance_local(config, state, x, y, prior, records, thin)
+    chains = jax.sharding.PartitionSpec(CHAIN_AXIS)
+    local = jax.shard_map(
+        functools.partial(_advance_local, config),
+        mesh=chain_mesh(shards),
+        in_specs=(chains,) + (jax.sharding.PartitionSpec(),) * 5,
+        out_specs=chains,
+        check_vma=False,  # the sweep's code is per chain: nothing is shared
+    )
+    return local(state, x, y, prior, records, thin)
+
+
+def _advance_local(config: GibbsConfig, state, x, y, prior: Prior, records, thin):
+    """:func:`_advance` on one device: every chain of ``state`` vectorised."""
     kernel = config.kernel(prior)
     if config.dimension is None:
         sweep = lambda _, s: kernel._sample_one(s, x, y)
@@ -287,6 +344,7 @@ def run_chains(
     num_chains: int,
     thinning: int = 1,
     progress: Any = None,
+    shards: int | None = None,
 ) -> Chains:
     """Run ``num_chains`` vectorised chains of :class:`~jaxseq.bayes.BlockedGibbs`.
 
@@ -300,6 +358,9 @@ def run_chains(
         num_warmup: adaptation sweeps (not kept). num_samples: sampling sweeps,
             every ``thinning``-th kept (``num_samples // thinning`` draws).
         num_chains: chains (vectorised with ``vmap``).
+        shards: devices to split the chains over (each runs ``num_chains //
+            shards`` chains vectorised; must divide ``num_chains``); ``None``:
+            :func:`chain_shards`, as many local devices as divide the chains.
         progress: ``None`` or a :class:`jaxseq.bayes._progress.Progress` open
             over ``num_warmup + num_samples`` steps; its compiling stage ends
             when the programs are compiled.
@@ -307,14 +368,29 @@ def run_chains(
     Returns:
         :class:`Chains`.
     """
+    shards = chain_shards(num_chains) if shards is None else shards
+    devices = jax.local_device_count()
+    if not (1 <= shards <= devices and num_chains % shards == 0):
+        raise ValueError(
+            f"shards: expected a divisor of num_chains = {num_chains} between 1 "
+            f"and the {devices} local devices, got {shards!r}."
+        )
     dtype = jnp.result_type(float)
-    x, y = jnp.asarray(x, dtype), jnp.asarray(y, dtype)
-    state = start(key, config, prior, num_chains, num_warmup)
+    x, y = (jax.device_put(np.asarray(a, dtype)) for a in (x, y))
+    split = None
+    if shards > 1:  # each chain's state where the program runs it
+        split = jax.sharding.NamedSharding(
+            chain_mesh(shards), jax.sharding.PartitionSpec(CHAIN_AXIS)
+        )
+    state = start(key, config, prior, num_chains, num_warmup, split)
     prior = _prior_arrays(prior, dtype)
-    zero, one = jnp.asarray(0, jnp.int32), jnp.asarray(1, jnp.int32)
+    zero, one = jax.device_put(np.int32(0)), jax.device_put(np.int32(1))
+    advance = lambda state, records, thin: _advance(
+        config, shards, state, x, y, prior, records, thin
+    )
     # A call with no sweep compiles the program (and returns at once), so that the
     # compiling stage ends before the first sweep.
-    state, _ = _advance(config, state, x, y, prior, zero, one)
+    state, _ = advance(state, zero, one)
     if progress is not None:
         jax.block_until_ready(state)
         progress.compiled()
@@ -326,14 +402,14 @@ def run_chains(
             total -= step
 
     for step in chunks(num_warmup):
-        state, _ = _advance(config, state, x, y, prior, jnp.int32(step), one)
+        state, _ = advance(state, np.int32(step), one)
         if progress is not None:
             jax.block_until_ready(state)
             progress.advance(step)
     kept, pieces = num_samples // thinning, []
-    thin = jnp.int32(thinning)
+    thin = np.int32(thinning)
     for step in chunks(kept):
-        state, records = _advance(config, state, x, y, prior, jnp.int32(step), thin)
+        state, records = advance(state, np.int32(step), thin)
         # Cut on the host: slicing on the device would compile per length.
         cut = lambda a, s=step: np.asarray(a)[:, :s]
         pieces.append(jax.tree.map(cut, records))
@@ -357,6 +433,36 @@ def compile_cache_dir() -> Path | None:
         return Path(value).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "jaxseq" / "jax"
+
+
+#: The ``XLA_FLAGS`` flag that sets the number of CPU devices by hand.
+_XLA_DEVICE_FLAG = "--xla_force_host_platform_device_count"
+
+
+def cpu_devices_per_core() -> int | None:
+    """Give JAX's CPU backend one device per core this process may run on
+    (``jax_num_cpu_devices``), so that :func:`run_chains` splits the chains over
+    the cores (:func:`chain_shards`); the ``jaxseq bayes fit`` command calls it.
+
+    The number of devices can only be set before JAX's backend starts (the first
+    array or compiled program); nothing changes, and ``None`` is returned, when
+    it has already started (the process keeps the devices it started with), when
+    the number was already chosen (``JAX_NUM_CPU_DEVICES`` /
+    ``jax_num_cpu_devices``, or ``--xla_force_host_platform_device_count`` in
+    ``XLA_FLAGS``), or when there is one core. Returns the number set.
+    """
+    try:
+        cores = len(os.sched_getaffinity(0))  # the cores this process may use
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    chosen = jax.config.jax_num_cpu_devices >= 0
+    if cores < 2 or chosen or _XLA_DEVICE_FLAG in os.environ.get("XLA_FLAGS", ""):
+        return None
+    try:
+        jax.config.update("jax_num_cpu_devices", cores)
+    except RuntimeError:  # JAX's check: the backend has already started
+        return None
+    return cores
 
 
 def enable_compile_cache(path: str | Path | None = None) -> Path | None:
@@ -393,9 +499,11 @@ def sample_sites(
     num_chains: int,
     thinning: int = 1,
     progress: bool = False,
+    shards: int | None = None,
 ) -> tuple[dict[str, Any], gibbs.GibbsInfo]:
-    """:func:`run_chains` with the model's sample sites as a dict (``b0`` only with
-    a bias, ``m`` only with variable ``m``; ``[chains, draws, ...]``) and, with
+    """:func:`run_chains` (``shards`` as there) with the model's sample sites as a
+    dict (``b0`` only with a bias, ``m`` only with variable ``m``; ``[chains,
+    draws, ...]``) and, with
     ``progress``, a "compiling" stage and a bar of the sweeps per chain on stderr
     (:mod:`jaxseq.bayes._progress`).
 
@@ -413,6 +521,7 @@ def sample_sites(
         num_samples=num_samples,
         num_chains=num_chains,
         thinning=thinning,
+        shards=shards,
     )
     if progress:
         from . import _progress

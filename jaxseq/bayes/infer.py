@@ -13,7 +13,10 @@ Layers, from low to high:
   in original units come from :mod:`jaxseq.bayes.predict`.
 
 Chains run ``"parallel"`` (one per device, ``pmap``) when there are at least as
-many devices as chains, ``"vectorized"`` (``vmap`` on one device) otherwise.
+many devices as chains, ``"vectorized"`` (``vmap`` on one device) otherwise. The
+exception is :func:`fit`'s Gibbs sampler, which by default runs
+:mod:`jaxseq.bayes.driver`'s one program with the chains vectorised on each
+device and split over the local devices (:func:`~jaxseq.bayes.driver.chain_shards`).
 """
 
 from __future__ import annotations
@@ -400,12 +403,18 @@ def fit(
             sample ``m`` on ``1..max`` with birth/death moves
             (:mod:`jaxseq.bayes.dimension`; Gibbs with vectorised chains only).
         sampler: ``"gibbs"`` (:class:`~jaxseq.bayes.BlockedGibbs`) or ``"nuts"``.
-            Gibbs with vectorised chains runs as one cached program
-            (:mod:`jaxseq.bayes.driver`), so a second fit of the same shapes and
-            configuration compiles nothing.
+            Gibbs with ``chain_method`` ``None`` or ``"vectorized"`` runs as one
+            cached program (:mod:`jaxseq.bayes.driver`), so a second fit of the
+            same shapes and configuration compiles nothing.
         prior, bias: model options (:func:`~jaxseq.bayes.regression`).
         num_warmup, num_samples, num_chains, thinning, chain_method: MCMC settings
             (``num_samples`` iterations per chain, every ``thinning``-th kept).
+            Gibbs: ``None`` splits the vectorised chains over the local devices
+            (:func:`~jaxseq.bayes.driver.chain_shards`; the ``jaxseq bayes`` CLI
+            makes one CPU device per core), ``"vectorized"`` keeps them on one
+            device, ``"parallel"``/``"sequential"`` run NumPyro's ``MCMC``
+            (:func:`run_gibbs`). NUTS: ``None`` chooses ``"parallel"`` when there
+            are at least as many devices as chains, else ``"vectorized"``.
         proposal: Gibbs moves, ``"+"``-joined from ``"rw"``, ``"scale"``,
             ``"flip"``, ``"prior"``, ``"hmc"``, ``"group"`` and ``"sigma_beta"``
             (:func:`jaxseq.bayes.moves.parse_moves`; default all but ``"prior"``);
@@ -457,8 +466,9 @@ def fit(
     prior = default_prior(xa.shape[1]) if prior is None else prior
     check_prior(prior, xa.shape[1])
     scaler = fit_scaler(xa, ya)
-    xs = jnp.asarray(scaler.x(xa), jnp.result_type(float))
-    ys = jnp.asarray(scaler.y(ya), jnp.result_type(float))
+    # converted on the host (a float64 -> float32 jnp.asarray compiles a program)
+    xs = jax.device_put(scaler.x(xa).astype(jnp.result_type(float)))
+    ys = jax.device_put(scaler.y(ya).astype(jnp.result_type(float)))
     settings = dict(
         num_warmup=num_warmup,
         num_samples=num_samples,
@@ -468,8 +478,10 @@ def fit(
         progress=progress,
     )
     start = time.perf_counter()
-    vectorized = dimension is not None
-    vectorized |= _chain_method(num_chains, chain_method) == "vectorized"
+    # Gibbs runs driver.py's one cached program unless NumPyro's "parallel" or
+    # "sequential" chains are asked for; by default its chains are split over
+    # the local devices, with chain_method="vectorized" they stay on one.
+    vectorized = chain_method in (None, "vectorized")
     with compile_timer() as compiled:
         if sampler == "gibbs" and vectorized:  # one cached program (driver.py)
             samples, info = driver.sample_sites(
@@ -483,6 +495,7 @@ def fit(
                 num_chains=num_chains,
                 thinning=thinning,
                 progress=progress,
+                shards=None if chain_method is None else 1,
             )
         elif sampler == "gibbs":
             mcmc = run_gibbs(

@@ -108,7 +108,9 @@ def plot_diagnostics(
     names = list(draws)
     units = units or {}
     fig = Figure(figsize=(10, 1.2 + 2.2 * len(names)), layout="constrained")
-    axes = fig.subplots(len(names), 2, squeeze=False)
+    # one x axis per column: tick labels only under the last row (the layout and
+    # drawing time goes mostly to tick labels)
+    axes = fig.subplots(len(names), 2, squeeze=False, sharex="col")
     for row, name in enumerate(names):
         x = np.asarray(draws[name], dtype=float)
         if x.ndim != 2:
@@ -121,7 +123,8 @@ def plot_diagnostics(
         for c in range(chains):
             color = f"C{c % 10}"
             axes[row, 0].plot(x[c], lw=0.4, alpha=0.8, color=color, label=f"chain {c}")
-            axes[row, 1].hist(ranks[c], bins=bins, histtype="step", lw=1.0, color=color)
+            counts, _ = np.histogram(ranks[c], bins=bins)
+            axes[row, 1].stairs(counts, bins, lw=1.0, color=color)
         axes[row, 1].axhline(size / 20, color="k", ls=":", lw=0.8, label="uniform")
         unit = units.get(name)
         axes[row, 0].set_ylabel(f"{name}\n({unit})" if unit else name)

@@ -14,6 +14,12 @@ import pytest
 
 from jaxseq.bayes.cli import main
 
+# `jaxseq bayes fit` gives JAX one CPU device per core when the backend has not
+# started yet (driver.cpu_devices_per_core); starting it here, when the tests are
+# collected, keeps every test process on the devices it began with, whichever
+# test calls the CLI in-process first.
+jax.devices()
+
 
 @pytest.fixture
 def csv_file(tmp_path):

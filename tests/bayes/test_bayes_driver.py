@@ -178,8 +178,15 @@ def test_sampler_programs_use_the_cpu_compiler_options():
         assert driver._compiler_options() == {}
 
 
-def test_an_unknown_compiler_option_falls_back_to_none(monkeypatch):
+def test_an_unknown_compiler_option_fails_loudly(monkeypatch):
+    """No silent fallback: the pinned jaxlib knows CPU_COMPILER_OPTIONS (every
+    sampler test compiles with them), and an unknown option is an error."""
+    double = driver._jit(lambda config, shards, x: config * shards * x)
+    np.testing.assert_array_equal(double(2, 1, jnp.arange(3.0)), [0.0, 2.0, 4.0])
+    if jax.default_backend() != "cpu":
+        pytest.skip("the options apply on CPU only")
     options = {**driver.CPU_COMPILER_OPTIONS, "xla_no_such_option_for_jaxseq": 1}
     monkeypatch.setattr(driver, "CPU_COMPILER_OPTIONS", options)
-    double = driver._jit(lambda config, x: config * x)
-    np.testing.assert_array_equal(double(2, jnp.arange(3.0)), [0.0, 2.0, 4.0])
+    double = driver._jit(lambda config, shards, x: config * shards * x)
+    with pytest.raises(jax.errors.JaxRuntimeError):
+        double(2, 1, jnp.arange(3.0))
