@@ -58,16 +58,22 @@ def init_proposal(hidden: int, d: int, dtype=jnp.float32) -> Proposal:
     chol = np.broadcast_to(np.eye(d, dtype=dtype), (hidden, d, d))
     log_tau = np.full((hidden,), np.log(0.3), dtype)
     log_tau_sweep = np.log(np.asarray([0.1, 0.1, 0.1], dtype))
-    return Proposal(*map(jnp.asarray, (log_scale, chol, log_tau, log_tau_sweep)))
+    return Proposal(*map(_to_device, (log_scale, chol, log_tau, log_tau_sweep)))
+
+
+def _to_device(a: np.ndarray) -> Array:
+    """A host array on the default device without a compiled program
+    (``jnp.asarray`` of a 0-d or broadcast array compiles one)."""
+    return jax.device_put(np.ascontiguousarray(a))
 
 
 def init_adaptation(hidden: int, d: int, dtype=jnp.float32) -> AdaptState:
     """Empty accumulators for :func:`adapt`."""
     dtype = np.dtype(dtype)
     return AdaptState(
-        jnp.asarray(np.zeros((), dtype)),
-        jnp.asarray(np.zeros((hidden, d), dtype)),
-        jnp.asarray(np.zeros((hidden, d, d), dtype)),
+        _to_device(np.zeros((), dtype)),
+        _to_device(np.zeros((hidden, d), dtype)),
+        _to_device(np.zeros((hidden, d, d), dtype)),
     )
 
 
