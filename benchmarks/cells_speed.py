@@ -1,11 +1,12 @@
 """Speed of the cells the peers lack (LayerNorm LSTM/GRU, peephole LSTM, a
 learned initial state) against the plain LSTM and GRU, one layer, jaxseq only.
 
-The peephole LSTM has a fused kernel (the LSTM's, with the peephole terms) and
-is timed twice, ``impl="auto"`` (the kernel) and ``impl="scan"`` (``cell.step``
-and autodiff); the LayerNorm cells run through ``cell.step`` and autodiff. The
-plain cells are timed both ways too, so the table separates the cost of the
-extra equations from the cost of having no hand-written backward.
+The peephole LSTM (the LSTM's kernel, with the peephole terms) and the LayerNorm
+LSTM have fused kernels and are timed twice, ``impl="auto"`` (the kernel) and
+``impl="scan"`` (``cell.step`` and autodiff); the LayerNorm GRU runs through
+``cell.step`` and autodiff. The plain cells are timed both ways too, so the
+table separates the cost of the extra equations from the cost of having no
+hand-written backward.
 
 Usage::
 
@@ -69,7 +70,8 @@ CASES = {
     "lstm (scan)": (cells.lstm, "scan"),
     "peephole_lstm (fused, auto)": (cells.peephole_lstm, "auto"),
     "peephole_lstm (scan)": (cells.peephole_lstm, "scan"),
-    "layernorm_lstm": (cells.layernorm_lstm, "auto"),
+    "layernorm_lstm (fused, auto)": (cells.layernorm_lstm, "auto"),
+    "layernorm_lstm (scan)": (cells.layernorm_lstm, "scan"),
     "learned_init(lstm)": (lambda h: cells.learned_init(cells.lstm(h)), "auto"),
     "gru (fused, auto)": (cells.gru, "auto"),
     "gru (scan)": (cells.gru, "scan"),

@@ -13,6 +13,10 @@ batch axis sits:
   even when ``H`` is tiny (measured much faster on CPU for ``H = 4``, the seed's
   IMDb lab model; see benchmarks/results/speed.md).
 
+``feature_mean`` and ``scale`` (a layer norm's statistics and gain) accept one
+step or arrays stacked over time alike: the feature axis is the last axis
+batch-major and the second-to-last feature-major.
+
 Sequence-level operations (``gram``, ``bsum``, ``seq_mm_t``) act on arrays stacked
 over time by ``lax.scan`` (``[T, B, K]`` or ``[T, K, B]``) and give results in the
 parameters' own orientation, so gradients come out the same in both layouts.
@@ -89,6 +93,10 @@ class Layout(NamedTuple):
     bsum: Callable[[jax.Array], jax.Array]  # sum_{t,b} d -> [G]
     seq_mm_t: Callable[[jax.Array, jax.Array], jax.Array]  # stacked d W^T
     seq_split: Callable[[jax.Array, Any], list[jax.Array]]  # gate blocks, stacked
+    # mean over the feature axis, kept as size 1: [..., B, G] -> [..., B, 1] or
+    # [..., G, B] -> [..., 1, B] (one step or stacked over time)
+    feature_mean: Callable[[jax.Array], jax.Array]
+    scale: Callable[[jax.Array, jax.Array], jax.Array]  # (z, v [G]) -> z * v per unit
 
 
 BATCH_MAJOR = Layout(
@@ -110,6 +118,8 @@ BATCH_MAJOR = Layout(
     bsum=lambda d: d.sum(axis=(0, 1)),
     seq_mm_t=lambda d, w: (_flat(d) @ w.T).reshape((*d.shape[:2], w.shape[0])),
     seq_split=lambda z, n: jnp.split(z, n, axis=-1),
+    feature_mean=lambda a: jnp.mean(a, axis=-1, keepdims=True),
+    scale=lambda z, v: z * v.reshape((1,) * (z.ndim - 1) + v.shape),
 )
 
 FEATURE_MAJOR = Layout(
@@ -131,4 +141,6 @@ FEATURE_MAJOR = Layout(
     bsum=lambda d: d.sum(axis=(0, 2)),
     seq_mm_t=lambda d, wt: jnp.einsum("gk,tgb->tkb", wt, d),
     seq_split=lambda z, n: jnp.split(z, n, axis=1),
+    feature_mean=lambda a: jnp.mean(a, axis=-2, keepdims=True),
+    scale=lambda z, v: z * v.reshape((1,) * (z.ndim - 2) + (-1, 1)),
 )

@@ -258,13 +258,29 @@ def backward_step(
     dc = d.c + d.h * o * (1.0 - tc * tc)
     if peepholes is not None:
         dc = dc + do * peepholes[2]
+    dz, dc_prev = cell_backward(lay, res, c_prev, dc, do, peepholes)
+    return LSTMCarry(h=lay.mm_t(dz, w_h), c=dc_prev), dz
+
+
+def cell_backward(
+    lay: Layout,
+    res: tuple[jax.Array, ...],
+    c_prev: jax.Array,
+    dc: jax.Array,
+    do: jax.Array,
+    peepholes: tuple[jax.Array, jax.Array, jax.Array] | None = None,
+) -> tuple[jax.Array, jax.Array]:
+    """The part of :func:`backward_step` below ``C_t``: ``(dz, dC_{t-1})`` from the
+    activated gates ``res``, ``C_{t-1}``, the total gradient ``dc`` of ``C_t`` and
+    that of the output gate's pre-activation ``do`` (shared with the LN-LSTM,
+    whose path from ``C_t`` to ``h_t`` differs)."""
+    i, f, g, _ = res
     di = dc * g * i * (1.0 - i)
     df = dc * c_prev * f * (1.0 - f)
     dc_prev = dc * f
     if peepholes is not None:
         dc_prev = dc_prev + di * peepholes[0] + df * peepholes[1]
-    dz = lay.concat([di, df, dc * i * (1.0 - g * g), do])
-    return LSTMCarry(h=lay.mm_t(dz, w_h), c=dc_prev), dz
+    return lay.concat([di, df, dc * i * (1.0 - g * g), do]), dc_prev
 
 
 def grads(

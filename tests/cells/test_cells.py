@@ -10,7 +10,15 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxseq
-from jaxseq.cells import GRUCarry, LSTMCarry, elman, gru, lstm, peephole_lstm
+from jaxseq.cells import (
+    GRUCarry,
+    LSTMCarry,
+    elman,
+    gru,
+    layernorm_lstm,
+    lstm,
+    peephole_lstm,
+)
 
 from . import reference as ref
 
@@ -26,6 +34,11 @@ ALL_CELLS = {
         lambda a: np.maximum(a, 0.0),
     ),
     "peephole_lstm": (lambda h, **kw: peephole_lstm(h, **kw), "peephole_lstm", None),
+    "layernorm_lstm": (
+        lambda h, **kw: layernorm_lstm(h, **kw),
+        "layernorm_lstm",
+        None,
+    ),
 }
 NAMES = list(ALL_CELLS)
 F, H = 3, 5

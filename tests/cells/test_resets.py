@@ -29,7 +29,7 @@ RESETS[0, [0, 4]] = True
 RESETS[1, [3, 7]] = True
 RESETS[2, [1]] = True
 RESETS[3, [1, 2, 7]] = True
-KERNEL_CELLS = ["lstm", "gru", "gru_seed", "elman", "peephole_lstm"]
+KERNEL_CELLS = ["lstm", "gru", "gru_seed", "elman", "peephole_lstm", "layernorm_lstm"]
 IMPLS = ("scan", "fused", "fused_fm", "hoist", "fm_autodiff", "auto")
 
 
@@ -200,7 +200,7 @@ def test_learned_initial_state_gets_the_gradient_of_every_restart(key):
         _assert_grads_close(g, want)
 
 
-@pytest.mark.parametrize("name", ["layernorm_lstm"])
+@pytest.mark.parametrize("name", ["layernorm_gru"])
 def test_cells_without_kernel_reset_on_the_scan_path(name, key):
     """Every cell resets: one without a fused kernel, against the wrapper."""
     factory = getattr(jaxseq.cells, name)
