@@ -1,13 +1,15 @@
-"""The peephole LSTM's fused kernel (hand-written backward).
+"""The fused kernels of the LSTM variants (hand-written backward): the peephole
+LSTM (built from the LSTM's pieces) and the LayerNorm LSTM (through three layer
+norms).
 
-Its values against the NumPy equations and its gradients against autodiff of
-``impl="scan"`` on every impl, with lengths, reverse and resets, are in the
+Their values against the NumPy equations and their gradients against autodiff
+of ``impl="scan"`` on every impl, with lengths, reverse and resets, are in the
 generic suites (``ALL_CELLS`` in test_cells.py, which test_fused.py,
-test_runner.py and test_resets.py read). Here: the kernel's equations are the
-cell's step in both layouts, its backward against central finite differences
-(float64, independent of JAX's autodiff), checkpointing, a learned initial
-state, and forward mode (``jax.jvp`` under ``jit``) through ``impl="autodiff"``
-and ``impl="auto"``.
+test_runner.py and test_resets.py read). Here, for each: the kernel's equations
+are the cell's step in both layouts, ``impl="auto"`` runs the kernel, its
+backward against central finite differences (float64, independent of JAX's
+autodiff), checkpointing, a learned initial state, and (peephole) forward mode
+under ``jit``; (LayerNorm) bfloat16.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from jax.test_util import check_grads
 
 import jaxseq
 from jaxseq._layout import BATCH_MAJOR, FEATURE_MAJOR
-from jaxseq.cells import learned_init, peephole_lstm
+from jaxseq.cells import layernorm_lstm, learned_init, peephole_lstm
 
 from .test_new_cells import make, random_carry
 
@@ -30,13 +32,32 @@ RESETS = np.zeros((B, T), bool)
 RESETS[0, 3] = RESETS[1, 1] = True
 
 
+def _far_peepholes(params):
+    """Peepholes far from zero, so that every peephole term of the backward
+    (``dC += do p_o``, ``dC_{t-1} += di p_i + df p_f``, the ``dw_c`` sums) counts."""
+    return params._replace(w_c=params.w_c + jnp.linspace(-1.5, 1.5, params.w_c.size))
+
+
+#: name -> (factory, parameters moved off their initial values for the
+#: finite-difference test, the parameter fields whose gradient must be nonzero)
+VARIANTS = {
+    "peephole_lstm": (peephole_lstm, _far_peepholes, ("w_c",)),
+    # make() already draws every gain and bias away from its initial value, so
+    # each layer norm's derivative (of x W_x after the loop, of h W_h and C_t
+    # inside it) is on the path
+    "layernorm_lstm": (layernorm_lstm, lambda p: p, ("g_x", "g_h", "g_c", "b_c")),
+}
+NAMES = sorted(VARIANTS)
+
+
 def _custom_calls(fn, *args):
     jaxpr = jax.make_jaxpr(fn)(*args)
     return [e.primitive.name for e in jaxpr.eqns if "custom" in e.primitive.name]
 
 
-def test_kernel_equations_are_the_step_in_both_layouts(key):
-    cell, params = make("peephole_lstm", key, hidden=H, features=F)
+@pytest.mark.parametrize("name", NAMES)
+def test_kernel_equations_are_the_step_in_both_layouts(name, key):
+    cell, params = make(name, key, hidden=H, features=F)
     carry = random_carry(cell, params, jax.random.key(1), batch=(B,))
     x = jax.random.normal(jax.random.key(2), (B, F))
     eq = cell.kernel.equations
@@ -50,10 +71,11 @@ def test_kernel_equations_are_the_step_in_both_layouts(key):
             np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
-def test_default_run_uses_the_kernel(key):
+@pytest.mark.parametrize("name", NAMES)
+def test_default_run_uses_the_kernel(name, key):
     """``impl="auto"`` at a size outside the autodiff range runs the fused
-    kernel (its ``custom_vjp``), no longer the autodiff loop."""
-    cell, params = make("peephole_lstm", key, hidden=8, features=F)
+    kernel (its ``custom_vjp``), not the autodiff loop."""
+    cell, params = make(name, key, hidden=8, features=F)
     xs = jnp.ones((B, T, F))
     assert _custom_calls(lambda p: jaxseq.rnn(cell, p, xs), params) == [
         "custom_vjp_call"
@@ -61,29 +83,30 @@ def test_default_run_uses_the_kernel(key):
     assert _custom_calls(lambda p: jaxseq.rnn(cell, p, xs, impl="scan"), params) == []
 
 
-#: lengths or resets, not both: in float64 their combination trips the strict
-#: dtype promotion of this directory (int32 lengths against an int64 range)
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize(
     "impl,reverse,kw",
     [
         ("fused", False, dict(lengths=LENGTHS)),
-        ("fused_fm", True, dict(lengths=LENGTHS)),
+        ("fused_fm", True, dict(lengths=LENGTHS, resets=RESETS)),
         ("fused", True, dict(resets=RESETS)),
-        ("hoist", False, dict(resets=RESETS)),
+        ("hoist", False, dict(lengths=LENGTHS, resets=RESETS)),
+        ("fused_fm", False, dict(resets=RESETS)),
     ],
-    ids=["fused-lengths", "fused_fm-reverse-lengths", "fused-reverse-resets",
-         "hoist-resets"],
+    ids=["fused-lengths", "fused_fm-reverse-lengths-resets", "fused-reverse-resets",
+         "hoist-lengths-resets", "fused_fm-resets"],
 )  # fmt: skip
-def test_hand_written_backward_equals_finite_differences(impl, reverse, kw, x64):
-    """Reverse mode of the kernel against central differences, with lengths or
-    resets, a random initial carry and peepholes far from zero, so that every
-    peephole term of the backward (``dC += do p_o``, ``dC_{t-1} += di p_i +
-    df p_f`` and the three ``dw_c`` sums) is on the path."""
-    cell, params = make("peephole_lstm", jax.random.key(0), hidden=3, features=F,
+def test_hand_written_backward_equals_finite_differences(name, impl, reverse, kw, x64):
+    """Reverse mode of the kernel against central differences, with lengths
+    and/or resets and a random initial carry."""
+    _, perturb, _ = VARIANTS[name]
+    cell, params = make(name, jax.random.key(0), hidden=3, features=F,
                         dtype=jnp.float64)  # fmt: skip
-    params = params._replace(w_c=params.w_c + jnp.linspace(-1.5, 1.5, 9))
+    params = perturb(params)
     xs = jax.random.normal(jax.random.key(4), (B, T, F), jnp.float64)
     carry0 = random_carry(cell, params, jax.random.key(2), batch=(B,))
+    if "lengths" in kw:
+        kw = dict(kw, lengths=jnp.asarray(kw["lengths"], jnp.int32))
 
     def loss(p, xs, c0):
         carry, ys = jaxseq.rnn(cell, p, xs, carry0=c0, impl=impl, reverse=reverse,
@@ -94,9 +117,10 @@ def test_hand_written_backward_equals_finite_differences(impl, reverse, kw, x64)
     check_grads(jax.jit(loss), (params, xs, carry0), order=1, modes=("rev",))
 
 
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("impl", ["fused", "fused_fm"])
-def test_remat_blocks_give_the_same_gradients(impl, key):
-    cell, params = make("peephole_lstm", key, hidden=5, features=F)
+def test_remat_blocks_give_the_same_gradients(name, impl, key):
+    cell, params = make(name, key, hidden=5, features=F)
     xs = jax.random.normal(jax.random.key(1), (B, 7, F))
 
     def grad(remat):
@@ -111,14 +135,16 @@ def test_remat_blocks_give_the_same_gradients(impl, key):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("impl", ["fused", "fused_fm", "hoist"])
-def test_learned_init_keeps_the_peephole_kernel(impl, key):
-    """learned_init(peephole_lstm) runs the peephole kernel; outputs and
-    gradients (the learned carry's included, through resets) equal autodiff of
-    the reference loop."""
-    cell = learned_init(peephole_lstm(5), carry_init=jax.nn.initializers.normal(0.5))
+def test_learned_init_keeps_the_kernel(name, impl, key):
+    """learned_init(cell) runs the cell's kernel; outputs and gradients (the
+    learned carry's included, through resets) equal autodiff of the reference
+    loop, and every variant-specific parameter learns."""
+    factory, _, fields = VARIANTS[name]
+    cell = learned_init(factory(5), carry_init=jax.nn.initializers.normal(0.5))
     params = cell.init(key, F)
-    params = params._replace(inner=make("peephole_lstm", key, hidden=5, features=F)[1])
+    params = params._replace(inner=make(name, key, hidden=5, features=F)[1])
     xs = jax.random.normal(jax.random.key(3), (B, T, F))
 
     def loss(p, impl):
@@ -136,7 +162,8 @@ def test_learned_init_keeps_the_peephole_kernel(impl, key):
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     assert np.abs(np.asarray(g.carry0.c)).max() > 1e-3
-    assert np.abs(np.asarray(g.inner.w_c)).min() > 1e-6  # every peephole learns
+    for field in fields:
+        assert np.abs(np.asarray(getattr(g.inner, field))).min() > 1e-7, field
 
 
 #: "auto" at H = 4 forwards: the LSTM tuning's autodiff range (the kernel's
@@ -144,7 +171,9 @@ def test_learned_init_keeps_the_peephole_kernel(impl, key):
 @pytest.mark.parametrize(
     "impl,hidden,reverse", [("autodiff", 5, True), ("auto", 4, False)]
 )
-def test_jvp_under_jit_equals_reverse_mode_of_the_kernel(impl, hidden, reverse, key):
+def test_peephole_jvp_under_jit_equals_reverse_mode_of_the_kernel(
+    impl, hidden, reverse, key
+):
     """Forward mode, jitted, of the params and the inputs together: the
     tangent against ``<J^T u, v>`` from the hand-written backward
     (``impl="fused"``) and against ``jax.jvp`` of ``impl="scan"``."""
@@ -181,3 +210,28 @@ def test_jvp_under_jit_equals_reverse_mode_of_the_kernel(impl, hidden, reverse, 
     )
     np.testing.assert_allclose(y_rev, y, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(jnp.vdot(u, t), dot, rtol=1e-4, atol=1e-4)
+
+
+def test_layernorm_bfloat16_kernel_close_to_float32(key):
+    """The kernel in bfloat16 (layer norm statistics in float32): values and
+    gradients near the float32 kernel's."""
+    cell32, p32 = make("layernorm_lstm", key, hidden=8, features=F)
+    cell16 = layernorm_lstm(8, dtype=jnp.bfloat16)
+    p16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), p32)
+    xs = jax.random.normal(jax.random.key(3), (B, T, F))
+
+    def grad(cell, p, xs):
+        def loss(p):
+            carry, ys = jaxseq.rnn(cell, p, xs, lengths=LENGTHS, impl="fused")
+            return (ys.astype(jnp.float32) ** 2).sum(), ys
+
+        return jax.jit(jax.grad(loss, has_aux=True))(p)
+
+    g16, y16 = grad(cell16, p16, xs.astype(jnp.bfloat16))
+    g32, y32 = grad(cell32, p32, xs)
+    assert y16.dtype == jnp.bfloat16
+    np.testing.assert_allclose(np.asarray(y16, np.float32), y32, atol=0.06)
+    for a, b in zip(jax.tree.leaves(g16), jax.tree.leaves(g32), strict=True):
+        assert a.dtype == jnp.bfloat16
+        scale = float(np.abs(np.asarray(b)).max()) + 1e-3
+        np.testing.assert_allclose(np.asarray(a, np.float32), b, atol=0.08 * scale)
