@@ -128,7 +128,10 @@ def _stamp(cell: str, column: str, line: int, path: Path) -> float | np.datetime
         value = float(cell)
     except ValueError:
         try:
-            return np.datetime64(cell)
+            stamp = np.datetime64(cell)
+            if np.isnat(stamp):  # '' and 'NaT' parse as not-a-time
+                raise ValueError(cell)
+            return stamp
         except ValueError:
             raise ValueError(
                 f"{path}:{line}: column {column!r}: expected a time stamp (a finite "
