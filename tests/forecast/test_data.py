@@ -54,6 +54,14 @@ def test_read_csv_columns_and_time(tmp_path):
             r"series.csv:2: column 't': expected a time stamp.*'monday'",
         ),
         (
+            "t,a\n2020-01-01,2\nNaT,3\n",
+            r"series.csv:3: column 't': expected a time stamp.*'NaT'",
+        ),
+        (
+            "t,a\n2020-01-01,2\n,3\n",
+            r"series.csv:3: column 't': expected a time stamp.*''",
+        ),
+        (
             "t,a\n2020-01-01,2\n7,3\n",
             r"series.csv:3: column 't': expected dates .* a number",
         ),
