@@ -32,10 +32,13 @@ calibration (``calibration="aci"``: conformal per horizon step on every origin
 of the training part's last ``max(2H, T/4)`` values, and at each later origin
 also on the realised errors of the forecasts from every earlier origin whose
 values are observed, with adaptive conformal inference per series, gamma
-0.05), with ``ENSEMBLE`` seeds per net (one vmapped run, median) and the
-linear highway's candidate orders ``LINEAR`` (below). Each net's row also
-holds ``coverage80_split``, ``coverage90_split`` and ``wis_split``: the same
-fitted nets' forecasts with the held-out (split conformal) factors only.
+0.05; one quantile and one ACI level per step), with ``ENSEMBLE`` seeds
+per net (one vmapped run, median) and the linear highway's candidate
+orders ``LINEAR`` (below). Each net's row also holds ``coverage80_split``,
+``coverage90_split`` and ``wis_split``: the same
+fitted nets' forecasts with the held-out (split conformal) factors only, and
+the same with ``_pooled`` / ``_split_pooled``: the steps' scores normalised
+by their medians and pooled (``pool_steps=True``; ``TWINS``).
 
 Needs statsforecast and statsmodels (``pip install "statsforecast>=2.1"
 "statsmodels>=0.14"``); without them only the shipped series and the naive
@@ -221,52 +224,113 @@ def _garch(rng, n):  # AR(1) with GARCH(1,1) noise: volatility regimes
     return y[100:]
 
 
+def _shift(rng, n):  # AR(1) whose noise sd and mean jump 5/6 into the series
+    y, e = np.zeros(n + 100), rng.normal(size=n + 100)
+    cut = 100 + (5 * n) // 6
+    for t in range(1, n + 100):
+        sd, mu = (2.5, 1.5) if t >= cut else (1.0, 0.0)
+        y[t] = mu + 0.5 * (y[t - 1] - mu) + sd * e[t]
+    return y[100:]
+
+
+#: process -> (draw, period, series, length, origins, per_series): the short
+#: variant has 96 values per series, and its factors come from each series'
+#: own 16 held-out origins (``per_series``: the few scores per step of a
+#: single short series, as the Nile's); the regime shift's jump falls in the
+#: middle of the test origins
 SIMULATED = {
-    "ar2": (_ar2, None),
-    "nar": (_nar, None),
-    "seasonal_trend": (_seasonal_trend, 12),
-    "garch": (_garch, None),
+    "ar2": (_ar2, None, SIM_SERIES, SIM_LENGTH, SIM_ORIGINS, False),
+    "nar": (_nar, None, SIM_SERIES, SIM_LENGTH, SIM_ORIGINS, False),
+    "seasonal_trend": (_seasonal_trend, 12, SIM_SERIES, SIM_LENGTH, SIM_ORIGINS, False),
+    "garch": (_garch, None, SIM_SERIES, SIM_LENGTH, SIM_ORIGINS, False),
+    "short_ar2": (_ar2, None, 32, 96, 4, True),
+    "shift": (_shift, None, SIM_SERIES, SIM_LENGTH, SIM_ORIGINS, False),
 }
 
+#: the calibrations compared on the same fitted nets: (name, calibration,
+#: pool_steps, gamma multiplier); "aci"/"split": one quantile (and ACI level)
+#: per step (the default); "*-pooled": the steps' scores normalised by their
+#: medians and pooled, one ACI level per series moved by gamma / H per score;
+#: "aci-pooled-gammaH": the same level moved by gamma per score
+SIM_CALIBRATIONS = (
+    ("aci", "aci", False, 1),
+    ("aci-pooled", "aci", True, 1),
+    ("aci-pooled-gammaH", "aci", True, SIM_HORIZON),
+    ("split", "split", False, 1),
+    ("split-pooled", "split", True, 1),
+)
 
-def simulated(seed: int = 0) -> list[dict]:
+
+def _refactored(state, config: fc.RecurrentConfig):
+    """``state`` with its held-out factors recomputed for ``config``'s
+    ``pool_steps`` (the same scores; the factors are fixed at fit)."""
+    if not config.per_series:
+        factors = fc.score_factors(state.scores, config.per_step, config.pool_steps)
+        return state._replace(factors=factors)
+    rows = [state.score_series == i for i in range(len(state.lengths))]
+    per = [
+        fc.score_factors(
+            {p: s[r] for p, s in state.scores.items()},
+            config.per_step,
+            config.pool_steps,
+        )
+        for r in rows
+    ]
+    factors = {p: np.stack([f[p] for f in per]) for p in per[0]}
+    return state._replace(factors=factors)
+
+
+def simulated(seed: int = 0, only=()) -> list[dict]:
     """90%/80% coverage of the recurrent forecaster (the benchmark's settings)
-    on each simulated process, calibrated with ACI (the default) and split
-    conformal (one fit per process)."""
+    on each simulated process, calibrated as in ``SIM_CALIBRATIONS`` (one fit
+    per process)."""
     rows = []
-    for name, (draw, period) in SIMULATED.items():
+    for name, spec in SIMULATED.items():
+        draw, period, count, length, num_origins, per_series = spec
+        if only and name not in only:
+            continue
         rng = np.random.default_rng(seed)
-        series = {f"{name}{i}": draw(rng, SIM_LENGTH) for i in range(SIM_SERIES)}
+        series = {f"{name}{i}": draw(rng, length) for i in range(count)}
         group = dict(series=series, period=period, window=24 if period else 16)
-        config = net_config(group, False, "gru")
+        config = net_config(group, False, "gru")._replace(per_series=per_series)
         states = []
         start = time.process_time()
-        for calibration in ("aci", "split"):
-            method = fc.recurrent(config._replace(calibration=calibration), SIM_HORIZON)
+        for label, calibration, pool, times in SIM_CALIBRATIONS:
+            cfg = config._replace(
+                calibration=calibration, pool_steps=pool, gamma=config.gamma * times
+            )
+            method = fc.recurrent(cfg, SIM_HORIZON)
             fit = method.fit
             method = method._replace(
-                fit=lambda parts, fit=fit, states=states: (
-                    states[0] if states else states.append(fit(parts)) or states[0]
+                fit=lambda parts, fit=fit, states=states, cfg=cfg: _refactored(
+                    states[0] if states else states.append(fit(parts)) or states[0],
+                    cfg,
                 )
             )
             got = fc.evaluate(
                 [method],
                 series,
                 horizon=SIM_HORIZON,
-                num_origins=SIM_ORIGINS,
+                num_origins=num_origins,
                 season=period or 1,
             )
             n = sum(r["origins"] * r["horizon"] for r in got)
-            pool = lambda key, got=got, n=n: (
+            pool_ = lambda key, got=got, n=n: (
                 sum(r[key] * r["origins"] * r["horizon"] for r in got) / n
             )
             rows.append(
                 dict(
                     process=name,
-                    calibration=calibration,
+                    calibration=label,
                     values=n,
-                    coverage90=pool("coverage90"),
-                    coverage80=pool("coverage80"),
+                    series=count,
+                    length=length,
+                    per_series=per_series,
+                    coverage90=pool_("coverage90"),
+                    coverage80=pool_("coverage80"),
+                    # spread over series of each series' coverage (binomial
+                    # sd alone: sqrt(0.09 / values per series))
+                    coverage90_sd=float(np.std([r["coverage90"] for r in got])),
                     mase=float(np.mean([r["mase"] for r in got])),
                     wis=float(np.mean([r["wis"] for r in got])),
                 )
@@ -283,24 +347,45 @@ def write_simulated(rows: list[dict], seconds: float) -> None:
         "# Forecasting benchmark: interval coverage on simulated series",
         "",
         f"Machine: {describe()}; load average when written {load}, on 2 cores. "
-        f"Total {seconds / 60:.1f} min wall. Each process: {SIM_SERIES} "
-        f"independent series of {SIM_LENGTH} values (seed 0), one global "
-        f"jaxseq-gru fit (the benchmark's settings), {SIM_ORIGINS} rolling "
-        f"origins {SIM_HORIZON} apart (horizon {SIM_HORIZON}): "
-        f"{SIM_SERIES * SIM_ORIGINS * SIM_HORIZON} forecast values; the same "
-        "fitted nets and points for both calibrations.",
+        f"Total {seconds / 60:.1f} min wall. Each process: independent series "
+        "(seed 0), one global jaxseq-gru fit (the benchmark's settings), rolling "
+        f"origins {SIM_HORIZON} apart (horizon {SIM_HORIZON}); the same fitted "
+        "nets and points for every calibration. Calibrations: 'aci' (default: "
+        "one quantile and one ACI level per step, gamma 0.05), 'aci-pooled' "
+        "(the steps' scores divided by their medians and pooled, one ACI "
+        "level per series moved by gamma / H = 0.05 / 6 per score), "
+        "'aci-pooled-gammaH' (the same, 0.05 per score), 'split' / "
+        "'split-pooled' (the held-out factors only, per step or pooled). "
+        "cov90 sd: the spread over series of each series' 90% coverage. "
+        "short_ar2: AR(2), 32 series of 96 values, each series' factors "
+        "from its own 13 held-out origins (per_series); shift: AR(1) whose "
+        "noise sd (x2.5) and mean (+1.5) jump half-way through the test "
+        "origins.",
         "",
-        "| process | calibration | values | cov90 | cov80 | MASE | WIS/scale |",
-        "|---|---|---|---|---|---|---|",
+        "| process | series x length | calibration | values | cov90 | cov90 sd "
+        "| cov80 | MASE | WIS/scale |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['process']} | {r['calibration']} | {r['values']} "
-            f"| {r['coverage90']:.3f} | {r['coverage80']:.3f} | {r['mase']:.3f} "
+            f"| {r['process']} | {r['series']} x {r['length']} | "
+            f"{r['calibration']} | {r['values']} "
+            f"| {r['coverage90']:.3f} | {r['coverage90_sd']:.3f} "
+            f"| {r['coverage80']:.3f} | {r['mase']:.3f} "
             f"| {r['wis']:.3f} |"
         )
     (RESULTS / "forecast_simulated.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+#: the same fitted nets recalibrated, beside each net's row (key suffix ->
+#: calibration, pool_steps): held-out factors only, and the steps' normalised
+#: scores pooled (online and held-out)
+TWINS = {
+    "split": ("split", False),
+    "pooled": ("aci", True),
+    "split_pooled": ("split", True),
+}
 
 
 def run(quick: bool, bayes: bool, cells, only) -> list[dict]:
@@ -330,13 +415,20 @@ def run(quick: bool, bayes: bool, cells, only) -> list[dict]:
             got = evaluate([method])
             if net:
                 cell = method.name.removeprefix("jaxseq-")
-                config = net_config(group, quick, cell)._replace(calibration="split")
-                twin = fc.recurrent(config, group["horizon"])
-                twin = twin._replace(fit=lambda parts, states=states: states[0])
-                for row, other in zip(got, evaluate([twin]), strict=True):
-                    assert row["mase"] == other["mase"]  # calibration: intervals only
-                    for key in ("coverage80", "coverage90", "wis"):
-                        row[f"{key}_split"] = other[key]
+                for suffix, (calibration, pool) in TWINS.items():
+                    config = net_config(group, quick, cell)._replace(
+                        calibration=calibration, pool_steps=pool
+                    )
+                    twin = fc.recurrent(config, group["horizon"])
+                    twin = twin._replace(
+                        fit=lambda parts, states=states, config=config: _refactored(
+                            states[0], config
+                        )
+                    )
+                    for row, other in zip(got, evaluate([twin]), strict=True):
+                        assert row["mase"] == other["mase"]  # intervals only
+                        for key in ("coverage80", "coverage90", "wis"):
+                            row[f"{key}_{suffix}"] = other[key]
             rows += got
         write(rows, quick, time.perf_counter() - start, final=False, only=only)
     return rows
@@ -412,7 +504,7 @@ def _summary(rows: list[dict]) -> list[str]:
 def _coverage_by_group(series, get, net) -> list[str]:
     """``net``'s 90%/80% coverage pooled over the forecast values of each group
     (``macro`` for ``macro:*``, ``single`` for the others), with its calibration
-    and with the held-out (split conformal) factors only."""
+    and its ``TWINS``' (held-out factors only; the steps pooled)."""
     if "coverage90_split" not in get[series[0], net]:
         return []
     groups = {"single": [], "macro": [], "all": []}
@@ -423,9 +515,10 @@ def _coverage_by_group(series, get, net) -> list[str]:
         "",
         f"## {net}: coverage per group (same nets and points; calibration)",
         "",
-        "| group | values | cov90 | cov90 split | cov80 | cov80 split "
-        "| mean WIS/scale | split |",
-        "|---|---|---|---|---|---|---|---|",
+        "| group | values | cov90 | cov90 split | cov90 pooled | cov90 split pooled "
+        "| cov80 | cov80 split | cov80 pooled | mean WIS/scale | split | pooled "
+        "| split pooled |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for group, names in groups.items():
         if not names:
@@ -435,12 +528,14 @@ def _coverage_by_group(series, get, net) -> list[str]:
         pool = lambda key, rs=rs, count=count: (
             np.dot([r[key] for r in rs], count) / count.sum()
         )
+        wis = lambda key, rs=rs: np.mean([r[key] for r in rs])
         lines.append(
             f"| {group} | {count.sum()} | {pool('coverage90'):.3f} | "
-            f"{pool('coverage90_split'):.3f} | {pool('coverage80'):.3f} | "
-            f"{pool('coverage80_split'):.3f} | "
-            f"{np.mean([r['wis'] for r in rs]):.3f} | "
-            f"{np.mean([r['wis_split'] for r in rs]):.3f} |"
+            f"{pool('coverage90_split'):.3f} | {pool('coverage90_pooled'):.3f} | "
+            f"{pool('coverage90_split_pooled'):.3f} | {pool('coverage80'):.3f} | "
+            f"{pool('coverage80_split'):.3f} | {pool('coverage80_pooled'):.3f} | "
+            f"{wis('wis'):.3f} | {wis('wis_split'):.3f} | {wis('wis_pooled'):.3f} | "
+            f"{wis('wis_split_pooled'):.3f} |"
         )
     return lines
 
@@ -478,7 +573,10 @@ def write(
         "(calibration='aci', gamma 0.05); held-out errors scored against the "
         "refitted nets' interval widths on the same windows (docs/forecast.md). "
         "The 'split' columns below: the "
-        "same nets with the held-out factors only. bayes-nar: "
+        "same nets with the held-out factors only; 'pooled' (group table): "
+        "each step's scores divided by their median and pooled over the "
+        "steps, one ACI level per series (pool_steps=True, not the default). "
+        "bayes-nar: "
         + ("every single series." if quick else f"{', '.join(BAYES_SERIES)} only."),
         "",
         "| series | method | H | MASE | sMAPE | RMSE | cov80 | cov90 | cov90 split "
@@ -527,11 +625,11 @@ def main() -> None:
         help="interval coverage on simulated series (writes forecast_simulated.*)",
     )
     args = parser.parse_args()
+    only = tuple(n for n in args.series.split(",") if n)
     if args.simulated:
         start = time.perf_counter()
-        write_simulated(simulated(), time.perf_counter() - start)
+        write_simulated(simulated(only=only), time.perf_counter() - start)
         return
-    only = tuple(n for n in args.series.split(",") if n)
     cells = tuple(n for n in args.cells.split(",") if n)
     start = time.perf_counter()
     rows = run(args.quick, not args.no_bayes, cells, only)

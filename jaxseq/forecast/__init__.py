@@ -20,7 +20,8 @@ methods (issue 17).
   windows and, at each later origin, the realised errors of the earlier
   forecasts (rolling conformal with adaptive conformal inference):
   :func:`conformal_factors`, :func:`conformal_scores`, :func:`online_factors`,
-  :func:`stretch`, :func:`recentre`; the transforms' nets
+  :func:`stretch`, :func:`recentre`, :func:`score_factors`,
+  :func:`step_scales`; the transforms' nets
   combined by :func:`combine` by default); :func:`plot_forecast`.
 * Command line: ``jaxseq forecast --data series.csv --horizon 12 --model lstm``.
 """
@@ -40,6 +41,8 @@ from .conformal import (
     conformal_scores,
     online_factors,
     recentre,
+    score_factors,
+    step_scales,
     stretch,
 )
 from .data import Table, as_collection, check_series, read_csv
@@ -99,6 +102,8 @@ __all__ = [
     "quantile",
     "read_csv",
     "recentre",
+    "score_factors",
+    "step_scales",
     "recurrent",
     "rolling_origins",
     "seasonal",

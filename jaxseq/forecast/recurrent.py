@@ -79,7 +79,11 @@ class RecurrentConfig(NamedTuple):
     them (rolling origins, ``holdout - horizon + 1`` per series) by nets
     trained on the rest, with early stopping on the held-out loss
     (``patience`` Adam steps without improvement), give the conformal factors
-    (per horizon step with ``per_step``) that stretch the interval bounds;
+    (per horizon step with ``per_step``; with ``pool_steps`` the steps'
+    scores are normalised by each step's median score and pooled into one
+    quantile, ``c_h = s_h q``, and ACI into one level per series, instead of
+    one quantile and level per step from that step's scores alone) that
+    stretch the interval bounds;
     then (``refit``) the nets are retrained on the whole training part for
     ``steps`` (with ``patience``: as many steps as the best held-out epoch
     took), and the held-out errors are scored against the refitted nets'
@@ -125,6 +129,7 @@ class RecurrentConfig(NamedTuple):
     per_series: bool = False
     transform: str = "auto"
     per_step: bool = True
+    pool_steps: bool = False
     combine: str = "pool"
     pool: float = 0.1
     linear: int | tuple[int, ...] = 0
@@ -248,6 +253,7 @@ def _check(config: RecurrentConfig) -> None:
         "refit",
         "per_series",
         "per_step",
+        "pool_steps",
         "series_input",
     ):
         if not isinstance(getattr(config, name), bool):
@@ -576,10 +582,15 @@ def _held_out_factors(setup: _Setup, held_out, truth, series, num_series, holdou
     config = setup.config
     try:
         if not config.per_series:
-            return conformal_factors(held_out, truth, config.per_step)
+            return conformal_factors(
+                held_out, truth, config.per_step, config.pool_steps
+            )
         per = [
             conformal_factors(
-                _rows(held_out, series == i), truth[series == i], config.per_step
+                _rows(held_out, series == i),
+                truth[series == i],
+                config.per_step,
+                config.pool_steps,
             )
             for i in range(num_series)
         ]
@@ -761,6 +772,7 @@ def _online_row(setup: _Setup, state: RecurrentState, i, history, mine, earlier)
         online=online,
         gamma=config.gamma if config.calibration == "aci" else 0.0,
         per_step=config.per_step,
+        pool_steps=config.pool_steps,
     )
 
 
