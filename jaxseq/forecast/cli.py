@@ -175,6 +175,12 @@ def _parser() -> argparse.ArgumentParser:
         help="adaptive conformal inference's step size (with --calibration aci)",
     )
     add(
+        "--pool-steps",
+        action="store_true",
+        help="pool the horizon steps' conformal scores, each over its step's "
+        "median (steadier factors from few origins; docs/forecast.md)",
+    )
+    add(
         "--missing",
         choices=("refuse", "mask"),
         default="refuse",
@@ -297,6 +303,7 @@ def _run(args, names: list[str]) -> int:
         linear=args.linear,
         calibration=args.calibration,
         gamma=args.gamma,
+        pool_steps=args.pool_steps,
     )
     methods = _baselines(args.baselines, args.season)
     args.out.mkdir(parents=True, exist_ok=True)

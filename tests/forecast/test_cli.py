@@ -173,6 +173,7 @@ def test_tiny_run_writes_everything(tmp_path, csv_file, capsys):
             "6",
             "--origins",
             "2",
+            "--pool-steps",
             "--out",
             str(out),
             "--quiet",
