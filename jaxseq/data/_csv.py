@@ -8,6 +8,7 @@ import os
 from collections.abc import Sequence
 from typing import Literal
 
+from .._utf8 import decode_utf8
 from ._labels import check_class_names, check_errors, fspath, logger, own_reviews
 from ._reviews import Reviews
 
@@ -60,7 +61,7 @@ def load_csv(
     if not os.path.isfile(path):
         raise FileNotFoundError(f"path: no such CSV file: {path!r}.")
     with open(path, "rb") as f:
-        content = _decode_csv(f.read(), path, errors)
+        content = decode_utf8(f.read(), path, errors, logger)
     texts: list[str] = []
     values: list[tuple[str, int]] = []  # (label value, line)
     for line, text, value in _csv_rows(
@@ -80,35 +81,6 @@ def load_csv(
             )
         labels.append(names.index(value))
     return own_reviews(texts, labels, names)
-
-
-def _decode_csv(raw: bytes, path: str, errors: str) -> str:
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        if errors == "strict":
-            raise ValueError(
-                f"{path}:{line}: not valid UTF-8 (byte {raw[err.start]:#04x}). "
-                "Re-encode the file as UTF-8, or pass errors='replace' to decode "
-                "invalid bytes as U+FFFD."
-            ) from None
-    bad = 0
-    for chunk in raw.split(b"\n"):
-        try:
-            chunk.decode("utf-8")
-        except UnicodeDecodeError:
-            bad += 1
-    logger.warning(
-        "%s: %d %s not valid UTF-8 (the first is line %d); their invalid "
-        "bytes were replaced by U+FFFD (errors='replace')",
-        path,
-        bad,
-        "line was" if bad == 1 else "lines were",
-        line,
-    )
-    return raw.decode("utf-8", errors="replace")
 
 
 def _csv_rows(

@@ -29,6 +29,7 @@ from typing import Literal, NamedTuple
 import numpy as np
 
 from .. import text
+from .._utf8 import decode_utf8
 from ..text import Tokenizer, Vocabulary
 from ._checks import check_ids, check_positive
 
@@ -285,7 +286,7 @@ def read_texts(
         )
     docs: list[str] = []
     for f in files:
-        content = _decode_utf8(f.read_bytes(), os.fspath(f), errors)
+        content = decode_utf8(f.read_bytes(), os.fspath(f), errors, logger)
         content = content.replace("\r\n", "\n").replace("\r", "\n")
         if by == "file":
             parts = [content]
@@ -297,35 +298,6 @@ def read_texts(
     if not docs:
         raise ValueError(f"path: expected some text in {os.fspath(path)!r}, got none.")
     return docs
-
-
-def _decode_utf8(raw: bytes, name: str, errors: str) -> str:
-    """``raw`` as UTF-8 (a byte order mark dropped); invalid bytes: an error
-    naming ``name:line`` (``errors="strict"``), else U+FFFD and a warning."""
-    raw = raw.removeprefix(b"\xef\xbb\xbf")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        if errors == "strict":
-            raise ValueError(
-                f"{name}:{line}: expected UTF-8 text, got the byte "
-                f"{raw[err.start]:#04x}; re-encode the file as UTF-8."
-            ) from None
-    bad = 0
-    for part in raw.split(b"\n"):
-        try:
-            part.decode("utf-8")
-        except UnicodeDecodeError:
-            bad += 1
-    logger.warning(
-        "%s: %d line(s) not valid UTF-8 (the first is line %d); their invalid "
-        "bytes were read as U+FFFD",
-        name,
-        bad,
-        line,
-    )
-    return raw.decode("utf-8", errors="replace")
 
 
 def load_texts(source: str | os.PathLike[str], split: str = "train") -> list[str]:

@@ -33,7 +33,7 @@ def test_read_texts_reports_bytes_that_are_not_utf8(tmp_path, caplog):
     assert docs == expected
     assert len(caplog.records) == 1
     message = caplog.records[0].getMessage()
-    assert f"{path}: 2 line(s) not valid UTF-8 (the first is line 2)" in message
+    assert f"{path}: 2 lines were not valid UTF-8 (the first is line 2)" in message
     with pytest.raises(ValueError, match=r"latin1\.txt:2: expected UTF-8 text, got "
                        r"the byte 0xe9"):  # fmt: skip
         lm.read_texts(path, errors="strict")
@@ -147,7 +147,7 @@ def test_train_lm_warns_of_bytes_that_are_not_utf8(tmp_path, capsys):
     ]  # fmt: skip
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
-    assert f"jaxseq: {path}: 6 line(s) not valid UTF-8 (the first is line 2)" in err
+    assert f"jaxseq: {path}: 6 lines were not valid UTF-8 (the first is line 2)" in err
     vocab = lm.cli.load_run(str(tmp_path / "run"))[2]
     assert "\ufffd" in vocab.tokens
 
