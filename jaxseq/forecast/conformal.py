@@ -117,12 +117,7 @@ def conformal_scores(forecast: Forecast, truth: np.ndarray) -> dict[float, np.nd
     Raises:
         ValueError: ``truth`` of another shape than ``forecast.mean``.
     """
-    truth = np.asarray(truth, dtype=np.float64)
-    if truth.shape != np.shape(forecast.mean):
-        raise ValueError(
-            f"truth: expected the forecasts' shape {np.shape(forecast.mean)}, got "
-            f"{truth.shape}."
-        )
+    truth = _shaped_as_mean("truth", truth, forecast)
     out = {}
     for p in forecast.lower:
         m, lo, hi = _sides(forecast, p)
@@ -395,14 +390,20 @@ def recentre(forecast: Forecast, points: np.ndarray) -> Forecast:
     Raises:
         ValueError: ``points`` of another shape than ``forecast.mean``.
     """
-    points = np.asarray(points, dtype=np.float64)
-    if points.shape != np.shape(forecast.mean):
-        raise ValueError(
-            f"points: expected the forecasts' shape {np.shape(forecast.mean)}, got "
-            f"{points.shape}."
-        )
+    points = _shaped_as_mean("points", points, forecast)
     lower, upper = {}, {}
     for p in forecast.lower:
         m, lo, hi = _sides(forecast, p)
         lower[p], upper[p] = points - (m - lo), points + (hi - m)
     return forecast._replace(mean=points, lower=lower, upper=upper)
+
+
+def _shaped_as_mean(name: str, values, forecast) -> np.ndarray:
+    """``values`` as float64, refused unless shaped as ``forecast.mean`` ``[N, H]``."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != np.shape(forecast.mean):
+        raise ValueError(
+            f"{name}: expected the forecasts' shape {np.shape(forecast.mean)}, got "
+            f"{values.shape}."
+        )
+    return values
