@@ -44,6 +44,35 @@ from ._loop import (
 from ._plan import Plan, Tuning
 
 
+def add_output_grad(dcarry: Any, dy: jax.Array) -> Any:
+    """The default :attr:`SequenceKernel.output_grad`: ``dy`` added to the gradient
+    of ``carry.h``, the state a step outputs (``y = h_t``)."""
+    return dcarry._replace(h=dcarry.h + dy)
+
+
+class ProductSplit(NamedTuple):
+    """A kernel's step with the input of the recurrent product ``h_{t-1} W_h``
+    taken apart from the carry, as recurrent dropout needs it (it feeds the
+    product ``hp = m * h_{t-1}``, :mod:`jaxseq.cells._dropout`). Arrays and
+    parameters as for :class:`SequenceKernel`'s functions.
+
+    Attributes:
+        equations: ``equations(lay, params, carry, hp, x) -> (carry, y)``.
+        forward: ``forward(lay, params, carry, hp, ax) -> (carry, y, res)``.
+        backward: ``backward(lay, params_t, res, prev, hp, dcarry) -> (dprev,
+            dhp, dpre)``: ``dprev`` the gradient of the incoming carry through
+            its uses outside the product, ``dhp`` that of the product's input.
+
+    The kernel's ``grads`` then receive the stacked incoming carries with ``h``
+    replaced by ``hp``. A kernel whose step reads ``h_{t-1}`` only in the product
+    needs none: :func:`product_split` derives it.
+    """
+
+    equations: Callable[..., tuple[Any, jax.Array]]
+    forward: Callable[..., tuple[Any, jax.Array, Any]]
+    backward: Callable[..., tuple[Any, jax.Array, Any]]
+
+
 class SequenceKernel(NamedTuple):
     """A cell's step and its hand-differentiated form for the fused runner.
 
@@ -69,6 +98,15 @@ class SequenceKernel(NamedTuple):
         tuning: the kernel's measured CPU preferences for ``impl="auto"``
             (:class:`~jaxseq._plan.Tuning`; default: the generic ones). The plan
             depends on the kernel, never on the cell's name.
+        output_grad: ``output_grad(dcarry, dy) -> dcarry``: the gradient ``dy`` of
+            a step's output added to that of the carry leaf the output is
+            (default :func:`add_output_grad`, ``dcarry.h``; a wrapper whose carry
+            holds the cell's carry as a field, such as recurrent dropout's,
+            routes it there).
+        split: the kernel's :class:`ProductSplit`, for a step that reads
+            ``h_{t-1}`` outside the recurrent product too (the GRU's ``z *
+            h_{t-1}``); ``None``: derived where the cell reads it only there
+            (:func:`product_split`), else no fused recurrent dropout.
     """
 
     equations: Callable[..., tuple[Any, jax.Array]]
@@ -77,6 +115,32 @@ class SequenceKernel(NamedTuple):
     backward: Callable[..., tuple[Any, Any]]
     grads: Callable[..., tuple[Any, jax.Array]]
     tuning: Tuning = Tuning()
+    output_grad: Callable[[Any, jax.Array], Any] = add_output_grad
+    split: ProductSplit | None = None
+
+
+def product_split(
+    kernel: SequenceKernel, h_only_in_product: bool
+) -> ProductSplit | None:
+    """``kernel.split``, or, for a cell whose step reads ``h_{t-1}`` only in the
+    recurrent product (``h_only_in_product``), the split derived from the kernel
+    itself: the product's input is then the carry's ``h``, and the gradient the
+    kernel returns for ``h`` is the product input's (none reaches ``h`` apart).
+    ``None`` for other kernels without one."""
+    if kernel.split is not None or not h_only_in_product:
+        return kernel.split
+
+    def equations(lay, p, carry, hp, x):
+        return kernel.equations(lay, p, carry._replace(h=hp), x)
+
+    def forward(lay, p, carry, hp, ax):
+        return kernel.forward(lay, p, carry._replace(h=hp), ax)
+
+    def backward(lay, p, res, prev, hp, d):
+        dprev, dpre = kernel.backward(lay, p, res, prev._replace(h=hp), d)
+        return dprev._replace(h=jnp.zeros_like(hp)), dprev.h, dpre
+
+    return ProductSplit(equations, forward, backward)
 
 
 def _keep(lay: Layout, mask: jax.Array) -> Keep:
@@ -163,7 +227,7 @@ def _backward(kernel, lay, params, xs, valid, at, saved, dcarry, dys, *, reverse
         if m is not None:  # the forward's masking, transposed
             zeros = jax.tree.map(jnp.zeros_like, dcarry)
             dnew, dy = masked_step(_keep(lay, m), dcarry, zeros, dy)
-        dnew = dnew._replace(h=dnew.h + dy)
+        dnew = kernel.output_grad(dnew, dy)
         dprev, dpre = kernel.backward(lay, params_t, rs, carry_prev, dnew)
         if m is not None:  # padded steps pass the carry's gradient straight through
             dprev = where_tree(_keep(lay, m), dprev, dcarry)

@@ -18,7 +18,9 @@ Semantics shared by every runner (``unroll``, ``rnn``, ``bidirectional``):
   to it *before* step ``t`` (forward) or before the segment's last step, where a
   reverse run enters it. The first segment starts from ``carry0``. Flags at padded
   steps are ignored; ``resets[:, 0]`` restarts from ``init_carry`` instead of
-  ``carry0`` (forward only). Every runner and fused kernel applies it in the loop
+  ``carry0`` (forward only). What is fixed for a whole sequence stays: a
+  recurrent-dropout carry restarts its cell's carry and keeps ``carry0``'s mask
+  (its ``restart_carry``). Every runner and fused kernel applies it in the loop
   (:mod:`jaxseq._loop`), forward and backward, so no path falls back because of it.
 - The runners contain no ``jax.jit``: jit once at the outermost level.
 """
@@ -62,6 +64,14 @@ _FUSED = tuple(EXPLICIT)
 def _batched_carry0(cell: Cell, params: Any, batch: int) -> Any:
     carry = cell.init_carry(params)
     return jax.tree.map(lambda a: jnp.broadcast_to(a, (batch, *a.shape)), carry)
+
+
+def _restart_carry(carry0: Any, fresh: Any) -> Any:
+    """What a reset puts back: ``fresh``, or, for a carry type with a
+    ``restart_carry(fresh)`` method, what it says (a recurrent-dropout carry
+    keeps its per-sequence mask and restarts only the cell's own carry)."""
+    restart_to = getattr(carry0, "restart_carry", None)
+    return fresh if restart_to is None else restart_to(fresh)
 
 
 def _check_resets(resets: Any, batch: int, time: int) -> jax.Array:
@@ -145,8 +155,9 @@ def rnn(
             ``cell.init_carry(params)`` before step ``t`` (haiku's ``ResetCore``),
             so each segment runs as a sequence of its own; with ``reverse``, each
             segment is run backwards from its own last step. Flags at padded steps
-            are ignored. Every ``impl`` supports it (the fused kernels included),
-            and the gradient of a learned initial state reaches it.
+            are ignored (a recurrent-dropout cell keeps ``carry0``'s mask). Every
+            ``impl`` supports it (the fused kernels included), and the gradient
+            of a learned initial state reaches it.
 
     Returns:
         ``(carry, ys)``: the final carry (leaves ``[B, ...]``, the carry after each
@@ -177,6 +188,8 @@ def rnn(
     else:
         expected = jax.eval_shape(lambda p: _batched_carry0(cell, p, batch), params)
         check_carry("carry0", carry0, expected)
+        if fresh is not None:
+            fresh = _restart_carry(carry0, fresh)
 
     if impl not in _IMPLS:
         raise ValueError(f"impl: expected one of {_IMPLS}, got {impl!r}.")

@@ -12,10 +12,27 @@ compounds over time; a fixed mask is a dropout of rows of ``W_h`` and keeps the
 Bayesian interpretation.
 
 The wrapped cell keeps the mask in its carry (:class:`RecurrentDropoutCarry`), so
-the runners, lengths and ``reverse`` work unchanged. The mask is sampled by a pure
-function from an explicit key (:func:`dropout_carry`); ``init_carry`` gives a mask
-of ones, i.e. inference (no dropout) gives the inner cell's results (up to float
-rounding where XLA fuses the unit mask into the product).
+the runners, lengths and ``reverse`` work unchanged; a segment start (the
+runners' ``resets``) restarts the wrapped cell's carry and keeps the mask. The
+mask is sampled by a pure function from an explicit key (:func:`dropout_carry`);
+``init_carry`` gives a mask of ones, i.e. inference (no dropout) gives the inner
+cell's results (up to float rounding where XLA fuses the unit mask into the
+product).
+
+The masking is written once (:func:`_masked`, :func:`_unmasked_grad`) and used
+by the step and by the fused kernel, which wraps the inner cell's own
+(:class:`~jaxseq._fused.SequenceKernel`) through its
+:class:`~jaxseq._fused.ProductSplit`, the step with the recurrent product's
+input ``hp`` taken apart from the carry: the forward feeds it ``m * h_{t-1}``;
+the backward turns the gradient ``u = dpre W_h^T`` of ``hp`` into ``m * u`` for
+``h_{t-1}`` and ``h_{t-1} * u`` for the mask; the weight gradients take the
+masked states (``dW_h = (m h)^T dpre``). Where ``h_{t-1}`` enters the step only
+through the product (the cell's ``h_only_in_product``: Elman and the LSTMs,
+peephole and LayerNorm included) the split is derived from the kernel itself
+(:func:`~jaxseq._fused.product_split`), and masking the product's input is
+masking ``carry.h``. Other cells (the GRU, whose update also reads
+``z * h_{t-1}``) run ``step`` on rows of ``w_h`` scaled per example, through the
+reference path, until their kernel states its ``split``.
 """
 
 from __future__ import annotations
@@ -25,6 +42,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from .._fused import ProductSplit, SequenceKernel, product_split
+from .._layout import Layout
 from ._base import Cell
 from ._learned import LearnedInitParams
 
@@ -47,6 +66,35 @@ class RecurrentDropoutCarry(NamedTuple):
         """The output-bearing hidden state, ``inner.h`` (unmasked)."""
         return self.inner.h
 
+    def restart_carry(self, fresh: RecurrentDropoutCarry) -> RecurrentDropoutCarry:
+        """The carry a segment start (the runners' ``resets``) puts back: the
+        inner carry of ``fresh`` (``init_carry``'s), this carry's mask (one mask
+        per sequence, not per segment)."""
+        return RecurrentDropoutCarry(fresh.inner, self.mask)
+
+
+def _masked(carry: RecurrentDropoutCarry) -> jax.Array:
+    """The input of the recurrent product: ``mask * h_{t-1}`` (one step ``[B,
+    H]`` in either layout, or stacked over time)."""
+    return carry.mask * carry.inner.h
+
+
+def _masked_carry(carry: RecurrentDropoutCarry) -> Any:
+    """The inner carry with ``h`` replaced by the product's input :func:`_masked`
+    (for steps and gradients that read ``h_{t-1}`` only there)."""
+    return carry.inner._replace(h=_masked(carry))
+
+
+def _unmasked_grad(
+    prev: RecurrentDropoutCarry, dprev: Any, dhp: jax.Array, dmask: jax.Array
+) -> RecurrentDropoutCarry:
+    """The gradient of a step's incoming carry ``prev`` from ``dprev`` (through
+    its uses outside the product) and ``dhp`` (the product's input's,
+    :func:`_masked`): ``h`` adds ``mask * dhp``, the mask ``h * dhp`` (summed
+    over the steps in ``dmask``)."""
+    dh = dprev.h + prev.mask * dhp
+    return RecurrentDropoutCarry(dprev._replace(h=dh), dmask + prev.inner.h * dhp)
+
 
 def recurrent_dropout(cell: Cell, rate: float) -> Cell:
     """Wrap ``cell`` with recurrent dropout at ``rate`` (one mask per sequence).
@@ -60,7 +108,10 @@ def recurrent_dropout(cell: Cell, rate: float) -> Cell:
         A :class:`~jaxseq.cells.Cell` with the same ``init`` and parameters, carry
         :class:`RecurrentDropoutCarry`, ``init_carry`` with a mask of ones (no
         dropout), and ``option("recurrent_dropout") == rate``. Draw a training
-        mask with :func:`dropout_carry`.
+        mask with :func:`dropout_carry`. Where ``cell.h_only_in_product`` and
+        ``cell`` has a fused kernel (Elman, the LSTMs, a ``learned_init`` of
+        them), so has the result: its kernel masked (module docstring), with the
+        same ``impl`` choices and tuning; other cells run on the reference path.
 
     Raises:
         ValueError: if ``rate`` is not in ``[0, 1)``.
@@ -94,8 +145,7 @@ def recurrent_dropout(cell: Cell, rate: float) -> Cell:
         params: Any, carry: RecurrentDropoutCarry, x: jax.Array
     ) -> tuple[RecurrentDropoutCarry, jax.Array]:
         if mask_h:
-            inner = carry.inner._replace(h=carry.inner.h * carry.mask)
-            new_inner, y = cell.step(params, inner, x)
+            new_inner, y = cell.step(params, _masked_carry(carry), x)
         elif carry.mask.ndim > 1:  # a batched call: one example at a time
             return jax.vmap(step, in_axes=(None, 0, 0))(params, carry, x)
         else:
@@ -105,6 +155,7 @@ def recurrent_dropout(cell: Cell, rate: float) -> Cell:
             new_inner, y = cell.step(masked, carry.inner, x)
         return RecurrentDropoutCarry(new_inner, carry.mask), y
 
+    split = None if cell.kernel is None else product_split(cell.kernel, mask_h)
     return Cell(
         cell.init,
         init_carry,
@@ -112,6 +163,44 @@ def recurrent_dropout(cell: Cell, rate: float) -> Cell:
         hidden_size=cell.hidden_size,
         name=cell.name,
         options=(*cell.options, ("recurrent_dropout", rate)),
+        kernel=None if split is None else _dropout_kernel(cell.kernel, split),
+    )
+
+
+def _dropout_kernel(kernel: SequenceKernel, split: ProductSplit) -> SequenceKernel:
+    """The inner cell's fused kernel on :class:`RecurrentDropoutCarry`, through
+    its :class:`~jaxseq._fused.ProductSplit`: the product reads the masked state
+    (:func:`_masked`), the backward maps the product input's gradient back
+    (:func:`_unmasked_grad`), and the weight gradients see the masked states.
+    The mask rides in the carry, so lengths, ``reverse``, restarts and ``remat``
+    act on it as on any carry leaf (it never changes)."""
+
+    def equations(lay: Layout, p: Any, carry: RecurrentDropoutCarry, x: jax.Array):
+        new, y = split.equations(lay, p, carry.inner, _masked(carry), x)
+        return RecurrentDropoutCarry(new, carry.mask), y
+
+    def forward(lay: Layout, p: Any, carry: RecurrentDropoutCarry, ax: jax.Array):
+        new, y, res = split.forward(lay, p, carry.inner, _masked(carry), ax)
+        return RecurrentDropoutCarry(new, carry.mask), y, res
+
+    def backward(lay: Layout, p: Any, res: Any, prev: RecurrentDropoutCarry, d):
+        hp = _masked(prev)
+        dprev, dhp, dpre = split.backward(lay, p, res, prev.inner, hp, d.inner)
+        return _unmasked_grad(prev, dprev, dhp, d.mask), dpre
+
+    def grads(lay: Layout, p: Any, xs, prevs: RecurrentDropoutCarry, res, dpre):
+        return kernel.grads(lay, p, xs, _masked_carry(prevs), res, dpre)
+
+    def output_grad(d: RecurrentDropoutCarry, dy: jax.Array) -> RecurrentDropoutCarry:
+        return d._replace(inner=kernel.output_grad(d.inner, dy))
+
+    return kernel._replace(
+        equations=equations,
+        forward=forward,
+        backward=backward,
+        grads=grads,
+        output_grad=output_grad,
+        split=None,
     )
 
 

@@ -32,7 +32,6 @@ from ..models.transformer import Block
 from ..nn import dropout as _dropout
 from ._checks import check_ids, check_positive
 from .loss import Readout, readout, readout_init
-from .reset import resettable, with_resets
 
 CELLS = jcells.BY_NAME  # the built-in cells by name
 
@@ -248,13 +247,10 @@ def rnn_lm(
                 f"cell's parameters, got a {cell_name!r} cell with "
                 f"{sorted(extra)} too."
             )
-    # the cell each layer runs: the base cell (resets applied by the runner, on
-    # the fused kernels), or with recurrent dropout when training asks for it.
-    # Recurrent dropout keeps its mask in the carry, which a reset to
-    # init_carry would clear, so there the reset stays inside the wrapped step
-    # (resettable); that cell has no fused kernel either way.
+    # the cell each layer runs: the base cell, or with recurrent dropout when
+    # training asks for it; the runner applies the resets to either (a reset
+    # restarts the cell's carry and keeps the dropout mask), on the fused kernels.
     dropped = jcells.recurrent_dropout(base, rec_rate)
-    dropped_reset = jcells.recurrent_dropout(resettable(base), rec_rate)
 
     def default_init(key: jax.Array) -> dict[str, Any]:
         k_e, k_r, k_o = jax.random.split(key, 3)
@@ -308,12 +304,10 @@ def rnn_lm(
         new_carries = []
         for i, (p, c) in enumerate(zip(params["rnn"], carry, strict=True)):
             rec = k_rec[i] is not None and rec_rate > 0.0
-            in_step = rec and resets is not None  # the reset inside the step
-            run_cell = (dropped_reset if in_step else dropped) if rec else base
-            xs = with_resets(x, resets) if in_step else x
+            run_cell = dropped if rec else base
             if rec:
                 c = jcells.dropout_carry(k_rec[i], run_cell, p, inner=c)
-            c, x = rnn(run_cell, p, xs, carry0=c, resets=None if in_step else resets)
+            c, x = rnn(run_cell, p, x, carry0=c, resets=resets)
             new_carries.append(c.inner if rec else c)
             x = _drop(k_out[i], rate, x)
         table = params["embed"] if tied else None
