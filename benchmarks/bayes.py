@@ -38,12 +38,23 @@ Usage:
     python benchmarks/bayes.py --quick    # small run: benchmarks/results/bayes_quick/
     python benchmarks/bayes.py --scaling  # benchmarks/results/bayes_scaling.*
     python benchmarks/bayes.py --default-fit  # benchmarks/results/bayes_default_fit.*
+    python benchmarks/bayes.py --default-command [--pairs 3] [--before DIR] [--nuts]
 
 With ``--default-fit`` it times a *default* fit (1,000 + 1,000 draws, 4 chains) of
 each sampler on the shipped data sets (sine, m = 4; sunspots AR(3), m = 4): in a
 fresh process with an empty persistent compilation cache ("cold"), again in the
 same process ("memory": the compiled programs are reused), and in a second fresh
 process that finds the programs in the persistent cache ("disk").
+
+With ``--default-command`` it times the whole ``jaxseq bayes fit`` command (imports,
+fit, summary, predictions, samples file and both PNGs) on synthetic data (n = 200,
+m = 4 and n = 500, m = 8), each run a fresh process: with an empty persistent cache
+("cold") and then with the cache that run filled ("disk"); wall seconds, the
+process's user + system CPU seconds and the 1-minute load average beside each.
+``--before DIR`` alternates each pair with the ``jaxseq`` package found in ``DIR``
+(an older version, e.g. ``git archive HEAD jaxseq | tar -x -C DIR``); ``--nuts``
+adds one cold NUTS command (n = 200, m = 4) for its compile time. The rows go into
+``bayes_default_fit.*`` beside the ``fit`` rows.
 """
 
 from __future__ import annotations
@@ -724,10 +735,104 @@ def default_fit(samplers=("gibbs", "nuts"), rows=None, data=DEFAULT_FIT_DATA) ->
     write_default_fit(rows, done=True)
 
 
-def write_default_fit(rows: list[dict], *, done: bool = False) -> str:
+#: ``(n, m)`` of the whole-command rows: the default size and the largest the
+#: goal names (n <= 500, m <= 8).
+COMMAND_SIZES = ((200, 4), (500, 8))
+
+
+def command_data(folder: Path, n: int) -> Path:
+    """``synth{n}.csv`` in ``folder``: ``x ~ U(-2, 2)^2``, ``y = sin(2 x1) +
+    tanh(x2) / 2 + N(0, 0.2^2)`` (NumPy seed 0), columns ``x1, x2, y``."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-2, 2, (n, 2))
+    y = np.sin(2 * x[:, 0]) + np.tanh(x[:, 1]) / 2 + rng.normal(0, 0.2, n)
+    path = Path(folder) / f"synth{n}.csv"
+    np.savetxt(path, np.column_stack([x, y]), delimiter=",", header="x1,x2,y",
+               comments="")  # fmt: skip
+    return path
+
+
+def time_command(args: list[str], env: dict) -> dict:
+    """Run ``python -m jaxseq bayes fit ARGS --quiet`` in a fresh process: wall
+    and user + system CPU seconds, and the ``fit`` call's own wall and compile
+    seconds from the command's ``time:`` line."""
+    import re
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "jaxseq", "bayes", "fit", *args, "--quiet"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    found = re.search(r"time: ([0-9.]+) s \(([0-9.]+) s compiling\)", out)
+    return {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "fit_wall_s": float(found[1]) if found else None,
+        "fit_compile_s": float(found[2]) if found else None,
+        "load": round(os.getloadavg()[0], 1),
+    }
+
+
+def default_command(pairs: int = 3, before: str | None = None, nuts: bool = False,
+                    rows: list[dict] | None = None) -> list[dict]:  # fmt: skip
+    """Time the whole ``jaxseq bayes fit`` command (:data:`COMMAND_SIZES`), cold
+    and from the disk cache, ``pairs`` times, alternating with the ``jaxseq`` in
+    ``before`` when given; returns the rows (also written after each)."""
+    rows = [] if rows is None else list(rows)
+    versions = [("now", None)] + ([("before", before)] if before else [])
+    earlier = _read_default_fit()
+    fit_rows, fit_meta = earlier["rows"], earlier["meta"]
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        runs = [(n, m, "gibbs") for n, m in COMMAND_SIZES] * pairs
+        runs += [(200, 4, "nuts")] if nuts else []
+        for i, (n, m, sampler) in enumerate(runs):
+            csv = command_data(folder, n)
+            order = versions if i % 2 == 0 else versions[::-1]
+            for label, path in order:
+                cache = folder / f"cache-{i}-{label}"
+                env = dict(os.environ, JAXSEQ_COMPILE_CACHE=str(cache))
+                if path:
+                    env["PYTHONPATH"] = os.pathsep.join(
+                        [str(Path(path).resolve()), env.get("PYTHONPATH", "")]
+                    )
+                args = ["--data", str(csv), "--hidden", str(m), "--sampler",
+                        sampler, "--out", str(folder / "out")]  # fmt: skip
+                stages = ("cold", "disk") if sampler == "gibbs" else ("cold",)
+                for stage in stages:
+                    row = {"what": "command", "dataset": f"synth{n}", "n": n,
+                           "m": m, "sampler": sampler, "cache": stage,
+                           "version": label, **time_command(args, env),
+                           "date": time.strftime("%Y-%m-%d %H:%M"),
+                           "machine": cpu_model()}  # fmt: skip
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    write_default_fit(fit_rows, commands=rows, meta=fit_meta)
+    write_default_fit(fit_rows, commands=rows, meta=fit_meta, done=True)
+    return rows
+
+
+def _read_default_fit() -> dict:
+    path = RESULTS / "bayes_default_fit.json"
+    if not path.exists():
+        return {"rows": [], "commands": []}
+    payload = json.loads(path.read_text())
+    return {"rows": payload.get("rows", []), "commands": payload.get("commands", []),
+            "meta": payload.get("meta")}  # fmt: skip
+
+
+def write_default_fit(rows: list[dict], *, done: bool = False,
+                      commands: list[dict] | None = None,
+                      meta: dict | None = None) -> str:  # fmt: skip
     """Write ``results/bayes_default_fit.{json,md}`` (after every row, so that a
-    run stopped early leaves what it measured, marked ``"complete": false``)."""
-    meta = {
+    run stopped early leaves what it measured, marked ``"complete": false``).
+    ``meta``: that of the ``fit`` rows when they come from an earlier run."""
+    meta = meta or {
         "date": time.strftime("%Y-%m-%d %H:%M"),
         "machine": cpu_model(),
         "jax": jax.__version__,
@@ -736,7 +841,9 @@ def write_default_fit(rows: list[dict], *, done: bool = False) -> str:
         "complete": done,
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
-    payload = {"rows": rows, "meta": meta}
+    if commands is None:  # keep the whole-command rows of an earlier run
+        commands = _read_default_fit()["commands"]
+    payload = {"rows": rows, "commands": commands, "meta": meta}
     (RESULTS / "bayes_default_fit.json").write_text(json.dumps(payload, indent=1))
     lines = [
         "# Default fit: wall time with compilation",
@@ -764,6 +871,32 @@ def write_default_fit(rows: list[dict], *, done: bool = False) -> str:
             f"{r['cache']} | {r['wall_s']} | {r['compile_s']} | {r['cpu_s']} | "
             f"{r['load']} | {r.get('machine', meta['machine'])} |"
         )
+    if commands:
+        lines += [
+            "",
+            "## The whole command",
+            "",
+            "`python -m jaxseq bayes fit --data synth{n}.csv --hidden m --sampler S "
+            "--out DIR --quiet` (`benchmarks/bayes.py --default-command`): data `x ~ "
+            "U(-2, 2)^2`, `y = sin(2 x1) + tanh(x2) / 2 + N(0, 0.2^2)` (NumPy seed 0); "
+            "1,000 warm-up + 1,000 draws, 4 chains (split over one JAX CPU device "
+            "per core); imports, fit, summary, predictions, samples file and both "
+            "PNGs. Each row a fresh process; cold: empty persistent cache, disk: the "
+            "cache that the cold run filled. wall s: the process; cpu s: its user + "
+            "system CPU; fit / compile s: the command's own `time:` line. version: "
+            "`before` is the earlier package run alternately with `now`.",
+            "",
+            "| data | n | m | sampler | cache | version | wall s | cpu s | fit s "
+            "| compile s | load | date | machine |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in commands:
+            lines.append(
+                f"| {r['dataset']} | {r['n']} | {r['m']} | {r['sampler']} | "
+                f"{r['cache']} | {r['version']} | {r['wall_s']} | {r['cpu_s']} | "
+                f"{r['fit_wall_s']} | {r['fit_compile_s']} | {r['load']} | "
+                f"{r.get('date', '')} | {r.get('machine', meta['machine'])} |"
+            )
     (RESULTS / "bayes_default_fit.md").write_text("\n".join(lines) + "\n")
     if done:
         print("\n".join(lines))
@@ -1140,6 +1273,22 @@ def main() -> None:
         default=list(BASELINE_DATA.values()),
         help="with --baselines: only these data sets (their rows are replaced)",
     )
+    parser.add_argument(
+        "--default-command",
+        action="store_true",
+        help="only the whole `jaxseq bayes fit` command, cold and from the disk "
+        "cache: added to results/bayes_default_fit.*",
+    )
+    parser.add_argument("--pairs", type=int, default=3,
+                        help="with --default-command: runs per size")  # fmt: skip
+    parser.add_argument(
+        "--before",
+        help="with --default-command: a folder holding an earlier `jaxseq` "
+        "package, run alternately with this one",
+    )
+    parser.add_argument(
+        "--nuts", action="store_true", help="with --default-command: one cold NUTS run"
+    )
     parser.add_argument("--default-fit-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.default_fit_child:
@@ -1148,6 +1297,9 @@ def main() -> None:
         return
     if args.default_fit:
         default_fit()
+        return
+    if args.default_command:
+        default_command(args.pairs, args.before, args.nuts)
         return
     if args.scaling:
         scaling()

@@ -488,6 +488,9 @@ def normal_from_words(words: Array, dtype) -> Array:
     return np.sqrt(2.0).astype(dtype) * jax.lax.erf_inv(u)
 
 
+GAMMA_MAX_ROUNDS = 64  # rounds of gamma_variates' rejection loop, at most
+
+
 def gamma_variates(key: Key, shape: Float[Array, " r"]) -> Float[Array, " r"]:
     r"""Independent :math:`\mathrm{Gamma}(a_i, 1)` draws for the shapes ``shape``
     ``[r]`` (all :math:`a_i > 0`), by Marsaglia and Tsang's (2000) rejection method.
@@ -533,8 +536,15 @@ def gamma_variates(key: Key, shape: Float[Array, " r"]) -> Float[Array, " r"]:
         new = ~done & ok
         return i + 1, jnp.where(new, d * v, x), log_boost, done | ok
 
-    none = jnp.zeros(shape.shape, bool)
+    # A shape that is not a finite positive number never accepts: it is done at
+    # once (NaN out). The rounds are capped at GAMMA_MAX_ROUNDS, so the loop ends
+    # whatever the random words: every round accepts with probability above 0.95,
+    # so a finite shape still undrawn after the cap (NaN out, which the sampler
+    # reports as a non-finite state) has probability below 0.05**64.
+    bad = ~(jnp.isfinite(shape) & (shape > 0))
     zero = jnp.zeros_like(shape)
-    start = (jnp.zeros((), jnp.uint32), zero, zero, none)
-    _, x, log_u, _ = jax.lax.while_loop(lambda s: ~jnp.all(s[3]), propose, start)
+    start = (jnp.zeros((), jnp.uint32), zero, zero, bad)
+    more = lambda s: ~jnp.all(s[3]) & (s[0] < GAMMA_MAX_ROUNDS)
+    _, x, log_u, done = jax.lax.while_loop(more, propose, start)
+    x = jnp.where(done & ~bad, x, jnp.nan)
     return jnp.where(boost, jnp.exp(jnp.log(x) + log_u / shape), x)

@@ -65,6 +65,8 @@ __all__ = [
     "compile_cache_dir",
     "cpu_devices_per_core",
     "enable_compile_cache",
+    "host_cpu_tag",
+    "host_generator",
     "run_chains",
     "sample_sites",
     "start",
@@ -185,6 +187,15 @@ def _key_data(key: Key) -> tuple[np.ndarray, Any]:
     return np.asarray(key, np.uint32), None
 
 
+def host_generator(key: Key) -> np.random.Generator:
+    """NumPy's generator (``SeedSequence``/``PCG64``) seeded with ``key``'s data
+    (typed or raw ``uint32`` key): the same key gives the same stream, and
+    drawing from it compiles no program (an eager ``jax.random`` call compiles
+    one, 0.5-0.9 CPU s for a ``normal``)."""
+    data, _ = _key_data(key)
+    return np.random.default_rng([int(v) for v in data.ravel()])
+
+
 def start(
     key: Key,
     config: GibbsConfig,
@@ -219,7 +230,7 @@ def start(
         axis; with variable ``m`` the pair ``(state, m)``, ``m`` ``[chains]``.
     """
     data, impl = _key_data(key)
-    rng = np.random.default_rng([int(v) for v in data.ravel()])
+    rng = host_generator(key)
     chain_keys = rng.integers(0, 2**32, (num_chains, *data.shape), dtype=np.uint32)
     # Contiguous host arrays in the run's dtype, put with device_put: jnp.asarray
     # of a broadcast (zero-stride), 0-d or float64 array compiles a small program.
@@ -465,15 +476,65 @@ def cpu_devices_per_core() -> int | None:
     return cores
 
 
+def host_cpu_tag(cpuinfo: str | None = None) -> str:
+    """A folder name for the host CPU: architecture, vendor, family, model and a
+    hash of the instruction-set flags, from ``/proc/cpuinfo`` (``cpuinfo``: its
+    text, for tests); where that file is missing, the architecture and
+    :func:`platform.processor`, hashed.
+
+    E.g. ``"x86_64-AuthenticAMD-25-17-fb86c92f4654"`` (a Zen 4 EPYC). Compiled
+    CPU programs use the host's instruction set (AVX-512 on one machine, AVX2 on
+    another), so :func:`enable_compile_cache` keeps one folder per tag.
+    """
+    import hashlib
+    import platform
+
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        if not line.strip():
+            break  # the first processor's block
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip(), value.strip())
+    machine = platform.machine() or "cpu"
+    if "flags" in fields or "Features" in fields:  # x86 / ARM Linux
+        flags = " ".join(
+            sorted(fields.get("flags", fields.get("Features", "")).split())
+        )
+        parts = [
+            fields.get("vendor_id", fields.get("CPU implementer", "")),
+            fields.get("cpu family", fields.get("CPU architecture", "")),
+            fields.get("model", fields.get("CPU part", "")),
+        ]
+    else:
+        flags, parts = platform.processor(), []
+    digest = hashlib.sha256(flags.encode()).hexdigest()[:12]
+    safe = lambda t: "".join(c if c.isalnum() or c in "._" else "_" for c in t)
+    return "-".join(safe(t) for t in [machine, *parts, digest] if t)
+
+
 def enable_compile_cache(path: str | Path | None = None) -> Path | None:
-    """Turn on JAX's persistent compilation cache (compiled programs on disk, keyed
-    by the program, the jax/jaxlib version, the device and the compiler flags), so
+    """Turn on JAX's persistent compilation cache (compiled programs on disk), so
     that a later process skips compiling the same program.
 
-    ``path`` defaults to :func:`compile_cache_dir`. Nothing changes, and ``None``
-    is returned, when the cache is switched off (``JAXSEQ_COMPILE_CACHE=0``) or
-    when the process already set ``jax_compilation_cache_dir`` (then that folder
-    is returned). Programs that compiled in under 0.5 s are not stored.
+    The entries go to the subfolder :func:`host_cpu_tag` of ``path`` (default
+    :func:`compile_cache_dir`), so that a folder shared by machines with other
+    CPUs (a home directory on a cluster) never hands a program compiled for one
+    instruction set to another. JAX's own key (jax 0.10.2) covers the program,
+    the jax/jaxlib versions, the compiler options and ``XLA_FLAGS``, and the
+    devices' topology (whose fingerprint changed with the device count and with
+    ``--xla_cpu_max_isa``); but the device kind and platform version it hashes
+    are ``"cpu"`` on every CPU, so the folder states the CPU as well.
+
+    Nothing changes, and ``None`` is returned, when the cache is switched off
+    (``JAXSEQ_COMPILE_CACHE=0``) or when the process already set
+    ``jax_compilation_cache_dir`` (then that folder is returned, as it is).
+    Programs that compiled in under 0.5 s are not stored. Returns the folder of
+    the entries.
     """
     current = jax.config.jax_compilation_cache_dir
     if current:
@@ -481,6 +542,7 @@ def enable_compile_cache(path: str | Path | None = None) -> Path | None:
     path = compile_cache_dir() if path is None else Path(path).expanduser()
     if path is None:
         return None
+    path = path / host_cpu_tag()
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)

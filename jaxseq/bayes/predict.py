@@ -16,6 +16,7 @@ from jaxtyping import ArrayLike, Float
 
 from .._typing import Key
 from ._validate import check_x
+from .driver import host_generator
 from .infer import Fit
 from .models import network_mean
 
@@ -76,13 +77,15 @@ def predict(
     """Credible band of ``f`` and posterior predictive interval of ``y`` at ``x_new``.
 
     Both are equal-tailed with probability ``prob``; the predictive draws are
-    ``f(x*) + sigma * eps`` with one ``eps ~ N(0, 1)`` per draw and input.
+    ``f(x*) + sigma * eps`` with one ``eps ~ N(0, 1)`` per draw and input, drawn
+    on the host from ``key`` (:func:`~jaxseq.bayes.driver.host_generator`: the
+    draws of ``f`` are NumPy arrays already, and nothing is compiled).
     """
     if not 0.0 < prob < 1.0:
         raise ValueError(f"prob: expected a value in (0, 1), got {prob}.")
     f = function_draws(fit, x_new).reshape(-1, np.shape(x_new)[0])
     sigma = noise_sd(fit).reshape(-1, 1)
-    y_draws = f + sigma * np.asarray(jax.random.normal(key, f.shape))
+    y_draws = f + sigma * host_generator(key).standard_normal(f.shape)
     return _summarise(f, y_draws, prob, f)
 
 

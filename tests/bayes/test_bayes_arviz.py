@@ -54,7 +54,9 @@ def test_groups_dims_and_observed_data(sine_fit, idata):
 
 def test_original_units_are_the_numpy_back_transform(sine_fit, idata):
     post, s, sc = idata.posterior, sine_fit.samples, sine_fit.scaler
-    np.testing.assert_allclose(post["sigma"], sc.y_scale / np.sqrt(s["prec"]), rtol=1e-6)
+    np.testing.assert_allclose(
+        post["sigma"], sc.y_scale / np.sqrt(s["prec"]), rtol=1e-6
+    )
     np.testing.assert_allclose(post["beta"], sc.y_scale * s["beta"], rtol=1e-6)
     np.testing.assert_allclose(post["b0"], sc.y_mean + sc.y_scale * s["b0"], rtol=1e-5,
                                atol=1e-6)  # fmt: skip

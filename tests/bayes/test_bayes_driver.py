@@ -95,6 +95,40 @@ def test_compile_cache_dir_follows_the_environment(monkeypatch, tmp_path):
     assert driver.compile_cache_dir() == tmp_path / "jaxseq" / "jax"
 
 
+def _cpuinfo(vendor: str, family: int, model: int, flags: str) -> str:
+    block = (
+        f"processor\t: {{i}}\nvendor_id\t: {vendor}\ncpu family\t: {family}\n"
+        f"model\t\t: {model}\nmodel name\t: some CPU\nflags\t\t: {flags}\n"
+    )
+    return "\n".join(block.format(i=i) for i in range(2))
+
+
+def test_cache_folder_names_the_cpu(tmp_path):
+    base = "fpu sse sse2 avx avx2 fma"
+    zen4 = _cpuinfo("AuthenticAMD", 25, 17, base + " avx512f avx512bw")
+    tags = {
+        driver.host_cpu_tag(zen4),
+        driver.host_cpu_tag(_cpuinfo("AuthenticAMD", 25, 17, base)),  # no AVX-512
+        driver.host_cpu_tag(_cpuinfo("AuthenticAMD", 25, 1, base)),
+        driver.host_cpu_tag(_cpuinfo("GenuineIntel", 6, 106, base + " avx512f")),
+    }
+    assert len(tags) == 4
+    # the flags' order and later processors' blocks do not matter
+    shuffled = _cpuinfo("AuthenticAMD", 25, 17, "avx512bw avx512f " + base)
+    assert driver.host_cpu_tag(shuffled) == driver.host_cpu_tag(zen4)
+    assert driver.host_cpu_tag(zen4).split("-")[1:4] == ["AuthenticAMD", "25", "17"]
+    assert all(c.isalnum() or c in "._-" for c in driver.host_cpu_tag())
+    if not jax.config.jax_compilation_cache_dir:  # this process has no cache yet
+        min_time = jax.config.jax_persistent_cache_min_compile_time_secs
+        try:
+            path = driver.enable_compile_cache(tmp_path / "c")
+            assert path == tmp_path / "c" / driver.host_cpu_tag() and path.is_dir()
+            assert jax.config.jax_compilation_cache_dir == str(path)
+        finally:
+            jax.config.update("jax_compilation_cache_dir", None)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", min_time)
+
+
 def test_gamma_variates_have_the_gamma_law():
     shapes = jnp.asarray([0.55, 1.0, 2.5, 101.0], jnp.float32)
     keys = jax.random.split(jax.random.key(4), 3000)
@@ -103,6 +137,34 @@ def test_gamma_variates_have_the_gamma_law():
         assert st.kstest(x[:, j], st.gamma(a).cdf).pvalue > 1e-3
         # the mean within 5 standard errors
         assert abs(x[:, j].mean() - a) < 5 * np.sqrt(a / x.shape[0])
+
+
+def test_gamma_variates_end_on_bad_shapes_and_on_words_that_never_accept(
+    monkeypatch,
+):
+    """The rejection loop always ends: a shape that is not finite and positive
+    gives NaN at once, and words that reject in every round give NaN after
+    ``GAMMA_MAX_ROUNDS`` (a hang before the cap) while the other shapes keep
+    their draws."""
+    key = jax.random.key(0)
+    shapes = jnp.asarray([np.nan, -1.0, 0.0, np.inf, 2.0], jnp.float32)
+    x = np.asarray(jax.jit(cond.gamma_variates)(key, shapes))
+    assert np.isnan(x[:4]).all() and np.isfinite(x[4]) and x[4] > 0
+
+    real_words = cond.random_words
+    rounds = []
+
+    def stuck(key, num, dtype):
+        words = real_words(key, num, dtype)
+        jax.debug.callback(lambda: rounds.append(1))
+        r = num // 3  # the z words all 0: z at its lowest (-5.4), so that
+        # 1 + c z < 0 (v <= 0, rejected) for shapes below about 3
+        return jnp.concatenate([jnp.zeros_like(words[:r]), words[r:]])
+
+    monkeypatch.setattr(cond, "random_words", stuck)
+    out = np.asarray(cond.gamma_variates(key, jnp.asarray([1.5, 2.0], jnp.float32)))
+    assert np.isnan(out).all()
+    assert len(rounds) == cond.GAMMA_MAX_ROUNDS
 
 
 def test_progress_shows_compiling_then_the_sweeps(chains, data, capsys):

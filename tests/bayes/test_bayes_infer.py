@@ -49,6 +49,39 @@ def test_predictive_bands_cover_new_data(sine_fit):
     assert rmse < 0.12
 
 
+def test_predictive_interval_is_the_mixture_quantile(sine_fit, caplog):
+    """The predictive interval against the quantiles of the mixture of
+    ``N(f_d, sigma_d^2)`` over the draws (bisection on its CDF, SciPy); drawn on
+    the host, so nothing is compiled, and the same key gives the same draws."""
+    from scipy.stats import norm
+
+    from jaxseq.bayes import function_draws, noise_sd
+
+    x_new = np.linspace(-1.0, 1.0, 5)[:, None]
+    with caplog.at_level("WARNING"), jax.log_compiles(True):
+        pred = predict(jax.random.key(3), sine_fit, x_new, prob=0.8)
+    assert not [r for r in caplog.records if "Compiling" in r.getMessage()]
+    f = function_draws(sine_fit, x_new).reshape(-1, 5)
+    sd = noise_sd(sine_fit).reshape(-1, 1)
+
+    def quantile(q):
+        lo, hi = (f - 6 * sd).min(0), (f + 6 * sd).max(0)
+        for _ in range(60):
+            mid = 0.5 * (lo + hi)
+            below = norm.cdf((mid - f) / sd).mean(0) < q
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        return 0.5 * (lo + hi)
+
+    # 600 draws: the sample quantile's standard error is about 0.07 sd of y here
+    tol = 0.25 * sd.mean()
+    np.testing.assert_allclose(pred.lower, quantile(0.1), atol=tol)
+    np.testing.assert_allclose(pred.upper, quantile(0.9), atol=tol)
+    again = predict(jax.random.key(3), sine_fit, x_new, prob=0.8)
+    np.testing.assert_array_equal(again.lower, pred.lower)
+    other = predict(jax.random.key(4), sine_fit, x_new, prob=0.8)
+    assert not np.array_equal(other.lower, pred.lower)
+
+
 def test_numpyro_predictive_accepts_gibbs_samples(sine_fit):
     flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in sine_fit.samples.items()}
     x = jnp.asarray(sine_fit.scaler.x(sine_fit.x[:5]))
