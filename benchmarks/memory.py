@@ -81,8 +81,14 @@ def main(argv=None) -> int:
                     flush=True,
                 )
     RESULTS.mkdir(parents=True, exist_ok=True)
-    meta = {"B": B, "I": I, "H": H, "cell": "lstm", "jax": jax.__version__,
-            "machine": describe()}
+    meta = {
+        "B": B,
+        "I": I,
+        "H": H,
+        "cell": "lstm",
+        "jax": jax.__version__,
+        "machine": describe(),
+    }
     (RESULTS / "memory.json").write_text(
         json.dumps({"meta": meta, "rows": rows}, indent=1)
     )

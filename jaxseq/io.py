@@ -438,7 +438,8 @@ def layer_config(layer: RNNLayer, params: Sequence[Any]) -> dict[str, Any]:
         ):
             raise ValueError(
                 f"layer.cells[{i}]: expected a built-in cell ({', '.join(_FACTORIES)}; "
-                f"elman with activation in {_ACTIVATIONS}), got {cell.name!r} {options}."
+                f"elman with activation in {_ACTIVATIONS}), "
+                f"got {cell.name!r} {options}."
             )
         dtype = str(jax.tree.leaves(p)[0].dtype)
         cells.append(

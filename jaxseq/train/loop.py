@@ -634,4 +634,3 @@ def _setup(batch_size, epochs, seed, eval_batch_size, collate, batch_order, mesh
         ckpt=checkpoint,
         log=Logging() if logging is None else logging,
     )
-

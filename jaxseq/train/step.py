@@ -347,4 +347,3 @@ def summarize(totals: Mapping[str, float]) -> dict[str, float]:
         denom = steps if name in PER_STEP else count
         out[name] = value / denom if denom else float("nan")
     return out
-

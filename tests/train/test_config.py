@@ -139,10 +139,13 @@ def test_bad_keywords_and_mixed_forms_are_refused(tmp_path):
     with pytest.raises(TypeError, match=r"early_stopping: expected a "
                        r"jaxseq\.train\.EarlyStopping or None, got dict"):  # fmt: skip
         _fit(early_stopping={"patience": 2})
-    with pytest.raises(TypeError, match=r"got unexpected keyword arguments \['epoch'\]"):
+    with pytest.raises(
+        TypeError, match=r"got unexpected keyword arguments \['epoch'\]"
+    ):
         _fit(epoch=3)
     with pytest.raises(
-        TypeError, match=r"got both checkpoint= and its deprecated keywords \['resume'\]"
+        TypeError,
+        match=r"got both checkpoint= and its deprecated keywords \['resume'\]",
     ):
         _fit(checkpoint=Checkpointing(tmp_path), resume=False)
     # a bad deprecated value names the field it maps to
