@@ -34,8 +34,12 @@ also on the realised errors of the forecasts from every earlier origin whose
 values are observed, with adaptive conformal inference per series, gamma
 0.05; one quantile and one ACI level per step), with ``ENSEMBLE`` seeds
 per net (one vmapped run, median) and the linear highway's candidate
-orders ``LINEAR`` (below). Each net's row also holds ``coverage80_split``,
-``coverage90_split`` and ``wis_split``: the same
+orders ``LINEAR`` (below), and the classical candidates ``CLASSICAL``
+(a direct linear AR per series, weighed with the nets on the same held-out
+windows; alone where the best net does not beat it by more than 10%:
+``RecurrentConfig.fallback``; each net row's ``weights``, ``net_weight`` and
+``held_out_mae`` say which candidates a series used). Each net's row also
+holds ``coverage80_split``, ``coverage90_split`` and ``wis_split``: the same
 fitted nets' forecasts with the held-out (split conformal) factors only, and
 the same with ``_pooled`` / ``_split_pooled``: the steps' scores normalised
 by their medians and pooled (``pool_steps=True``; ``TWINS``).
@@ -78,6 +82,11 @@ ENSEMBLE = 5
 #: is tried without and with an AR(W) highway, weighed per series like the
 #: transforms on held-out windows of the training part
 LINEAR = (0, "W")
+#: classical candidates beside the nets (a direct linear AR per series, on the
+#: values or on the differences as the KPSS test says, order by AIC up to the
+#: window), weighed per series with the nets on the same held-out windows of
+#: the training part (``fallback``: the AR alone where it ties the best net)
+CLASSICAL = ("ar",)
 #: a one-hot of the series as input (global models)
 SERIES_INPUT = False
 HAVE_SF = importlib.util.find_spec("statsforecast") is not None
@@ -153,8 +162,23 @@ def datasets(quick: bool) -> list[dict]:
 BAYES_SERIES = ("nile",)
 
 
-def net_config(group: dict, quick: bool, cell: str) -> fc.RecurrentConfig:
-    """The recurrent forecaster's settings for ``group``."""
+def net_name(cell: str, classical: tuple[str, ...]) -> str:
+    """A net row's method: ``jaxseq-<cell>`` for the nets alone,
+    ``jaxseq-<cell>+ar`` with the classical candidates beside them."""
+    return f"jaxseq-{cell}" + "".join(f"+{c}" for c in classical)
+
+
+def parse_net_name(name: str) -> tuple[str, tuple[str, ...]]:
+    """``(cell, classical)`` of a :func:`net_name`."""
+    cell, *classical = name.removeprefix("jaxseq-").split("+")
+    return cell, tuple(classical)
+
+
+def net_config(
+    group: dict, quick: bool, cell: str, classical: tuple[str, ...] = ()
+) -> fc.RecurrentConfig:
+    """The recurrent forecaster's settings for ``group`` (``classical``: the
+    classical candidates weighed beside the nets)."""
     return fc.RecurrentConfig(
         cell=cell,
         hidden=32,
@@ -165,12 +189,17 @@ def net_config(group: dict, quick: bool, cell: str) -> fc.RecurrentConfig:
         ensemble=ENSEMBLE,
         linear=tuple(group["window"] if p == "W" else p for p in LINEAR),
         series_input=SERIES_INPUT and len(group["series"]) > 1,
+        classical=classical,
     )
 
 
 def methods(group: dict, quick: bool, bayes: bool, cells=("gru",)) -> list[fc.Method]:
     h, m = group["horizon"], group["snaive"]
-    out = [fc.recurrent(net_config(group, quick, cell), h) for cell in cells]
+    out = [  # the nets alone, then with the classical candidates beside them
+        fc.recurrent(net_config(group, quick, cell, extra), h, net_name(cell, extra))
+        for cell in cells
+        for extra in ((), CLASSICAL)
+    ]
     out += [fc.naive(), fc.seasonal_naive(m)]
     if HAVE_SF:
         out += [fc.auto_arima(group["season"]), fc.auto_ets(group["season"])]
@@ -348,7 +377,8 @@ def write_simulated(rows: list[dict], seconds: float) -> None:
         "",
         f"Machine: {describe()}; load average when written {load}, on 2 cores. "
         f"Total {seconds / 60:.1f} min wall. Each process: independent series "
-        "(seed 0), one global jaxseq-gru fit (the benchmark's settings), rolling "
+        "(seed 0), one global jaxseq-gru fit (the benchmark's settings: the nets "
+        "and the AR candidate with the fallback), rolling "
         f"origins {SIM_HORIZON} apart (horizon {SIM_HORIZON}); the same fitted "
         "nets and points for every calibration. Calibrations: 'aci' (default: "
         "one quantile and one ACI level per step, gamma 0.05), 'aci-pooled' "
@@ -414,9 +444,11 @@ def run(quick: bool, bayes: bool, cells, only) -> list[dict]:
             )
             got = evaluate([method])
             if net:
-                cell = method.name.removeprefix("jaxseq-")
+                for i, row in enumerate(got):
+                    row.update(_candidate_weights(states[0], i))
+                cell, extra = parse_net_name(method.name)
                 for suffix, (calibration, pool) in TWINS.items():
-                    config = net_config(group, quick, cell)._replace(
+                    config = net_config(group, quick, cell, extra)._replace(
                         calibration=calibration, pool_steps=pool
                     )
                     twin = fc.recurrent(config, group["horizon"])
@@ -432,6 +464,25 @@ def run(quick: bool, bayes: bool, cells, only) -> list[dict]:
             rows += got
         write(rows, quick, time.perf_counter() - start, final=False, only=only)
     return rows
+
+
+def _candidate_weights(state, i: int) -> dict:
+    """Series ``i``'s weight of each candidate of a fitted recurrent state
+    (nets named by transform and highway order, then the classical models),
+    their held-out mean absolute errors, and the nets' total weight."""
+    labels = [
+        tr.name + (f"+ar{p}" if p else "")
+        for tr, p in zip(state.transforms, state.linear, strict=True)
+    ] + [c.name for c in state.classical]
+    nets = len(state.transforms)
+    out = {
+        "weights": dict(zip(labels, map(float, state.weights[i]), strict=True)),
+        "net_weight": float(np.sum(state.weights[i, :nets])),
+    }
+    if state.errors is not None:
+        errors = map(float, state.errors[i])
+        out["held_out_mae"] = dict(zip(labels, errors, strict=True))
+    return out
 
 
 def _summary(rows: list[dict]) -> list[str]:
@@ -461,18 +512,27 @@ def _summary(rows: list[dict]) -> list[str]:
     stats = [m for m in ("autoarima", "autoets") if m in by]
     if not (nets and stats):
         return lines
-    best_net = min(nets, key=lambda m: np.mean([r["mase"] for r in by[m]]))
-    lines += [
+    out = list(lines)
+    for net in sorted(nets, key=lambda m: np.mean([r["mase"] for r in by[m]])):
+        out += _goals(net, series, get, stats)
+    return out
+
+
+def _goals(method: str, series, get, stats) -> list[str]:
+    """The issue's goals for the net rows ``method`` against the better of
+    AutoARIMA/AutoETS on each series, its coverage by group and its candidates'
+    weights."""
+    lines = [
         "",
-        f"## Goals (best net over all series: {best_net})",
+        f"## Goals: {method}",
         "",
-        "| series | best net MASE | its MASE / snaive MASE | better statistical "
+        "| series | net MASE | its MASE / snaive MASE | better statistical "
         "| its MASE | ratio net / statistical |",
         "|---|---|---|---|---|---|",
     ]
     ratios = []
     for name in series:
-        net = get[name, best_net]["mase"]
+        net = get[name, method]["mase"]
         stat = min(stats, key=lambda m: get[name, m]["mase"])
         ratios.append(net / get[name, stat]["mase"])
         lines.append(
@@ -480,25 +540,54 @@ def _summary(rows: list[dict]) -> list[str]:
             f"{stat} | {get[name, stat]['mase']:.3f} | {ratios[-1]:.2f} |"
         )
     better = [min(get[n, m]["mase"] for m in stats) for n in series]
-    beats = sum(get[n, best_net]["mase"] < get[n, "snaive"]["mase"] for n in series)
+    beats = sum(get[n, method]["mase"] < get[n, "snaive"]["mase"] for n in series)
     over = [n for n, r in zip(series, ratios, strict=True) if r > 1.2]
-    cov = np.array([get[n, best_net]["coverage90"] for n in series])
+    cov = np.array([get[n, method]["coverage90"] for n in series])
     count = np.array(
-        [get[n, best_net]["origins"] * get[n, best_net]["horizon"] for n in series]
+        [get[n, method]["origins"] * get[n, method]["horizon"] for n in series]
     )
     lines += [
         "",
-        f"Mean MASE over the {len(series)} series: {best_net} "
-        f"{np.mean([get[n, best_net]['mase'] for n in series]):.3f}, the better "
+        f"Mean MASE over the {len(series)} series: {method} "
+        f"{np.mean([get[n, method]['mase'] for n in series]):.3f}, the better "
         f"of AutoARIMA/AutoETS per series {np.mean(better):.3f}, AutoARIMA "
         f"{np.mean([get[n, 'autoarima']['mase'] for n in series]):.3f}; "
-        f"{best_net} above 1.2x it on {len(over)} series "
+        f"{method} above 1.2x it on {len(over)} series "
         f"({', '.join(over) or 'none'}; worst ratio {max(ratios):.2f}); better "
         f"than seasonal naive on {beats}/{len(series)}; 90% coverage per series "
         f"{cov.min():.2f}-{cov.max():.2f}, pooled "
         f"{np.dot(cov, count) / count.sum():.2f}.",
     ]
-    return lines + _coverage_by_group(series, get, best_net)
+    return (
+        lines
+        + _coverage_by_group(series, get, method)
+        + _weights_table(series, get, method)
+    )
+
+
+def _weights_table(series, get, net) -> list[str]:
+    """Each series' weight of ``net``'s candidates (held-out validation on
+    the training part), and the recurrent nets' share of it."""
+    if "weights" not in get[series[0], net]:
+        return []
+    lines = [
+        "",
+        f"## {net}: candidates weighed per series (held-out windows of the "
+        "training part)",
+        "",
+        "| series | nets' weight | candidates with weight (held-out MAE) |",
+        "|---|---|---|",
+    ]
+    for name in series:
+        r = get[name, net]
+        mae = r.get("held_out_mae", {})
+        used = ", ".join(
+            f"{k} {w:.2f}" + (f" ({mae[k]:.4g})" if k in mae else "")
+            for k, w in r["weights"].items()
+            if w > 0
+        )
+        lines.append(f"| {name} | {r['net_weight']:.2f} | {used} |")
+    return lines
 
 
 def _coverage_by_group(series, get, net) -> list[str]:
@@ -563,9 +652,15 @@ def write(
         "first differences, each without and with a linear AR(W) highway "
         f"(linear={LINEAR}, W the window)"
         + (", global models with a one-hot series input" if SERIES_INPUT else "")
-        + "; pooled per series (the mean of the candidates whose mean absolute "
-        "errors on held-out windows of the training part are within 10% of "
-        "the best; combine='pool'); intervals calibrated "
+        + f"; classical candidates beside the nets: {', '.join(CLASSICAL)} "
+        "(a direct linear AR per series, on the values or, where the KPSS test "
+        "rejects level stationarity at 5%, on the first differences; order by "
+        "AIC up to W); pooled per series (the mean of the candidates whose mean "
+        "absolute errors on held-out windows of the training part are within "
+        "10% of the best; combine='pool'), and where the best classical "
+        "model's held-out error is within 10% of the best net's, the classical "
+        "model alone (fallback=True; the table at the end gives each series' "
+        "weights); intervals calibrated "
         "per horizon step by conformal prediction on every origin of the "
         "training part's last max(2H, T/4) values and, at each later origin, "
         "the realised errors of the forecasts from every earlier origin whose "

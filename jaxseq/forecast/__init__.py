@@ -22,7 +22,10 @@ methods (issue 17).
   :func:`conformal_factors`, :func:`conformal_scores`, :func:`online_factors`,
   :func:`stretch`, :func:`recentre`, :func:`score_factors`,
   :func:`step_scales`; the transforms' nets
-  combined by :func:`combine` by default); :func:`plot_forecast`.
+  combined by :func:`combine` by default; optional classical candidates,
+  ``RecurrentConfig(classical=("ar",))``: a direct linear AR per series,
+  :mod:`jaxseq.forecast.classical`, weighed with the nets on the same held-out
+  windows, alone where it ties the best net); :func:`plot_forecast`.
 * Command line: ``jaxseq forecast --data series.csv --horizon 12 --model lstm``.
 """
 

@@ -22,8 +22,8 @@ from jaxseq.forecast import (
     forecaster,
     recurrent,
 )
+from jaxseq.forecast.candidates import pool_weights as _weights
 from jaxseq.forecast.models import member, stacked
-from jaxseq.forecast.recurrent import _weights
 
 
 def _members(k=3, n=4, h=5, seed=0):
