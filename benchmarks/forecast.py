@@ -321,7 +321,9 @@ def simulated(seed: int = 0, only=()) -> list[dict]:
         rng = np.random.default_rng(seed)
         series = {f"{name}{i}": draw(rng, length) for i in range(count)}
         group = dict(series=series, period=period, window=24 if period else 16)
-        config = net_config(group, False, "gru")._replace(per_series=per_series)
+        config = net_config(group, False, "gru", CLASSICAL)._replace(
+            per_series=per_series
+        )
         states = []
         start = time.process_time()
         for label, calibration, pool, times in SIM_CALIBRATIONS:
@@ -652,7 +654,9 @@ def write(
         "first differences, each without and with a linear AR(W) highway "
         f"(linear={LINEAR}, W the window)"
         + (", global models with a one-hot series input" if SERIES_INPUT else "")
-        + f"; classical candidates beside the nets: {', '.join(CLASSICAL)} "
+        + "; two rows per net: jaxseq-<cell> the nets alone, and "
+        + f"jaxseq-<cell>+{'+'.join(CLASSICAL)} with classical candidates beside "
+        + f"the nets: {', '.join(CLASSICAL)} "
         "(a direct linear AR per series, on the values or, where the KPSS test "
         "rejects level stationarity at 5%, on the first differences; order by "
         "AIC up to W); pooled per series (the mean of the candidates whose mean "
