@@ -30,9 +30,10 @@ masked states (``dW_h = (m h)^T dpre``). Where ``h_{t-1}`` enters the step only
 through the product (the cell's ``h_only_in_product``: Elman and the LSTMs,
 peephole and LayerNorm included) the split is derived from the kernel itself
 (:func:`~jaxseq._fused.product_split`), and masking the product's input is
-masking ``carry.h``. Other cells (the GRU, whose update also reads
-``z * h_{t-1}``) run ``step`` on rows of ``w_h`` scaled per example, through the
-reference path, until their kernel states its ``split``.
+masking ``carry.h``. The GRUs (both forms, LayerNorm included), whose update
+also reads ``z * h_{t-1}``, state their ``split`` in their kernel and run fused
+too. Cells with neither run ``step`` on rows of ``w_h`` scaled per example,
+through the reference path.
 """
 
 from __future__ import annotations
@@ -108,10 +109,12 @@ def recurrent_dropout(cell: Cell, rate: float) -> Cell:
         A :class:`~jaxseq.cells.Cell` with the same ``init`` and parameters, carry
         :class:`RecurrentDropoutCarry`, ``init_carry`` with a mask of ones (no
         dropout), and ``option("recurrent_dropout") == rate``. Draw a training
-        mask with :func:`dropout_carry`. Where ``cell.h_only_in_product`` and
-        ``cell`` has a fused kernel (Elman, the LSTMs, a ``learned_init`` of
-        them), so has the result: its kernel masked (module docstring), with the
-        same ``impl`` choices and tuning; other cells run on the reference path.
+        mask with :func:`dropout_carry`. Where ``cell`` has a fused kernel that
+        states a ``split`` (the GRUs) or reads ``h_{t-1}`` only in the product
+        (``cell.h_only_in_product``: Elman, the LSTMs; a ``learned_init`` of any
+        of them), so has the result: its kernel masked (module docstring), with
+        the same ``impl`` choices and tuning; other cells run on the reference
+        path.
 
     Raises:
         ValueError: if ``rate`` is not in ``[0, 1)``.

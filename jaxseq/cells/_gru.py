@@ -8,7 +8,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from .._fused import SequenceKernel
+from .._fused import ProductSplit, SequenceKernel
 from .._plan import Tuning
 from ._base import (
     BATCH_MAJOR,
@@ -135,14 +135,30 @@ def _equations(
     reset_after: bool, lay: Layout, params: GRUParams, carry: GRUCarry, x: jax.Array
 ) -> tuple[GRUCarry, jax.Array]:
     """The GRU step, either form, in either layout (see
-    :class:`~jaxseq.cells._base.Layout`): the input projection, then the form's
-    equations (:func:`update_reset_after` or :func:`_update_seed`)."""
+    :class:`~jaxseq.cells._base.Layout`): :func:`_equations_split` with the
+    recurrent product reading ``carry.h``."""
+    return _equations_split(reset_after, lay, params, carry, carry.h, x)
+
+
+def _equations_split(
+    reset_after: bool,
+    lay: Layout,
+    params: GRUParams,
+    carry: GRUCarry,
+    hp: jax.Array,
+    x: jax.Array,
+) -> tuple[GRUCarry, jax.Array]:
+    """The GRU step with the recurrent product's input ``hp`` (``[B, H]`` in
+    ``lay``) apart from ``carry.h``, which the update ``z * h_{t-1}`` reads
+    (:class:`~jaxseq._fused.ProductSplit`; ``hp = carry.h`` is the plain step):
+    the input projection, then the form's equations (:func:`update_reset_after`
+    or :func:`_update_seed`)."""
     a = _project(lay, params, x)
     if reset_after:
-        u = lay.bias(lay.mm(carry.h, params.w_h), params.b_h)
+        u = lay.bias(lay.mm(hp, params.w_h), params.b_h)
         h, _ = update_reset_after(lay, a, u, carry.h)
     else:
-        h, _ = _update_seed(lay, params, a, carry.h)
+        h, _ = _update_seed(lay, params, a, carry.h, hp)
     return GRUCarry(h=h), h
 
 
@@ -165,11 +181,35 @@ def update_reset_after(
     return (1.0 - z) * n + z * h, (r, z, n, u_n)
 
 
+def update_reset_after_vjp(
+    lay: Layout, res: tuple[jax.Array, ...], h: jax.Array, dh: jax.Array
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The backward of :func:`update_reset_after` from its residuals ``res`` (``(r,
+    z, n, u_n)``), the incoming state ``h`` and the new state's gradient ``dh``:
+    ``dz = dh (h - n)``, ``dn = dh (1 - z)``, ``da_n = dn (1 - n^2)``, ``du_n =
+    da_n r``, ``dr = da_n u_n``; the recurrent side's gradient differs from the
+    input side's only in the candidate block (``r`` sits between).
+
+    Returns:
+        ``(da, du, dh_z)``: the gradients of ``a`` (gate blocks ``[da_r, da_z,
+        da_n]``, a tuple) and of ``u`` (concatenated in ``lay``), and that of
+        ``h`` through the update ``z * h``.
+    """
+    r, z, n, u_n = res
+    da_n = dh * (1.0 - z) * (1.0 - n * n)
+    da_r = da_n * u_n * r * (1.0 - r)
+    da_z = dh * (h - n) * z * (1.0 - z)
+    return (da_r, da_z, da_n), lay.concat([da_r, da_z, da_n * r]), dh * z
+
+
 def _update_seed(
-    lay: Layout, p: GRUParams, a: jax.Array, h: jax.Array
+    lay: Layout, p: GRUParams, a: jax.Array, h: jax.Array, hp: jax.Array
 ) -> tuple[jax.Array, tuple[jax.Array, ...]]:
     """The seed's GRU (reset before the recurrent product) from the input side
-    ``a = x_t W_x + b_x``: the one place its equations are written.
+    ``a = x_t W_x + b_x``: the one place its equations are written. ``hp`` is
+    the recurrent products' input (``h`` itself, or ``m * h`` under recurrent
+    dropout: ``(r * m * h) W_{h,n}`` is ``(r * h)`` on rows of ``W_{h,n}``
+    scaled by ``m``); the update reads ``h``.
 
     Returns:
         ``(h_t, (r, z, n))``: the new state and the fused backward's residuals.
@@ -178,9 +218,9 @@ def _update_seed(
     a_r, a_z, a_n = lay.split(a, 3)
     w_rz = lay.cols(p.w_h, 0, 2 * hidden)
     w_n = lay.cols(p.w_h, 2 * hidden, 3 * hidden)
-    u_r, u_z = lay.split(lay.bias(lay.mm(h, w_rz), p.b_h[: 2 * hidden]), 2)
+    u_r, u_z = lay.split(lay.bias(lay.mm(hp, w_rz), p.b_h[: 2 * hidden]), 2)
     r, z = sigmoid(a_r + u_r), sigmoid(a_z + u_z)
-    n = jnp.tanh(a_n + lay.bias(lay.mm(r * h, w_n), p.b_h[2 * hidden :]))
+    n = jnp.tanh(a_n + lay.bias(lay.mm(r * hp, w_n), p.b_h[2 * hidden :]))
     return (1.0 - z) * n + z * h, (r, z, n)
 
 
@@ -234,11 +274,8 @@ class _BothSides(NamedTuple):
 
 
 def _kernel_reset_after(hidden: int) -> SequenceKernel:
-    """The reset-after GRU with its hand-derived backward (see :mod:`jaxseq._fused`).
-
-    ``dz = dh (h_{t-1} - n)``, ``dn = dh (1 - z)``, ``da_n = dn (1 - n^2)``,
-    ``du_n = da_n r``, ``dr = da_n u_n``; the recurrent pre-activation gradient
-    differs from the input one only in the candidate block (``r`` sits between).
+    """The reset-after GRU with its hand-derived backward (see :mod:`jaxseq._fused`;
+    the gates' in :func:`update_reset_after_vjp`).
 
     The reverse loop stacks the input side's pre-activation gradients only
     (:class:`_InputSide`): a quarter less scratch memory than stacking both
@@ -250,30 +287,29 @@ def _kernel_reset_after(hidden: int) -> SequenceKernel:
     3.68 ms, against 3.92 ms for the input side's only).
     """
 
-    def forward(lay: Layout, p: GRUParams, carry: GRUCarry, ax: jax.Array):
-        u = lay.bias(lay.mm(carry.h, p.w_h), p.b_h)
+    def forward_split(lay: Layout, p: GRUParams, carry: GRUCarry, hp, ax):
+        u = lay.bias(lay.mm(hp, p.w_h), p.b_h)
         h, res = update_reset_after(lay, ax, u, carry.h)
         return GRUCarry(h=h), h, res
 
-    def backward(lay: Layout, p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
-        r, z, n, u_n = res
-        dh = d.h
-        da_n = dh * (1.0 - z) * (1.0 - n * n)
-        da_r = da_n * u_n * r * (1.0 - r)
-        da_z = dh * (prev.h - n) * z * (1.0 - z)
-        dau = lay.concat([da_r, da_z, da_n * r])
-        dh_prev = lay.mm_t(dau, p.w_h) + dh * z
-        if lay.batch(dh) == 1:
+    def backward_split(lay: Layout, p: GRUParams, res, prev: GRUCarry, hp, d):
+        (da_r, da_z, da_n), dau, dh_z = update_reset_after_vjp(lay, res, prev.h, d.h)
+        if lay.batch(d.h) == 1:
             dpre = _BothSides(lay.concat([da_r, da_z, da_n]), dau)
         else:
             dpre = _InputSide(lay.concat([da_r, da_z]), da_n)
-        return GRUCarry(h=dh_prev), dpre
+        return GRUCarry(h=dh_z), lay.mm_t(dau, p.w_h), dpre
 
     def grads(lay: Layout, p: GRUParams, xs, prevs: GRUCarry, res, dpre):
         return dpre.grads(lay, p, xs, prevs, res[0])
 
-    return SequenceKernel(
-        partial(_equations, True), _project, forward, backward, grads, TUNING
+    return kernel_with_split(
+        partial(_equations_split, True),
+        _project,
+        forward_split,
+        backward_split,
+        grads,
+        TUNING,
     )
 
 
@@ -286,18 +322,20 @@ def _kernel_seed(hidden: int) -> SequenceKernel:
     """
     H = hidden
 
-    def forward(lay: Layout, p: GRUParams, carry: GRUCarry, ax: jax.Array):
-        h, res = _update_seed(lay, p, ax, carry.h)
+    def forward_split(lay: Layout, p: GRUParams, carry: GRUCarry, hp, ax):
+        h, res = _update_seed(lay, p, ax, carry.h, hp)
         return GRUCarry(h=h), h, res
 
-    def backward(lay: Layout, p: GRUParams, res, prev: GRUCarry, d: GRUCarry):
+    def backward_split(lay: Layout, p: GRUParams, res, prev: GRUCarry, hp, d):
         r, z, n = res
-        dh, h = d.h, prev.h
+        dh = d.h
         da_n = dh * (1.0 - z) * (1.0 - n * n)
         d_rh = lay.mm_t(da_n, lay.cols_t(p.w_h, 2 * H, 3 * H))
-        d_rz = lay.concat([d_rh * h * r * (1.0 - r), dh * (h - n) * z * (1.0 - z)])
-        dh_prev = lay.mm_t(d_rz, lay.cols_t(p.w_h, 0, 2 * H)) + d_rh * r + dh * z
-        return GRUCarry(h=dh_prev), lay.concat([d_rz, da_n])
+        d_rz = lay.concat(
+            [d_rh * hp * r * (1.0 - r), dh * (prev.h - n) * z * (1.0 - z)]
+        )
+        dhp = lay.mm_t(d_rz, lay.cols_t(p.w_h, 0, 2 * H)) + d_rh * r
+        return GRUCarry(h=dh * z), dhp, lay.concat([d_rz, da_n])
 
     def grads(lay: Layout, p: GRUParams, xs, prevs: GRUCarry, res, da):
         r = res[0]
@@ -309,6 +347,43 @@ def _kernel_seed(hidden: int) -> SequenceKernel:
         dparams = GRUParams(w_x=lay.gram(xs, da), w_h=dw_h, b_x=db, b_h=db)
         return dparams, lay.seq_mm_t(da, p.w_x)
 
+    return kernel_with_split(
+        partial(_equations_split, False),
+        _project,
+        forward_split,
+        backward_split,
+        grads,
+        TUNING,
+    )
+
+
+def kernel_with_split(
+    equations_split, project, forward_split, backward_split, grads, tuning: Tuning
+) -> SequenceKernel:
+    """A GRU-type kernel from its step with the recurrent product's input ``hp``
+    apart from the carry (its :class:`~jaxseq._fused.ProductSplit`, which
+    recurrent dropout runs; functions as there): the plain step and forward feed
+    ``hp = h_{t-1}``, and the plain backward adds the gradient through the
+    product to that through the update ``z * h_{t-1}``. ``grads`` read the
+    carries the product read (the masked ones under dropout). Used by both GRU
+    forms and the LayerNorm GRU."""
+
+    def equations(lay: Layout, p, carry: GRUCarry, x: jax.Array):
+        return equations_split(lay, p, carry, carry.h, x)
+
+    def forward(lay: Layout, p, carry: GRUCarry, ax: jax.Array):
+        return forward_split(lay, p, carry, carry.h, ax)
+
+    def backward(lay: Layout, p, res, prev: GRUCarry, d: GRUCarry):
+        dprev, dhp, dpre = backward_split(lay, p, res, prev, prev.h, d)
+        return GRUCarry(h=dprev.h + dhp), dpre
+
     return SequenceKernel(
-        partial(_equations, False), _project, forward, backward, grads, TUNING
+        equations,
+        project,
+        forward,
+        backward,
+        grads,
+        tuning,
+        split=ProductSplit(equations_split, forward_split, backward_split),
     )

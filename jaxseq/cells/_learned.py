@@ -110,8 +110,9 @@ def _on_inner(kernel: Any) -> Any:
     """The inner cell's :class:`~jaxseq._fused.SequenceKernel` on
     :class:`LearnedInitParams`: every function reads ``params.inner`` (the
     layouts' ``prepare`` only touch 2-D leaves, so ``carry0`` passes through
-    them unchanged), and ``grads`` returns zeros for ``carry0``, whose gradient
-    the fused runner returns as the initial carry's."""
+    them unchanged, its :class:`~jaxseq._fused.ProductSplit` included), and
+    ``grads`` returns zeros for ``carry0``, whose gradient the fused runner
+    returns as the initial carry's."""
 
     def lift(fn):
         return lambda lay, p, *args: fn(lay, p.inner, *args)
@@ -126,4 +127,10 @@ def _on_inner(kernel: Any) -> Any:
         forward=lift(kernel.forward),
         backward=lift(kernel.backward),
         grads=grads,
+        split=None if kernel.split is None else _split_on_inner(kernel.split, lift),
     )
+
+
+def _split_on_inner(split: Any, lift: Any) -> Any:
+    """The inner kernel's ``split`` with each function reading ``params.inner``."""
+    return split._replace(**{name: lift(fn) for name, fn in split._asdict().items()})
