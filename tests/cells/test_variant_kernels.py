@@ -1,11 +1,12 @@
-"""The fused kernels of the LSTM variants (hand-written backward): the peephole
-LSTM (built from the LSTM's pieces) and the LayerNorm LSTM (through three layer
-norms).
+"""The fused kernels of the cell variants (hand-written backward): the peephole
+LSTM (built from the LSTM's pieces), the LayerNorm LSTM (through three layer
+norms) and the LayerNorm GRU (the reset-after GRU's pieces and two layer norms).
 
 Their values against the NumPy equations and their gradients against autodiff
 of ``impl="scan"`` on every impl, with lengths, reverse and resets, are in the
 generic suites (``ALL_CELLS`` in test_cells.py, which test_fused.py,
-test_runner.py and test_resets.py read). Here, for each: the kernel's equations
+test_runner.py and test_resets.py read; the LayerNorm GRU's in
+test_layernorm_gru_kernel.py). Here, for each: the kernel's equations
 are the cell's step in both layouts, ``impl="auto"`` runs the kernel, its
 backward against central finite differences (float64, independent of JAX's
 autodiff), checkpointing, a learned initial state, and (peephole) forward mode
@@ -22,7 +23,7 @@ from jax.test_util import check_grads
 
 import jaxseq
 from jaxseq._layout import BATCH_MAJOR, FEATURE_MAJOR
-from jaxseq.cells import layernorm_lstm, learned_init, peephole_lstm
+from jaxseq.cells import layernorm_gru, layernorm_lstm, learned_init, peephole_lstm
 
 from .test_new_cells import make, random_carry
 
@@ -39,15 +40,24 @@ def _far_peepholes(params):
 
 
 #: name -> (factory, parameters moved off their initial values for the
-#: finite-difference test, the parameter fields whose gradient must be nonzero)
+#: finite-difference test, the parameter fields whose gradient must be nonzero,
+#: a hidden size at which ``impl="auto"`` runs the kernel: outside the cell
+#: tuning's autodiff range)
 VARIANTS = {
-    "peephole_lstm": (peephole_lstm, _far_peepholes, ("w_c",)),
+    "peephole_lstm": (peephole_lstm, _far_peepholes, ("w_c",), 8),
     # make() already draws every gain and bias away from its initial value, so
     # each layer norm's derivative (of x W_x after the loop, of h W_h and C_t
     # inside it) is on the path
-    "layernorm_lstm": (layernorm_lstm, lambda p: p, ("g_x", "g_h", "g_c", "b_c")),
+    "layernorm_lstm": (layernorm_lstm, lambda p: p, ("g_x", "g_h", "g_c", "b_c"), 8),
+    "layernorm_gru": (layernorm_gru, lambda p: p, ("g_x", "g_h", "b_x", "b_h"), 40),
 }
 NAMES = sorted(VARIANTS)
+LAYERNORM = [n for n in NAMES if n.startswith("layernorm")]
+
+
+def _state(carry):
+    """The carry's cell state (an LSTM's ``c``), else its ``h`` (a GRU's)."""
+    return carry.c if hasattr(carry, "c") else carry.h
 
 
 def _custom_calls(fn, *args):
@@ -75,7 +85,7 @@ def test_kernel_equations_are_the_step_in_both_layouts(name, key):
 def test_default_run_uses_the_kernel(name, key):
     """``impl="auto"`` at a size outside the autodiff range runs the fused
     kernel (its ``custom_vjp``), not the autodiff loop."""
-    cell, params = make(name, key, hidden=8, features=F)
+    cell, params = make(name, key, hidden=VARIANTS[name][3], features=F)
     xs = jnp.ones((B, T, F))
     assert _custom_calls(lambda p: jaxseq.rnn(cell, p, xs), params) == [
         "custom_vjp_call"
@@ -99,7 +109,7 @@ def test_default_run_uses_the_kernel(name, key):
 def test_hand_written_backward_equals_finite_differences(name, impl, reverse, kw, x64):
     """Reverse mode of the kernel against central differences, with lengths
     and/or resets and a random initial carry."""
-    _, perturb, _ = VARIANTS[name]
+    _, perturb, _, _ = VARIANTS[name]
     cell, params = make(name, jax.random.key(0), hidden=3, features=F,
                         dtype=jnp.float64)  # fmt: skip
     params = perturb(params)
@@ -111,7 +121,7 @@ def test_hand_written_backward_equals_finite_differences(name, impl, reverse, kw
     def loss(p, xs, c0):
         carry, ys = jaxseq.rnn(cell, p, xs, carry0=c0, impl=impl, reverse=reverse,
                                **kw)  # fmt: skip
-        return (ys**2).sum() + (carry.h**3).sum() + jnp.sin(carry.c).sum()
+        return (ys**2).sum() + (carry.h**3).sum() + jnp.sin(_state(carry)).sum()
 
     assert _custom_calls(loss, params, xs, carry0) == ["custom_vjp_call"]
     check_grads(jax.jit(loss), (params, xs, carry0), order=1, modes=("rev",))
@@ -127,7 +137,7 @@ def test_remat_blocks_give_the_same_gradients(name, impl, key):
         def loss(p, x):
             carry, ys = jaxseq.rnn(cell, p, x, lengths=jnp.array([7, 4, 0]),
                                    reverse=True, impl=impl, remat=remat)  # fmt: skip
-            return (ys**2).sum() + carry.c.sum()
+            return (ys**2).sum() + _state(carry).sum()
 
         return jax.jit(jax.grad(loss, (0, 1)))(params, xs)
 
@@ -141,7 +151,7 @@ def test_learned_init_keeps_the_kernel(name, impl, key):
     """learned_init(cell) runs the cell's kernel; outputs and gradients (the
     learned carry's included, through resets) equal autodiff of the reference
     loop, and every variant-specific parameter learns."""
-    factory, _, fields = VARIANTS[name]
+    factory, _, fields, _ = VARIANTS[name]
     cell = learned_init(factory(5), carry_init=jax.nn.initializers.normal(0.5))
     params = cell.init(key, F)
     params = params._replace(inner=make(name, key, hidden=5, features=F)[1])
@@ -150,7 +160,7 @@ def test_learned_init_keeps_the_kernel(name, impl, key):
     def loss(p, impl):
         carry, ys = jaxseq.rnn(cell, p, xs, lengths=LENGTHS, reverse=True,
                                resets=RESETS, impl=impl)  # fmt: skip
-        return (ys**2).sum() + jnp.sin(carry.c).sum(), ys
+        return (ys**2).sum() + jnp.sin(_state(carry)).sum(), ys
 
     @jax.jit
     def both(p):
@@ -161,7 +171,7 @@ def test_learned_init_keeps_the_kernel(name, impl, key):
     np.testing.assert_allclose(ys, ys_ref, rtol=1e-5, atol=1e-6)
     for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(g_ref), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
-    assert np.abs(np.asarray(g.carry0.c)).max() > 1e-3
+    assert np.abs(np.asarray(_state(g.carry0))).max() > 1e-3
     for field in fields:
         assert np.abs(np.asarray(getattr(g.inner, field))).min() > 1e-7, field
 
@@ -212,11 +222,12 @@ def test_peephole_jvp_under_jit_equals_reverse_mode_of_the_kernel(
     np.testing.assert_allclose(jnp.vdot(u, t), dot, rtol=1e-4, atol=1e-4)
 
 
-def test_layernorm_bfloat16_kernel_close_to_float32(key):
+@pytest.mark.parametrize("name", LAYERNORM)
+def test_layernorm_bfloat16_kernel_close_to_float32(name, key):
     """The kernel in bfloat16 (layer norm statistics in float32): values and
     gradients near the float32 kernel's."""
-    cell32, p32 = make("layernorm_lstm", key, hidden=8, features=F)
-    cell16 = layernorm_lstm(8, dtype=jnp.bfloat16)
+    cell32, p32 = make(name, key, hidden=8, features=F)
+    cell16 = VARIANTS[name][0](8, dtype=jnp.bfloat16)
     p16 = jax.tree.map(lambda a: a.astype(jnp.bfloat16), p32)
     xs = jax.random.normal(jax.random.key(3), (B, T, F))
 
