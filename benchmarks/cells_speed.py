@@ -75,7 +75,8 @@ CASES = {
     "learned_init(lstm)": (lambda h: cells.learned_init(cells.lstm(h)), "auto"),
     "gru (fused, auto)": (cells.gru, "auto"),
     "gru (scan)": (cells.gru, "scan"),
-    "layernorm_gru": (cells.layernorm_gru, "auto"),
+    "layernorm_gru": (cells.layernorm_gru, "auto"),  # its fused kernel
+    "layernorm_gru (scan)": (cells.layernorm_gru, "scan"),
 }
 
 
