@@ -485,9 +485,10 @@ def _gru_kernel(eps: float) -> SequenceKernel:
     model 17, load 1.3-2.0), one run each: in the tuning's autodiff range its
     pick (autodiff of the reference loop) 94.3 against 101.4 for the batch-major
     kernel and 91.3 feature-major at B=512, T=200, F=4, H=8, and 10.3 against
-    11.0 and 10.8 at B=64, T=100, F=16, H=32; outside it the batch-major kernel
-    47.9-49.8 against 49.4-51.4 for ``impl="scan"`` at B=32, T=100, F=64, H=128
-    (two runs) and 15.9 against 18.2 at B=20, T=35, F=H=200.
+    11.0 and 10.8 at B=64, T=100, F=16, H=32; outside it, on a quiet machine
+    (``benchmarks/results/cells_speed.md``, ``cells_speed_lm_size.md``), the
+    batch-major kernel 47.48 against 47.48 for ``impl="scan"`` at B=32, T=100,
+    F=64, H=128 and 15.67 against 18.25 at B=20, T=35, F=H=200.
     """
     return kernel_with_split(
         partial(_gru_equations_split, eps),
