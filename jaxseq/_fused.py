@@ -107,6 +107,14 @@ class SequenceKernel(NamedTuple):
             ``h_{t-1}`` outside the recurrent product too (the GRU's ``z *
             h_{t-1}``); ``None``: derived where the cell reads it only there
             (:func:`product_split`), else no fused recurrent dropout.
+        overwrite: where ``backward``'s ``dpre`` has the structure, shapes
+            and dtypes of ``res`` (the kernel may return another form, e.g. at
+            batch one), the reverse loop writes each step's ``dpre`` over that
+            step's residuals (read just before, never again) instead of
+            stacking it afresh: ``grads`` then receives the residual stacks
+            overwritten (``res`` and ``dpre`` are the same arrays there), and
+            the backward allocates no stacks of its own (see
+            :func:`_backward` and :func:`_writes_over`).
     """
 
     equations: Callable[..., tuple[Any, jax.Array]]
@@ -117,6 +125,7 @@ class SequenceKernel(NamedTuple):
     tuning: Tuning = Tuning()
     output_grad: Callable[[Any, jax.Array], Any] = add_output_grad
     split: ProductSplit | None = None
+    overwrite: bool = False
 
 
 def product_split(
@@ -210,19 +219,65 @@ def _forward(kernel, lay, params, carry0, xs, valid, at, fresh, *, reverse, unro
     return carry, ys, saved
 
 
+def _step_of(stacks: Any, t: jax.Array) -> Any:
+    """Step ``t`` of arrays stacked over time (leading axis)."""
+    return jax.tree.map(
+        lambda a: jax.lax.dynamic_index_in_dim(a, t, keepdims=False), stacks
+    )
+
+
+def _overwrite_step(stacks: Any, step: Any, t: jax.Array) -> Any:
+    """``stacks`` with step ``t`` replaced by ``step``."""
+    return jax.tree.map(
+        lambda a, d: jax.lax.dynamic_update_index_in_dim(a, d, t, 0), stacks, step
+    )
+
+
+def _writes_over(kernel, lay, params_t, res, carry_prevs, dcarry, unroll) -> bool:
+    """Whether the reverse loop writes the kernel's pre-activation gradients
+    over its residuals (:attr:`SequenceKernel.overwrite`): the kernel says so,
+    its ``backward`` returns them with the residuals' structure, shapes and
+    dtypes here (found by tracing it abstractly), and the loop runs one step
+    per iteration (an unrolled one would read stacks it has just written within
+    an iteration, where XLA copies them)."""
+    if not kernel.overwrite or not (
+        unroll is False or (unroll is not True and unroll == 1)
+    ):
+        return False
+    step = partial(jax.tree.map, lambda a: jax.ShapeDtypeStruct(a.shape[1:], a.dtype))
+    dpre = jax.eval_shape(
+        partial(kernel.backward, lay), params_t, step(res), step(carry_prevs), dcarry
+    )[1]
+    shape = partial(jax.tree.map, lambda a: (a.shape, a.dtype))
+    same_tree = jax.tree.structure(dpre) == jax.tree.structure(res)
+    return same_tree and shape(dpre) == shape(step(res))
+
+
 def _backward(kernel, lay, params, xs, valid, at, saved, dcarry, dys, *, reverse,
               unroll):  # fmt: skip
     """The reverse loop carrying only the state's gradient (and, with restarts,
     the accumulated gradient of the carry restarted to), then the large matmuls:
     ``(dparams, dcarry0, dxs, dfresh)`` (``dfresh`` ``None`` without restarts).
-    Arrays in ``lay``; ``params`` as given to ``fused_rnn`` (not yet prepared)."""
+    Arrays in ``lay``; ``params`` as given to ``fused_rnn`` (not yet prepared).
+
+    With ``kernel.overwrite`` the loop also carries the residual stacks and
+    writes each step's pre-activation gradients over that step's residuals, so
+    XLA updates them in place: no fresh ``[T, B, ...]`` buffers, whose pages the
+    CPU runtime maps anew on every call. The next step's residuals ride in the
+    carry, read from the stacks after the write (their slot is untouched by it):
+    each stack's old value then has the write as its only use, which is what
+    lets XLA share the buffer instead of copying the stack at every step
+    (:func:`_writes_over` says where)."""
     carry_prevs, res = saved
     params_t = lay.prepare_t(params)
     params = lay.prepare(params)
+    overwrite = _writes_over(kernel, lay, params_t, res, carry_prevs, dcarry, unroll)
 
     def body(acc, inp):
-        dcarry, dfresh = acc
+        dcarry, dfresh, stacks, rs_next = acc
         dy, m, r, carry_prev, rs = inp
+        if overwrite:  # rs: this step's index and the next one's
+            (t, t_next), rs = rs, rs_next
         dnew = dcarry
         if m is not None:  # the forward's masking, transposed
             zeros = jax.tree.map(jnp.zeros_like, dcarry)
@@ -234,16 +289,27 @@ def _backward(kernel, lay, params, xs, valid, at, saved, dcarry, dys, *, reverse
         if r is not None:  # a restart: the gradient goes to the fresh carry
             dprev, df = restart_transpose(_keep(lay, r), dprev)
             dfresh = jax.tree.map(jnp.add, dfresh, df)
-        return (dprev, dfresh), dpre
+        if overwrite:
+            stacks = _overwrite_step(stacks, dpre, t)
+            return (dprev, dfresh, stacks, _step_of(stacks, t_next)), None
+        return (dprev, dfresh, None, None), dpre
 
     dfresh = None if at is None else jax.tree.map(jnp.zeros_like, dcarry)
-    (dcarry0, dfresh), dpre = jax.lax.scan(
+    init, steps = (dcarry, dfresh, None, None), res
+    if overwrite:  # the loop runs backwards in time unless the layer does
+        t = jnp.arange(dys.shape[0])
+        t_next = t + 1 if reverse else t - 1  # clamped by the read at the end
+        init = (dcarry, dfresh, res, _step_of(res, t[0 if reverse else -1]))
+        steps = (t, t_next)
+    (dcarry0, dfresh, stacks, _), dpre = jax.lax.scan(
         body,
-        (dcarry, dfresh),
-        (dys, valid, at, carry_prevs, res),
+        init,
+        (dys, valid, at, carry_prevs, steps),
         reverse=not reverse,
         unroll=unroll,
     )
+    if overwrite:
+        res = dpre = stacks
     dparams, dxs = kernel.grads(lay, params, xs, carry_prevs, res, dpre)
     return dparams, dcarry0, dxs, dfresh
 

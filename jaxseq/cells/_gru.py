@@ -228,41 +228,17 @@ def _project(lay: Layout, p: GRUParams, x: jax.Array) -> jax.Array:
     return lay.bias(lay.mm(x, p.w_x), p.b_x)
 
 
-class _InputSide(NamedTuple):
-    """The reset-after backward's pre-activation gradients of a step (stacked
-    over time by the reverse loop), the input side's only: ``[da_r, da_z]`` and
-    ``da_n``, ``3H`` numbers per example. The recurrent side's differ in the
-    candidate block alone, ``da_n r``, formed after the loop from the saved
-    ``r``; each weight gradient is two matmuls over whole stacks, none sliced.
-    """
-
-    rz: jax.Array  # [B, 2H] (feature-major [2H, B])
-    n: jax.Array  # [B, H]
-
-    def grads(self, lay: Layout, p: GRUParams, xs, prevs: GRUCarry, r: jax.Array):
-        """``(dparams, dxs)`` from the stacks (``SequenceKernel.grads``)."""
-        du_n = self.n * r
-        cat = partial(jnp.concatenate, axis=-1)  # gate blocks of [K, 3H], [3H]
-        dparams = GRUParams(
-            w_x=cat([lay.gram(xs, self.rz), lay.gram(xs, self.n)]),
-            w_h=cat([lay.gram(prevs.h, self.rz), lay.gram(prevs.h, du_n)]),
-            b_x=cat([lay.bsum(self.rz), lay.bsum(self.n)]),
-            b_h=cat([lay.bsum(self.rz), lay.bsum(du_n)]),
-        )
-        hidden = p.b_x.shape[0] // 3
-        w_rz = lay.cols(p.w_x, 0, 2 * hidden)
-        w_n = lay.cols(p.w_x, 2 * hidden, 3 * hidden)
-        return dparams, lay.seq_mm_t(self.rz, w_rz) + lay.seq_mm_t(self.n, w_n)
-
-
 class _BothSides(NamedTuple):
-    """Both sides' pre-activation gradients of a step, ``6H`` numbers per
-    example: one matmul per weight gradient."""
+    """Both sides' pre-activation gradients of the reset-after GRU, gates
+    concatenated, stacked by the reverse loop: one matmul per weight gradient.
+    The batch-one form, where the stacks are small and the split matmuls'
+    overhead counts (B 1, T 1000, H 64, interleaved on one loaded core: 3.68
+    ms, against 3.92 ms for the input side's stacks only)."""
 
-    x: jax.Array  # [da_r, da_z, da_n]: [B, 3H] (feature-major [3H, B])
+    x: jax.Array  # [da_r, da_z, da_n]: [T, B, 3H] (feature-major [T, 3H, B])
     u: jax.Array  # [da_r, da_z, da_n r]
 
-    def grads(self, lay: Layout, p: GRUParams, xs, prevs: GRUCarry, r: jax.Array):
+    def grads(self, lay: Layout, p: GRUParams, xs, prevs: GRUCarry):
         """``(dparams, dxs)`` from the stacks (``SequenceKernel.grads``)."""
         dparams = GRUParams(
             w_x=lay.gram(xs, self.x),
@@ -273,35 +249,73 @@ class _BothSides(NamedTuple):
         return dparams, lay.seq_mm_t(self.x, p.w_x)
 
 
+def _gate_grads(lay: Layout, p: GRUParams, xs, prevs: GRUCarry, dpre):
+    """``(dparams, dxs)`` (``SequenceKernel.grads``) of the reset-after GRU from
+    its reverse loop's stacks ``dpre = (da_rz, da_n, du_n)``, ``[T, B, 2H]`` and
+    ``[T, B, H]`` (feature-major ``[T, 2H, B]``, ``[T, H, B]``), written over
+    the residuals ``(rz, n, u_n)``: the input side's gradient is ``[da_rz,
+    da_n]``, the recurrent side's ``[da_rz, du_n]`` (``du_n = da_n r``).
+
+    Two matmuls per weight, on the stacks as they lie (concatenating them
+    would allocate a fresh ``[T, B, 3H]`` buffer).
+    """
+    da_rz, da_n, du_n = dpre
+    hidden = p.b_x.shape[0] // 3
+    cat = partial(jnp.concatenate, axis=-1)  # gate blocks of [K, 3H], [3H]
+    dparams = GRUParams(
+        w_x=cat([lay.gram(xs, da_rz), lay.gram(xs, da_n)]),
+        w_h=cat([lay.gram(prevs.h, da_rz), lay.gram(prevs.h, du_n)]),
+        b_x=cat([lay.bsum(da_rz), lay.bsum(da_n)]),
+        b_h=cat([lay.bsum(da_rz), lay.bsum(du_n)]),
+    )
+    w_rz = lay.cols(p.w_x, 0, 2 * hidden)
+    w_n = lay.cols(p.w_x, 2 * hidden, 3 * hidden)
+    return dparams, lay.seq_mm_t(da_rz, w_rz) + lay.seq_mm_t(da_n, w_n)
+
+
 def _kernel_reset_after(hidden: int) -> SequenceKernel:
     """The reset-after GRU with its hand-derived backward (see :mod:`jaxseq._fused`;
     the gates' in :func:`update_reset_after_vjp`).
 
-    The reverse loop stacks the input side's pre-activation gradients only
-    (:class:`_InputSide`): a quarter less scratch memory than stacking both
-    sides, fresh pages on every call (B 128, T 200, F 128, H 256: 224 instead of
-    302 MB compiled; fwd+bwd 661 against 692 ms, one loaded CPU core,
-    benchmarks/results/speed_gru_kernel.md). At batch one the stacks are small
-    and the split matmuls' overhead counts, so both sides are stacked
-    (:class:`_BothSides`; B 1, T 1000, H 64, interleaved on one loaded core:
-    3.68 ms, against 3.92 ms for the input side's only).
+    The reverse loop writes each step's pre-activation gradients ``([da_r,
+    da_z], da_n, da_n r)`` over that step's residuals ``([r, z], n, u_n)``
+    (:attr:`~jaxseq._fused.SequenceKernel.overwrite`): the backward allocates
+    no ``[T, B, H]`` stacks of its own, which the CPU runtime would map afresh
+    on every call; the weight gradients follow from the three stacks
+    (:func:`_gate_grads`). B 128, T 200, F 128, H 256: 146 instead of 224 MB
+    compiled scratch, fwd+bwd 0.90x the time of the previous kernel (which
+    stacked the input side's gradients afresh) at that size, 0.98x at B 32, T
+    100, F 64, H 128 (interleaved, one loaded core,
+    benchmarks/results/gru_backward.md). At batch one the step stacks both
+    sides' gradients instead (:class:`_BothSides`), compiling to the previous
+    kernel's program.
     """
 
     def forward_split(lay: Layout, p: GRUParams, carry: GRUCarry, hp, ax):
         u = lay.bias(lay.mm(hp, p.w_h), p.b_h)
         h, res = update_reset_after(lay, ax, u, carry.h)
+        if lay.batch(h) > 1:  # (rz, n, u_n): r and z in one stack
+            res = (lay.concat(res[:2]), *res[2:])
         return GRUCarry(h=h), h, res
 
     def backward_split(lay: Layout, p: GRUParams, res, prev: GRUCarry, hp, d):
-        (da_r, da_z, da_n), dau, dh_z = update_reset_after_vjp(lay, res, prev.h, d.h)
         if lay.batch(d.h) == 1:
+            (da_r, da_z, da_n), dau, dh_z = update_reset_after_vjp(
+                lay, res, prev.h, d.h
+            )
             dpre = _BothSides(lay.concat([da_r, da_z, da_n]), dau)
-        else:
-            dpre = _InputSide(lay.concat([da_r, da_z]), da_n)
+        else:  # the residuals' structure, (da_rz, da_n, du_n): written over them
+            r, z = lay.split(res[0], 2)
+            (da_r, da_z, da_n), dau, dh_z = update_reset_after_vjp(
+                lay, (r, z, *res[1:]), prev.h, d.h
+            )
+            dpre = (lay.concat([da_r, da_z]), da_n, da_n * r)
         return GRUCarry(h=dh_z), lay.mm_t(dau, p.w_h), dpre
 
     def grads(lay: Layout, p: GRUParams, xs, prevs: GRUCarry, res, dpre):
-        return dpre.grads(lay, p, xs, prevs, res[0])
+        if isinstance(dpre, _BothSides):
+            return dpre.grads(lay, p, xs, prevs)
+        return _gate_grads(lay, p, xs, prevs, dpre)
 
     return kernel_with_split(
         partial(_equations_split, True),
@@ -310,6 +324,7 @@ def _kernel_reset_after(hidden: int) -> SequenceKernel:
         backward_split,
         grads,
         TUNING,
+        overwrite=True,
     )
 
 
@@ -358,7 +373,13 @@ def _kernel_seed(hidden: int) -> SequenceKernel:
 
 
 def kernel_with_split(
-    equations_split, project, forward_split, backward_split, grads, tuning: Tuning
+    equations_split,
+    project,
+    forward_split,
+    backward_split,
+    grads,
+    tuning: Tuning,
+    overwrite: bool = False,
 ) -> SequenceKernel:
     """A GRU-type kernel from its step with the recurrent product's input ``hp``
     apart from the carry (its :class:`~jaxseq._fused.ProductSplit`, which
@@ -366,7 +387,8 @@ def kernel_with_split(
     ``hp = h_{t-1}``, and the plain backward adds the gradient through the
     product to that through the update ``z * h_{t-1}``. ``grads`` read the
     carries the product read (the masked ones under dropout). Used by both GRU
-    forms and the LayerNorm GRU."""
+    forms and the LayerNorm GRU. ``overwrite``: as
+    :attr:`~jaxseq._fused.SequenceKernel.overwrite`."""
 
     def equations(lay: Layout, p, carry: GRUCarry, x: jax.Array):
         return equations_split(lay, p, carry, carry.h, x)
@@ -386,4 +408,5 @@ def kernel_with_split(
         grads,
         tuning,
         split=ProductSplit(equations_split, forward_split, backward_split),
+        overwrite=overwrite,
     )
