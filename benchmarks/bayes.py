@@ -39,6 +39,7 @@ Usage:
     python benchmarks/bayes.py --scaling  # benchmarks/results/bayes_scaling.*
     python benchmarks/bayes.py --default-fit  # benchmarks/results/bayes_default_fit.*
     python benchmarks/bayes.py --default-command [--pairs 3] [--before DIR] [--nuts]
+    python benchmarks/bayes.py --command-stages [--pairs 3] [--before DIR]
 
 With ``--default-fit`` it times a *default* fit (1,000 + 1,000 draws, 4 chains) of
 each sampler on the shipped data sets (sine, m = 4; sunspots AR(3), m = 4): in a
@@ -55,6 +56,11 @@ process's user + system CPU seconds and the 1-minute load average beside each.
 (an older version, e.g. ``git archive HEAD jaxseq | tar -x -C DIR``); ``--nuts``
 adds one cold NUTS command (n = 200, m = 4) for its compile time. The rows go into
 ``bayes_default_fit.*`` beside the ``fit`` rows.
+With ``--command-stages`` it runs the same commands (Gibbs, cold and cached,
+``--before`` as above) and splits each process's wall time into stages: imports,
+setup, JAX's tracing, lowering and XLA compiling, loading or saving the whole
+compiled program, sampling and the work after the fit (summary, predictions,
+PNGs): ``bayes_command_stages.*``.
 """
 
 from __future__ import annotations
@@ -752,10 +758,12 @@ def command_data(folder: Path, n: int) -> Path:
     return path
 
 
-def time_command(args: list[str], env: dict) -> dict:
-    """Run ``python -m jaxseq bayes fit ARGS --quiet`` in a fresh process: wall
-    and user + system CPU seconds, and the ``fit`` call's own wall and compile
-    seconds from the command's ``time:`` line."""
+def time_command(args: list[str], env: dict, cwd: Path | None = None) -> dict:
+    """Run ``python -m jaxseq bayes fit ARGS --quiet`` in a fresh process (in
+    ``cwd``: ``python -m`` puts the working folder first on ``sys.path``, so in
+    the repository it would shadow ``PYTHONPATH``): wall and user + system CPU
+    seconds, and the ``fit`` call's own wall and compile seconds from the
+    command's ``time:`` line."""
     import re
     import resource
 
@@ -763,7 +771,7 @@ def time_command(args: list[str], env: dict) -> dict:
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "jaxseq", "bayes", "fit", *args, "--quiet"],
-        env=env, capture_output=True, text=True, check=True,
+        env=env, capture_output=True, text=True, check=True, cwd=cwd,
     ).stdout  # fmt: skip
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -807,7 +815,7 @@ def default_command(pairs: int = 3, before: str | None = None, nuts: bool = Fals
                 for stage in stages:
                     row = {"what": "command", "dataset": f"synth{n}", "n": n,
                            "m": m, "sampler": sampler, "cache": stage,
-                           "version": label, **time_command(args, env),
+                           "version": label, **time_command(args, env, folder),
                            "date": time.strftime("%Y-%m-%d %H:%M"),
                            "machine": cpu_model()}  # fmt: skip
                     rows.append(row)
@@ -815,6 +823,161 @@ def default_command(pairs: int = 3, before: str | None = None, nuts: bool = Fals
                     write_default_fit(fit_rows, commands=rows, meta=fit_meta)
     write_default_fit(fit_rows, commands=rows, meta=fit_meta, done=True)
     return rows
+
+
+#: A fresh process that runs ``jaxseq bayes fit ARGS`` and prints one ``STAGES``
+#: JSON line: wall and CPU seconds (since its first statement) at each stage's
+#: end, and the seconds of JAX's compile events (tracing, lowering, XLA) and of
+#: loading/saving whole compiled programs. Only ``time`` is imported before the
+#: first mark, so the imports are the command's own.
+STAGES_CHILD = r"""
+import time
+t0, c0 = time.perf_counter(), time.process_time()
+marks = {}
+def mark(name):
+    marks[name] = [time.perf_counter() - t0, time.process_time() - c0]
+import json, sys
+from jax import monitoring
+spans = {}
+def on_span(event, start, end, **_):
+    spans[event] = spans.get(event, 0.0) + (end - start)
+monitoring.register_event_time_span_listener(on_span)
+mark("jax")
+import jaxseq.bayes.cli as cli
+import jaxseq.bayes.infer as infer
+mark("imports")
+fit = infer.fit
+def timed_fit(*args, **kwargs):
+    mark("setup")
+    result = fit(*args, **kwargs)
+    mark("fit")
+    return result
+infer.fit = timed_fit
+rc = cli.main(sys.argv[1:])
+mark("end")
+print("STAGES " + json.dumps({"marks": marks, "spans": spans, "rc": rc}))
+"""
+#: Span events of :data:`STAGES_CHILD` by column: JAX's compile events and the
+#: program cache's (``jaxseq.bayes._programs.EVENT``).
+STAGE_EVENTS = {
+    "trace": "/jax/core/compile/jaxpr_trace_duration",
+    "lower": "/jax/core/compile/jaxpr_to_mlir_module_duration",
+    "xla": "/jax/core/compile/backend_compile_duration",
+    "program_file": "/jaxseq/bayes/program_cache_duration",
+}
+
+
+def command_stages_row(args: list[str], env: dict, cwd: Path) -> dict:
+    """One fresh ``jaxseq bayes fit`` process (:data:`STAGES_CHILD`) in ``cwd``
+    (not the repository: ``python -c`` puts the working folder first on
+    ``sys.path``, before ``PYTHONPATH``): the process's wall and CPU seconds and
+    the wall seconds of each stage."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-c", STAGES_CHILD, "fit", *args, "--quiet"],
+        env=env, capture_output=True, text=True, check=True, cwd=cwd,
+    ).stdout  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(x for x in out.splitlines() if x.startswith("STAGES "))
+    got = json.loads(line[7:])
+    at = {k: v[0] for k, v in got["marks"].items()}
+    spans = {k: got["spans"].get(e, 0.0) for k, e in STAGE_EVENTS.items()}
+    fit_s = at["fit"] - at["setup"]
+    row = {
+        "wall_s": wall,
+        "cpu_s": (after.ru_utime - before.ru_utime)
+        + (after.ru_stime - before.ru_stime),
+        "import_jax_s": at["jax"],
+        "import_rest_s": at["imports"] - at["jax"],
+        "setup_s": at["setup"] - at["imports"],
+        **{f"{k}_s": v for k, v in spans.items()},
+        "sampling_s": fit_s - sum(spans.values()),
+        "after_fit_s": at["end"] - at["fit"],
+        "load": os.getloadavg()[0],
+    }
+    return {k: round(v, 2) if isinstance(v, float) else v for k, v in row.items()}
+
+
+def command_stages(pairs: int = 2, before: str | None = None) -> list[dict]:
+    """Time the stages of ``jaxseq bayes fit`` (:data:`COMMAND_SIZES`), cold and
+    from the disk cache, ``pairs`` times, alternating with the ``jaxseq`` in
+    ``before`` when given; writes ``results/bayes_command_stages.*`` after each
+    (after the rows of earlier runs, which are kept)."""
+    path = RESULTS / "bayes_command_stages.json"
+    rows = json.loads(path.read_text())["rows"] if path.exists() else []
+    versions = [("now", None)] + ([("before", before)] if before else [])
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        for i, (n, m) in enumerate(list(COMMAND_SIZES) * pairs):
+            csv = command_data(folder, n)
+            for label, path in versions if i % 2 == 0 else versions[::-1]:
+                env = dict(
+                    os.environ, JAXSEQ_COMPILE_CACHE=str(folder / f"c{i}{label}")
+                )
+                if path:
+                    env["PYTHONPATH"] = os.pathsep.join(
+                        [str(Path(path).resolve()), env.get("PYTHONPATH", "")]
+                    )
+                args = ["--data", str(csv), "--hidden", str(m),
+                        "--out", str(folder / "out")]  # fmt: skip
+                for stage in ("cold", "disk"):
+                    row = {"n": n, "m": m, "cache": stage, "version": label,
+                           **command_stages_row(args, env, folder),
+                           "date": time.strftime("%Y-%m-%d %H:%M")}  # fmt: skip
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    write_command_stages(rows)
+    write_command_stages(rows, done=True)
+    return rows
+
+
+def write_command_stages(rows: list[dict], done: bool = False) -> None:
+    """``results/bayes_command_stages.{json,md}``."""
+    meta = {"machine": cpu_model(), "jax": jax.__version__, "complete": done,
+            "cores": os.cpu_count()}  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "bayes_command_stages.json"
+    path.write_text(json.dumps({"rows": rows, "meta": meta}, indent=1))
+    cols = ["wall_s", "cpu_s", "import_jax_s", "import_rest_s", "setup_s",
+            "trace_s", "lower_s", "xla_s", "program_file_s", "sampling_s",
+            "after_fit_s", "load"]  # fmt: skip
+    lines = [
+        "# `jaxseq bayes fit`: where the wall time goes",
+        "",
+        f"{meta['machine']}, jax {meta['jax']}; `python benchmarks/bayes.py "
+        "--command-stages` (default Gibbs fit: 1,000 + 1,000 draws, 4 chains, data "
+        "as in `bayes_default_fit.md`). Each row a fresh process running "
+        "`jaxseq bayes fit --data synth{n}.csv --hidden m --out DIR --quiet`; cold: "
+        "empty persistent cache, disk: the cache the cold run filled. wall s / cpu "
+        "s: the process (user + system CPU); then wall seconds per stage: importing "
+        "jax, the rest of the imports, setup (flags, data, keys), JAX tracing, "
+        "lowering, XLA compiling, loading or saving the whole compiled program "
+        "(`jaxseq.bayes._programs`; no such stage `before`), sampling (the rest of "
+        "`fit`: running the chains, the diagnostics inside `fit`), after the fit "
+        "(summary, predictions, samples file, both PNGs). load: 1-minute load "
+        "average at the end (the 2 cores were shared with other jobs). version "
+        "`before`: the package before this change, run alternately.",
+        "",
+    ]
+    if not done:
+        lines += ["**Incomplete**: the run stopped before every row was timed.", ""]
+    lines += [
+        "| n | m | cache | version | "
+        + " | ".join(c.removesuffix("_s") for c in cols)
+        + " | date |",
+        "|---|---|---|---|" + "---|" * len(cols) + "---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']} | {r['m']} | {r['cache']} | {r['version']} | "
+            + " | ".join(str(r[c]) for c in cols)
+            + f" | {r['date']} |"
+        )
+    (RESULTS / "bayes_command_stages.md").write_text("\n".join(lines) + "\n")
 
 
 def _read_default_fit() -> dict:
@@ -1289,6 +1452,13 @@ def main() -> None:
     parser.add_argument(
         "--nuts", action="store_true", help="with --default-command: one cold NUTS run"
     )
+    parser.add_argument(
+        "--command-stages",
+        action="store_true",
+        help="the stages of the `jaxseq bayes fit` command (imports, tracing, "
+        "compiling, sampling, plots), cold and cached: "
+        "results/bayes_command_stages.* (--pairs, --before as above)",
+    )
     parser.add_argument("--default-fit-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.default_fit_child:
@@ -1300,6 +1470,9 @@ def main() -> None:
         return
     if args.default_command:
         default_command(args.pairs, args.before, args.nuts)
+        return
+    if args.command_stages:
+        command_stages(args.pairs, args.before)
         return
     if args.scaling:
         scaling()

@@ -24,46 +24,16 @@
 * Command line: ``jaxseq bayes fit --data file.csv --hidden 4 --sampler gibbs``.
 """
 
-from . import (
-    adaptation,
-    conditionals,
-    dimension,
-    gibbs,
-    gp,
-    moves,
-    nngp,
-    sbc,
-    simulate,
-)
+import importlib
+from typing import Any
+
+from . import adaptation, conditionals, dimension, gibbs, moves, sbc, simulate
 from ._arviz import original_units, pointwise_loglik, to_inference_data
+from ._sweep import GibbsKernelState
 from .datasets import load_csv, load_sunspots, sine_data
-from .diagnostics import (
-    ConvergenceWarning,
-    SummaryRow,
-    convergence_warnings,
-    coverage,
-    ess_bulk,
-    ess_tail,
-    fit_warnings,
-    format_summary,
-    label_invariant,
-    nuts_warnings,
-    reference_inputs,
-    relabel,
-    rhat,
-    summary,
-)
 from .dimension import Geometric, HiddenUnits, TruncatedPoisson
-from .gp import (
-    GPFit,
-    GPOptions,
-    GPParams,
-    GPPrediction,
-    fit_gp,
-    fit_gp_nuts,
-    predict_gp,
-)
 from .infer import (
+    ConvergenceWarning,
     Fit,
     NutsOptions,
     Scaler,
@@ -74,8 +44,6 @@ from .infer import (
     run_gibbs,
     run_nuts,
 )
-from .kernel import BlockedGibbs, GibbsKernelState
-from .mle import RidgeFit, fit_ridge, ridge_predict
 from .models import (
     Prior,
     augment,
@@ -88,6 +56,56 @@ from .models import (
 )
 from .predict import Prediction, forecast, function_draws, noise_sd, predict
 from .simulate import initial_position, sample_prior
+
+#: Names imported at first use (PEP 562), by module: these modules import NumPyro
+#: or Optax, which a Gibbs fit does not need before its draws are diagnosed
+#: (``jaxseq bayes fit`` imports them while the chains run).
+_LAZY = {
+    "diagnostics": (
+        "SummaryRow",
+        "convergence_warnings",
+        "coverage",
+        "ess_bulk",
+        "ess_tail",
+        "fit_warnings",
+        "format_summary",
+        "label_invariant",
+        "nuts_warnings",
+        "reference_inputs",
+        "relabel",
+        "rhat",
+        "summary",
+    ),
+    "gp": (
+        "GPFit",
+        "GPOptions",
+        "GPParams",
+        "GPPrediction",
+        "fit_gp",
+        "fit_gp_nuts",
+        "predict_gp",
+    ),
+    "kernel": ("BlockedGibbs",),
+    "mle": ("RidgeFit", "fit_ridge", "ridge_predict"),
+}
+_LAZY_MODULES = ("gp", "nngp")
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _WHERE:
+        value = getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE) | set(_LAZY_MODULES))
+
 
 __all__ = [
     "BlockedGibbs",

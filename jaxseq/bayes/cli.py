@@ -402,12 +402,14 @@ def _keys(seed: int, count: int) -> list:
     return [jax.random.wrap_key_data(w) for w in words]
 
 
-def _import_plots():
-    """Import Matplotlib and :mod:`jaxseq.bayes.plots` (for a background thread:
-    it runs while XLA compiles the sampler, which releases the GIL)."""
+def _import_later_stages():
+    """Import what the command needs after the fit: Matplotlib with
+    :mod:`jaxseq.bayes.plots`, and :mod:`jaxseq.bayes.diagnostics` (NumPyro).
+    For a background thread: it runs while XLA compiles or runs the sampler,
+    which releases the GIL."""
     from matplotlib.backends import backend_agg  # noqa: F401  (savefig's canvas)
 
-    from . import plots  # noqa: F401
+    from . import diagnostics, plots  # noqa: F401
 
 
 def _fit(args) -> int:
@@ -418,17 +420,16 @@ def _fit(args) -> int:
     # NumPyro's choice on one device.)
     if args.sampler == "gibbs":
         cpu_devices_per_core()
-    # One worker thread: Matplotlib's import now, the trace plot after the fit.
+    # One worker thread: the later stages' imports now, the trace plot after the fit.
     with ThreadPoolExecutor(1, thread_name_prefix="jaxseq-plots") as plotter:
-        imported = plotter.submit(_import_plots)
+        imported = plotter.submit(_import_later_stages)
         return _fit_and_plot(args, plotter, imported)
 
 
 def _fit_and_plot(args, plotter: ThreadPoolExecutor, imported: Future) -> int:
     from ..cli import show_progress
-    from . import diagnostics as diag
     from .driver import enable_compile_cache
-    from .infer import NutsOptions, fit
+    from .infer import ConvergenceWarning, NutsOptions, fit
     from .predict import predict
 
     hidden = _hidden_units(args)
@@ -455,7 +456,7 @@ def _fit_and_plot(args, plotter: ThreadPoolExecutor, imported: Future) -> int:
     enable_compile_cache()
     with warnings.catch_warnings():
         # Printed below from result.warnings, once each, as WARNING lines.
-        warnings.simplefilter("ignore", diag.ConvergenceWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)
         result = fit(
             key,
             x_train,
@@ -471,6 +472,9 @@ def _fit_and_plot(args, plotter: ThreadPoolExecutor, imported: Future) -> int:
             progress=show_progress(args.quiet),
         )
     print(f"time: {result.wall_s:.1f} s ({result.compile_s:.1f} s compiling)")
+    imported.result()  # an import error surfaces here
+    from . import diagnostics as diag
+
     _report_sampler(result, args.max_tree_depth)
     if result.dimension is not None:
         m = np.asarray(result.samples["m"]).ravel()
@@ -498,7 +502,6 @@ def _fit_and_plot(args, plotter: ThreadPoolExecutor, imported: Future) -> int:
             f"held out: RMSE {rmse:.4g}, {args.prob:.0%} predictive coverage {cov:.3f}"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    imported.result()  # an import error surfaces here
     # The trace plot is drawn on the worker thread while this one computes the
     # band's predictions (NumPy and XLA release the GIL); Matplotlib's Agg
     # renderer lets one figure draw at a time, so the figures stay separate.

@@ -29,7 +29,7 @@ import numpy as np
 from jaxtyping import ArrayLike
 from numpyro.diagnostics import effective_sample_size, gelman_rubin
 
-from .infer import Fit
+from .infer import ConvergenceWarning, Fit
 from .predict import function_draws, noise_sd
 
 __all__ = [
@@ -48,13 +48,6 @@ __all__ = [
     "rhat",
     "summary",
 ]
-
-
-class ConvergenceWarning(UserWarning):
-    """The draws of a fit may not represent the posterior: divergent NUTS
-    transitions, NUTS trees cut at the maximum depth, R-hat above or ESS below the
-    thresholds (:func:`fit_warnings`). :func:`~jaxseq.bayes.fit` issues one per
-    problem and keeps the same messages in ``Fit.warnings``."""
 
 
 _ndtri = np.vectorize(NormalDist().inv_cdf, otypes=[float])

@@ -33,8 +33,9 @@ small operations on ``[n, m + 1]`` and ``[d, d]`` arrays inside nested loops;
 XLA's own HLO passes take under 1 s). On CPU the program is compiled with
 :data:`CPU_COMPILER_OPTIONS`; docs/bayes.md has the measured breakdown.
 
-Every sweep is the kernel's own (:meth:`BlockedGibbs._sample_one`); only the
-PRNG keys differ from a NumPyro run with the same seed.
+Every sweep is the kernel's own (:meth:`GibbsSweep._sample_one`, which
+:class:`~jaxseq.bayes.BlockedGibbs` extends); only the PRNG keys differ from a
+NumPyro run with the same seed.
 """
 
 from __future__ import annotations
@@ -50,9 +51,9 @@ import numpy as np
 from jaxtyping import ArrayLike
 
 from .._typing import Key
-from . import adaptation, gibbs, moves
+from . import _programs, adaptation, gibbs, moves
+from ._sweep import GibbsKernelState, GibbsSweep
 from .dimension import HiddenUnits
-from .kernel import BlockedGibbs, GibbsKernelState
 from .models import Prior
 
 __all__ = [
@@ -109,8 +110,9 @@ class GibbsConfig(NamedTuple):
     target_accept: float = 0.3
     dimension: HiddenUnits | None = None
 
-    def kernel(self, prior: Prior) -> BlockedGibbs:
-        return BlockedGibbs(
+    def kernel(self, prior: Prior) -> GibbsSweep:
+        """The sweep (:class:`~jaxseq.bayes.BlockedGibbs`' own, without NumPyro)."""
+        return GibbsSweep(
             self.hidden,
             prior=prior,
             bias=self.bias,
@@ -151,7 +153,8 @@ def _compiler_options() -> dict[str, Any]:
 def _jit(fun):
     """``jax.jit(fun, static_argnames=("config", "shards"))`` with
     :func:`_compiler_options`, built at the first call (when the backend is known)
-    and kept; ``.jit()`` returns the jitted function (for ``.trace``/``.lower``).
+    and kept; ``.jit()`` returns the jitted function (for ``.trace``/``.lower``),
+    ``.named(name)`` a new one whose compiled module is called ``name``.
 
     The options are passed as they are: every jaxlib of the range pinned in
     ``pyproject.toml`` (``jax>=0.10.2,<0.11``) knows them, and an unknown option
@@ -175,7 +178,21 @@ def _jit(fun):
     def call(*args, **kwargs):
         return get()(*args, **kwargs)
 
-    call.jit = get
+    def named(name: str):
+        """The jitted function under another name (the compiled module's name)."""
+
+        @functools.wraps(fun)
+        def program(*args, **kwargs):
+            return fun(*args, **kwargs)
+
+        program.__name__ = program.__qualname__ = name
+        return jax.jit(
+            program,
+            static_argnames=("config", "shards"),
+            compiler_options=_compiler_options(),
+        )
+
+    call.jit, call.named = get, named
     return call
 
 
@@ -319,10 +336,9 @@ def _advance_local(config: GibbsConfig, state, x, y, prior: Prior, records, thin
     kernel = config.kernel(prior)
     if config.dimension is None:
         sweep = lambda _, s: kernel._sample_one(s, x, y)
-        kept = lambda s: (s.z, s.info)
     else:
         sweep = lambda _, s: kernel._sweep(s[0], x, y, s[1], config.dimension)
-        kept = lambda s: (s[0].z, s[0].info, s[1])
+    kept = _kept(config)
 
     def one_chain(state):
         buffer = jax.tree.map(
@@ -340,7 +356,47 @@ def _advance_local(config: GibbsConfig, state, x, y, prior: Prior, records, thin
     return jax.vmap(one_chain)(state)
 
 
+def _kept(config: GibbsConfig):
+    """What a record keeps of a chain's state: ``(position, info)``, and ``m``
+    with variable ``m``."""
+    if config.dimension is None:
+        return lambda s: (s.z, s.info)
+    return lambda s: (s[0].z, s[0].info, s[1])
+
+
 _advance = _jit(_advance)
+#: Programs loaded from or saved to the program cache in this process, by key.
+_loaded: dict[str, Any] = {}
+
+
+def _program(config: GibbsConfig, shards: int, args: tuple):
+    """The compiled :func:`_advance` for ``config``, ``shards`` and arguments
+    like ``args = (state, x, y, prior, records, thin)``, called with such
+    arguments.
+
+    With JAX's persistent compilation cache on (:func:`enable_compile_cache`),
+    the whole compiled program is also kept in :mod:`jaxseq.bayes._programs`,
+    so that a later process neither traces, lowers nor compiles it (a damaged
+    file is reported and compiled again); otherwise it is the jitted
+    :func:`_advance`, cached in the process by its static arguments and shapes.
+    """
+    if _programs.folder() is None:
+        return functools.partial(_advance, config, shards)
+    options = _compiler_options()
+    key = _programs.program_key(
+        "gibbs._advance", (config, shards, CHUNK), args, options, host_cpu_tag()
+    )
+    if key not in _loaded:
+        state = args[0]
+        in_tree = jax.tree.structure((args, {}))
+        out_tree = jax.tree.structure((state, _kept(config)(state)))
+        program = _programs.load(key, in_tree, out_tree)
+        if program is None:
+            name, static = f"gibbs_sweeps_{key[:16]}", (config, shards)
+            program = _programs.compile_fresh(_advance.named, name, *static, *args)
+            _programs.save(key, program)
+        _loaded[key] = program
+    return _loaded[key]
 
 
 def run_chains(
@@ -396,9 +452,8 @@ def run_chains(
     state = start(key, config, prior, num_chains, num_warmup, split)
     prior = _prior_arrays(prior, dtype)
     zero, one = jax.device_put(np.int32(0)), jax.device_put(np.int32(1))
-    advance = lambda state, records, thin: _advance(
-        config, shards, state, x, y, prior, records, thin
-    )
+    program = _program(config, shards, (state, x, y, prior, zero, one))
+    advance = lambda state, records, thin: program(state, x, y, prior, records, thin)
     # A call with no sweep compiles the program (and returns at once), so that the
     # compiling stage ends before the first sweep.
     state, _ = advance(state, zero, one)

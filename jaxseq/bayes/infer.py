@@ -25,23 +25,25 @@ import contextlib
 import time
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import monitoring
 from jaxtyping import Array, ArrayLike, Float
-from numpyro.infer import MCMC, NUTS, Predictive
 
 from .._typing import Key
-from . import _progress, driver, moves
+from . import _programs, _progress, driver, moves
 from ._validate import check_hidden, check_mcmc, check_xy
 from .dimension import HiddenUnits, check_hidden_units
-from .kernel import BlockedGibbs
 from .models import Prior, check_prior, default_prior, regression
 
+if TYPE_CHECKING:  # NumPyro is imported where MCMC runs (a Gibbs fit needs none)
+    from numpyro.infer import MCMC
+
 __all__ = [
+    "ConvergenceWarning",
     "Fit",
     "NutsOptions",
     "Scaler",
@@ -58,6 +60,7 @@ _COMPILE_EVENTS = (
     "/jax/core/compile/jaxpr_trace_duration",
     "/jax/core/compile/jaxpr_to_mlir_module_duration",
     "/jax/core/compile/backend_compile_duration",
+    _programs.EVENT,  # loading or saving a whole compiled program
 )
 
 
@@ -155,6 +158,13 @@ class Fit(NamedTuple):
         )
 
 
+class ConvergenceWarning(UserWarning):
+    """The draws of a fit may not represent the posterior: divergent NUTS
+    transitions, NUTS trees cut at the maximum depth, R-hat above or ESS below
+    the thresholds (:func:`~jaxseq.bayes.fit_warnings`). :func:`fit` issues one
+    per problem and keeps the same messages in ``Fit.warnings``."""
+
+
 class NutsOptions(NamedTuple):
     """NUTS settings of :func:`fit` (NumPyro's defaults).
 
@@ -241,6 +251,8 @@ def _run_mcmc(
     """Build ``numpyro.infer.MCMC`` (chain method by :func:`_chain_method`), run it
     and return it; with progress, a "compiling" stage and then a bar of the
     iterations per chain (:mod:`jaxseq.bayes._progress`)."""
+    from numpyro.infer import MCMC
+
     method = _chain_method(num_chains, chain_method)
     settings = dict(
         num_warmup=num_warmup,
@@ -312,6 +324,8 @@ def run_nuts(
     """
     check_mcmc(num_warmup, num_samples, num_chains, thinning, chain_method)
     check_nuts_options(NutsOptions(target_accept_prob, max_tree_depth))
+    from numpyro.infer import NUTS
+
     kernel = NUTS(
         model, target_accept_prob=target_accept_prob, max_tree_depth=max_tree_depth
     )
@@ -355,6 +369,8 @@ def run_gibbs(
     ``progress`` as in :func:`run_nuts`.
     """
     check_mcmc(num_warmup, num_samples, num_chains, thinning, chain_method)
+    from .kernel import BlockedGibbs
+
     kernel = BlockedGibbs(
         hidden, prior=prior, bias=bias, proposal=proposal, target_accept=target_accept
     )
@@ -546,7 +562,7 @@ def fit(
         compiled[0],
         dimension=dimension,
     )
-    from .diagnostics import ConvergenceWarning, fit_warnings  # imports this module
+    from .diagnostics import fit_warnings  # imports this module
 
     problems = fit_warnings(result, max_tree_depth=nuts.max_tree_depth)
     for message in problems:
@@ -562,4 +578,6 @@ def predictive(
     ``samples`` are flat (``[draws, ...]``); use ``mcmc.get_samples()``, or reshape a
     :class:`Fit`'s ``[chains, draws, ...]`` arrays.
     """
+    from numpyro.infer import Predictive
+
     return Predictive(model, posterior_samples=dict(samples))(key, *args, **kwargs)

@@ -9,47 +9,22 @@ changes lives in :class:`GibbsKernelState` (``sample`` never assigns to ``self``
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import Array
 from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import is_prng_key
 
 from . import adaptation, gibbs, moves
-from ._validate import check_hidden, check_xy
-from .models import Prior, augment, check_prior, default_prior
+from ._sweep import GibbsKernelState, GibbsSweep
+from ._validate import check_xy
+from .models import Prior, augment, check_prior
 from .simulate import initial_position
 
 __all__ = ["BlockedGibbs", "GibbsKernelState"]
 
 
-class GibbsKernelState(NamedTuple):
-    """State carried by :class:`BlockedGibbs` between sweeps.
-
-    Attributes:
-        i: number of sweeps done (warm-up included).
-        z: the current :class:`~jaxseq.bayes.gibbs.NetParams` (the sample field).
-        proposal: move scales and shapes (adapted during warm-up).
-        adapt_state: covariance accumulators used by the adaptation.
-        info: :class:`~jaxseq.bayes.gibbs.GibbsInfo` of the last sweep
-            (acceptance probabilities and log-likelihood).
-        num_warmup: number of warm-up sweeps (adaptation stops after them).
-        rng_key: PRNG key for the next sweep.
-    """
-
-    i: Array
-    z: gibbs.NetParams
-    proposal: adaptation.Proposal
-    adapt_state: adaptation.AdaptState
-    info: gibbs.GibbsInfo
-    num_warmup: Array
-    rng_key: Array
-
-
-class BlockedGibbs(MCMCKernel):
+class BlockedGibbs(GibbsSweep, MCMCKernel):
     """The Müller–Ríos Insua blocked Gibbs/Metropolis sampler as an ``MCMCKernel``.
 
     The model arguments passed to ``MCMC.run`` are ``(x, y)``: ``x`` ``[n, p]``
@@ -91,17 +66,13 @@ class BlockedGibbs(MCMCKernel):
         proposal: str | moves.Moves = moves.DEFAULT,
         target_accept: float = 0.3,
     ) -> None:
-        hidden = check_hidden(hidden)
-        proposal = moves.as_moves(proposal)  # raises ValueError naming `proposal`
-        if not 0.0 < target_accept < 1.0:
-            raise ValueError(
-                f"target_accept: expected a value in (0, 1), got {target_accept}."
-            )
-        self.hidden = int(hidden)
-        self.prior = prior
-        self.bias = bool(bias)
-        self.proposal = proposal
-        self.target_accept = float(target_accept)
+        super().__init__(
+            hidden,
+            prior=prior,
+            bias=bias,
+            proposal=proposal,
+            target_accept=target_accept,
+        )
         # One function object for the kernel's lifetime: numpyro caches its compiled
         # sampling loop on the identity of the postprocessing function.
         self._to_sites = _sites_with_bias if self.bias else _sites_without_bias
@@ -109,9 +80,6 @@ class BlockedGibbs(MCMCKernel):
     @property
     def default_fields(self) -> tuple[str, ...]:
         return ("z", "info")
-
-    def _prior(self, x) -> Prior:
-        return default_prior(int(np.shape(x)[1])) if self.prior is None else self.prior
 
     def init(self, rng_key, num_warmup, init_params, model_args, model_kwargs):
         x, y = _unpack(model_args, model_kwargs)
@@ -160,48 +128,6 @@ class BlockedGibbs(MCMCKernel):
         if is_prng_key(state.rng_key):
             return self._sample_one(state, x, y)
         return jax.vmap(lambda s: self._sample_one(s, x, y))(state)
-
-    def _sample_one(self, state: GibbsKernelState, x, y) -> GibbsKernelState:
-        return self._sweep(state, x, y)[0]
-
-    def _sweep(self, state: GibbsKernelState, x, y, m=None, hidden=None):
-        """One sweep and the adaptation after it; with variable ``m``
-        (``hidden``, :mod:`jaxseq.bayes.dimension`) ``m`` is carried beside the
-        state. Returns ``(state, m)``."""
-        dtype = state.z.prec.dtype
-        data = gibbs.Data(augment(jnp.asarray(x, dtype)), jnp.asarray(y, dtype))
-        key, k_step = jax.random.split(state.rng_key)
-        new, info = gibbs.step(
-            k_step,
-            gibbs.GibbsState(state.z, m),
-            data,
-            self._prior(x),
-            state.proposal,
-            bias=self.bias,
-            kind=self.proposal,
-            hidden=hidden,
-        )
-        proposal, adapt_state = adaptation.adapt(
-            state.proposal,
-            state.adapt_state,
-            new.position.gamma,
-            info.accept_rw,
-            info.accept_scale,
-            jnp.stack([info.accept_hmc, info.accept_group, info.accept_sigma_beta]),
-            state.i,
-            state.num_warmup,
-            target=self.target_accept,
-        )
-        state = GibbsKernelState(
-            state.i + 1,
-            new.position,
-            proposal,
-            adapt_state,
-            info,
-            state.num_warmup,
-            key,
-        )
-        return state, new.m
 
     def postprocess_fn(self, model_args, model_kwargs):
         """``NetParams -> dict`` of the model's sample sites (``b0`` only with bias)."""

@@ -48,8 +48,6 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro
-import numpyro.distributions as dist
 from jaxtyping import Array, ArrayLike, Float, Int
 
 __all__ = [
@@ -219,6 +217,9 @@ def network_mean(
 
 def _hyperpriors(prior: Prior):
     """Sample the shared hyperparameters (sites mu_beta ... prec_gamma)."""
+    import numpyro  # imported when a model runs: the Gibbs sampler needs none
+    import numpyro.distributions as dist
+
     mu_beta = numpyro.sample("mu_beta", dist.Normal(prior.a_beta, prior.A_beta**0.5))
     prec_beta = numpyro.sample(
         "prec_beta", dist.Gamma(prior.c_b / 2, prior.c_b * prior.C_b / 2)
@@ -264,6 +265,9 @@ def regression(
         >>> draws["y"].shape, draws["gamma"].shape
         ((3, 5), (3, 2, 2))
     """
+    import numpyro  # imported when a model runs: the Gibbs sampler needs none
+    import numpyro.distributions as dist
+
     x = jnp.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"x: expected rank 2 [n, p], got shape {x.shape}.")
@@ -309,6 +313,9 @@ def classifier(
         num_classes: ``K >= 2``.
         prior: hyperparameters (``s`` and ``S`` unused); :func:`default_prior` if None.
     """
+    import numpyro  # imported when a model runs: the Gibbs sampler needs none
+    import numpyro.distributions as dist
+
     x = jnp.asarray(x)
     if x.ndim != 2:
         raise ValueError(f"x: expected rank 2 [n, p], got shape {x.shape}.")
