@@ -17,7 +17,7 @@ rule to switch to: feature-major steps were 7-11% faster for the LSTM at
 ``B 128, H 256`` (gradient) and ``B 32, H 128`` (forward), and 14-22% slower at
 ``B 20, H 200`` (the word-level LM) and ``B 64, H 64``. Until a quiet rerun on
 each CPU finds a rule that holds, one table serves every CPU (a speed rerun on an
-AMD Zen 4 with AVX-512, speed.md, agreed with it except for the Elman forward at
+AMD Zen 4 with AVX-512, speed_zen4.md, agreed with it except for the Elman forward at
 large states, which two of the three CPUs run faster batch-major; the Elman
 tuning now says so); when one does, key
 :class:`Tuning` on the CPU's vector width here (``benchmarks/_machine.py``

@@ -39,7 +39,7 @@ _ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
 #: projects the inputs first (B=1, T=1000, H=64: 0.26 -> 0.21 ms). A large
 #: forward-only state stays batch-major (no ``fm_primal_min_cells`` switch): at
 #: B=128, T=200, H=256 batch-major steps were 7% faster on an AMD Zen 4
-#: (57.6 vs 61.9 ms, benchmarks/results/speed.md) and 5% on a Zen 3, 3.5% slower
+#: (57.6 vs 61.9 ms, benchmarks/results/speed_zen4.md) and 5% on a Zen 3, 3.5% slower
 #: on the earlier AVX-512 CPU (layouts_earlier_cpu.md).
 TUNING = Tuning(
     fm_hidden_grad=32, batch1_primal_hoist=True, fm_primal_min_cells=1 << 62
