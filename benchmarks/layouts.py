@@ -13,7 +13,8 @@ Usage::
     python benchmarks/layouts.py [--quick] [--clock wall|cpu]
     python benchmarks/layouts.py --masked-reverse --cells lstm --clock cpu
 
-Writes ``benchmarks/results/layouts.md`` and ``layouts.json``. With
+Writes ``benchmarks/results/layouts.md`` and ``layouts.json`` (``--tag T``:
+``layouts_T.*``). With
 ``--masked-reverse`` the sequences have lengths (log-normal, median about T/2.2,
 clipped to [5, T], as IMDb reviews under ``maxlen``) and run backwards, as in the
 seed's IMDb lab model, at the lab model's sizes; results in
@@ -87,12 +88,20 @@ def main(argv=None) -> int:
         action="store_true",
         help="sequences with lengths, read backwards (the IMDb lab model's case)",
     )
+    ap.add_argument(
+        "--tag",
+        default=None,
+        help="suffix of the results files (keeps another CPU's table beside this "
+        "one, e.g. --tag zen5)",
+    )
     args = ap.parse_args(argv)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     grid = GRID[:1] + GRID[5:6] if args.quick else GRID
     name = "layouts"
     if args.masked_reverse:
         grid, name = MASKED_REVERSE_GRID, "layouts_masked_reverse"
+    if args.tag:
+        name += f"_{args.tag}"
     rows = []
     for B, T, I, H in grid:
         for cell_name in args.cells.split(","):

@@ -18,6 +18,13 @@ B, T, F, H = 5, 9, 3, 4
 LENGTHS = np.array([9, 4, 1, 0, 7])
 
 
+#: float32 against the float64 NumPy loop. A LayerNorm cell divides by the
+#: standard deviation of only H = 4 pre-activations, which amplifies float32
+#: rounding where that spread is small: 2.4e-6 at one element on an AMD Zen 5
+#: (XLA level 0, as the suite runs), over the 2e-6 that holds for the others.
+ATOL = {"layernorm_lstm": 1e-5}
+
+
 def data(seed=3, batch=B, time=T):
     return jax.random.normal(jax.random.key(seed), (batch, time, F))
 
@@ -47,10 +54,14 @@ def test_rnn_matches_numpy_loop(name, reverse, with_lengths, key):
             None if lengths is None else lengths[b],
             reverse,
         )
-        np.testing.assert_allclose(ys[b], ys_ref, rtol=2e-5, atol=2e-6)
-        np.testing.assert_allclose(carry.h[b], state[0], rtol=2e-5, atol=2e-6)
+        np.testing.assert_allclose(ys[b], ys_ref, rtol=2e-5, atol=ATOL.get(name, 2e-6))
+        np.testing.assert_allclose(
+            carry.h[b], state[0], rtol=2e-5, atol=ATOL.get(name, 2e-6)
+        )
         if isinstance(carry, LSTMCarry):
-            np.testing.assert_allclose(carry.c[b], state[1], rtol=2e-5, atol=2e-6)
+            np.testing.assert_allclose(
+                carry.c[b], state[1], rtol=2e-5, atol=ATOL.get(name, 2e-6)
+            )
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru"])
