@@ -19,7 +19,9 @@ rule to switch to: feature-major steps were 7-11% faster for the LSTM at
 each CPU finds a rule that holds, one table serves every CPU (a speed rerun on an
 AMD Zen 4 with AVX-512, speed_zen4.md, agreed with it except for the Elman forward at
 large states, which two of the three CPUs run faster batch-major; the Elman
-tuning now says so); when one does, key
+tuning now says so; one run on an AMD Zen 5, layouts_zen5.md, found the GRU's
+gradient at H 8-16 faster feature-major than by autodiff, unconfirmed: identical
+plans differed as much in that run); when one does, key
 :class:`Tuning` on the CPU's vector width here (``benchmarks/_machine.py``
 names it). On any other backend (GPU, TPU) the
 plan is the plain, device-friendly one, unmeasured there: batch-major steps, the
