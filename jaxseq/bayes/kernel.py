@@ -15,10 +15,10 @@ import numpy as np
 from numpyro.infer.mcmc import MCMCKernel
 from numpyro.util import is_prng_key
 
-from . import adaptation, gibbs, moves
+from . import adaptation, gibbs
 from ._sweep import GibbsKernelState, GibbsSweep
 from ._validate import check_xy
-from .models import Prior, augment, check_prior
+from .models import augment, check_prior
 from .simulate import initial_position
 
 __all__ = ["BlockedGibbs", "GibbsKernelState"]
@@ -56,26 +56,6 @@ class BlockedGibbs(GibbsSweep, MCMCKernel):
     """
 
     sample_field = "z"
-
-    def __init__(
-        self,
-        hidden: int,
-        *,
-        prior: Prior | None = None,
-        bias: bool = True,
-        proposal: str | moves.Moves = moves.DEFAULT,
-        target_accept: float = 0.3,
-    ) -> None:
-        super().__init__(
-            hidden,
-            prior=prior,
-            bias=bias,
-            proposal=proposal,
-            target_accept=target_accept,
-        )
-        # One function object for the kernel's lifetime: numpyro caches its compiled
-        # sampling loop on the identity of the postprocessing function.
-        self._to_sites = _sites_with_bias if self.bias else _sites_without_bias
 
     @property
     def default_fields(self) -> tuple[str, ...]:
@@ -131,7 +111,9 @@ class BlockedGibbs(GibbsSweep, MCMCKernel):
 
     def postprocess_fn(self, model_args, model_kwargs):
         """``NetParams -> dict`` of the model's sample sites (``b0`` only with bias)."""
-        return self._to_sites
+        # module-level functions, so the same object at every call: numpyro
+        # caches its compiled sampling loop on the postprocessing function's identity
+        return _sites_with_bias if self.bias else _sites_without_bias
 
     def get_diagnostics_str(self, state) -> str:
         acc = np.stack([np.asarray(a) for a in state.info[:2]])
